@@ -1,0 +1,32 @@
+# medlethe: `make demo` runs the main job, `make test` runs the checks. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.medlethe-installed
+# The CPU build of torch must come first: anything else would pull a CUDA build.
+TORCH ?= torch==2.13.0
+
+.PHONY: install test lint typecheck pytest demo clean
+
+$(STAMP): pyproject.toml tests/plugin_pkg/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e tests/plugin_pkg
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	MYPY=$(VENV)/bin/mypy .ci/typecheck
+
+pytest: $(STAMP)
+	$(PY) -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf build demo-out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from medlethe.cli import main
+
+raise SystemExit(main())

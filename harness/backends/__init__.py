@@ -1,0 +1,19 @@
+"""Model backends: the contract and its request/result types. Implementations load lazily."""
+
+from medlethe.backends.base import (
+    Backend,
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    truncate_at_stop,
+)
+
+__all__ = [
+    "Backend",
+    "GenerateRequest",
+    "GenerateResult",
+    "LoglikelihoodRequest",
+    "LoglikelihoodResult",
+    "truncate_at_stop",
+]

@@ -1,0 +1,207 @@
+"""The transformers backend: the reference path. Batched, length-sorted, deterministic."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any, ClassVar
+
+from medlethe.backends.base import (
+    Backend,
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    truncate_at_stop,
+)
+from medlethe.errors import BackendError
+from medlethe.fingerprint import model_fingerprint
+
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+class HFBackend(Backend):
+    """A Hugging Face causal LM (hub id or local folder), plus an optional PEFT adapter.
+
+    Generation is greedy with left padding; log-likelihoods use right padding. Requests are
+    sorted by length inside each call so batches waste little padding; results come back in
+    request order.
+    """
+
+    name: ClassVar[str] = "hf"
+
+    def __init__(
+        self,
+        model: str,
+        adapter: str | None = None,
+        *,
+        batch_size: int = 16,
+        dtype: str = "float32",
+        device: str = "cpu",
+        revision: str | None = None,
+        seed: int = 1234,
+    ) -> None:
+        super().__init__()
+        if dtype not in _DTYPES:
+            raise BackendError(f"hf backend: dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
+        if batch_size < 1:
+            raise BackendError("hf backend: batch_size must be at least 1")
+        self.model_name = model
+        self.adapter = adapter
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+        self.revision = revision
+        self.seed = seed
+
+    # -- provenance -----------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        parts = [model_fingerprint(self.model_name, self.revision)]
+        if self.adapter:
+            parts.append(model_fingerprint(self.adapter))
+        return "|".join([*parts, self.dtype, self.device])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "dtype": self.dtype,
+            "device": self.device,
+            "revision": self.revision,
+            "seed": self.seed,
+        }
+
+    @property
+    def preferred_chunk(self) -> int:
+        return self.batch_size * 4
+
+    # -- loading --------------------------------------------------------------------------
+    @functools.cached_property
+    def _loaded(self) -> tuple[Any, Any]:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.manual_seed(self.seed)
+        try:
+            tok = AutoTokenizer.from_pretrained(self.model_name, revision=self.revision)
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                self.model_name, revision=self.revision, dtype=getattr(torch, self.dtype)
+            )
+        except OSError as exc:
+            raise BackendError(
+                f"hf backend could not load model {self.model_name!r}: {exc}. Give a local "
+                "folder with config.json and weights, or a hub id reachable from this machine."
+            ) from exc
+        if self.adapter:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, self.adapter)
+            except (OSError, ValueError) as exc:
+                raise BackendError(
+                    f"hf backend could not load adapter {self.adapter!r}: {exc}"
+                ) from exc
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        model.to(self.device).eval()
+        return tok, model
+
+    def _max_length(self, model: Any) -> int:
+        return int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
+
+    # -- generation -----------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        import torch
+
+        tok, model = self._loaded
+        out: list[GenerateResult | None] = [None] * len(requests)
+        encoded = [tok(r.prompt).input_ids for r in requests]
+        order = sorted(
+            range(len(requests)),
+            key=lambda i: (requests[i].max_new_tokens, requests[i].stop, -len(encoded[i])),
+        )
+
+        def params(i: int) -> tuple[int, tuple[str, ...]]:
+            return requests[i].max_new_tokens, requests[i].stop
+
+        for (max_new, stop), group in groupby(order, key=params):
+            idx = list(group)
+            limit = self._max_length(model) - max_new
+            for start in range(0, len(idx), self.batch_size):
+                batch = idx[start : start + self.batch_size]
+                seqs = [encoded[i][-limit:] for i in batch]
+                width = max(len(s) for s in seqs)
+                pad = tok.pad_token_id
+                ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs])
+                mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+                kwargs: dict[str, Any] = {}
+                if stop:
+                    kwargs = {"stop_strings": list(stop), "tokenizer": tok}
+                with torch.no_grad():
+                    gen = model.generate(
+                        input_ids=ids.to(self.device),
+                        attention_mask=mask.to(self.device),
+                        max_new_tokens=max_new,
+                        do_sample=False,
+                        pad_token_id=pad,
+                        **kwargs,
+                    )
+                for row, i in enumerate(batch):
+                    new = gen[row, width:].tolist()
+                    text = truncate_at_stop(tok.decode(new, skip_special_tokens=True), stop)
+                    n = len(tok(text, add_special_tokens=False).input_ids)
+                    out[i] = GenerateResult(text=text, n_tokens=n)
+                self.model_calls += len(batch)
+        return [r for r in out if r is not None]
+
+    # -- log-likelihood -------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        import torch
+
+        tok, model = self._loaded
+        max_len = self._max_length(model)
+        pairs: list[tuple[list[int], list[int]]] = []
+        for r in requests:
+            ctx = tok(r.context).input_ids
+            if not ctx:
+                ctx = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
+            cont = tok(r.continuation, add_special_tokens=False).input_ids
+            if not cont:
+                raise BackendError(
+                    f"hf backend: continuation {r.continuation[:40]!r} encodes to no tokens; "
+                    "the task's target is empty."
+                )
+            whole = (ctx + cont)[-max_len:]
+            pairs.append((whole, cont))
+        order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))
+        out: list[LoglikelihoodResult | None] = [None] * len(requests)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            width = max(len(pairs[i][0]) for i in batch)
+            pad = tok.pad_token_id
+            ids = torch.tensor([pairs[i][0] + [pad] * (width - len(pairs[i][0])) for i in batch])
+            mask = torch.tensor(
+                [[1] * len(pairs[i][0]) + [0] * (width - len(pairs[i][0])) for i in batch]
+            )
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+                logits = logits.logits
+            for row, i in enumerate(batch):
+                whole, cont = pairs[i]
+                n = len(cont)
+                end = len(whole) - 1
+                lp = torch.log_softmax(logits[row, end - n : end].float(), dim=-1)
+                gold = torch.tensor(cont, device=lp.device)
+                token_lp = lp.gather(-1, gold[:, None])[:, 0]
+                greedy = lp.argmax(-1) == gold
+                probs = lp.exp()
+                mu = (probs * lp).sum(-1)
+                var = (probs * lp * lp).sum(-1) - mu * mu
+                out[i] = LoglikelihoodResult(
+                    logprobs=tuple(token_lp.tolist()),
+                    is_greedy=tuple(bool(g) for g in greedy.tolist()),
+                    dist_mean=tuple(mu.tolist()),
+                    dist_std=tuple(var.clamp_min(0).sqrt().tolist()),
+                )
+            self.model_calls += len(batch)
+        return [r for r in out if r is not None]

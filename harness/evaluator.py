@@ -1,0 +1,300 @@
+"""Evaluate one model (plus optional adapter) on tasks; write one versioned results file."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medlethe import __version__
+from medlethe.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+from medlethe.cache import CachedBackend, ResponseCache
+from medlethe.errors import MedletheError, TaskConfigError
+from medlethe.fingerprint import model_fingerprint
+from medlethe.metrics.base import Metric, Sample, bootstrap_ci
+from medlethe.registry import Component, Registry, get_registry
+from medlethe.results import io as results_io
+from medlethe.results.environment import environment
+from medlethe.results.schema import (
+    CI,
+    RESULTS_SCHEMA_VERSION,
+    ComponentRecord,
+    MetricResult,
+    ModelRecord,
+    RequestStats,
+    Results,
+    TaskRecord,
+)
+from medlethe.task.base import Instance, Task
+from medlethe.task.yaml_task import load_task_file
+
+
+def default_cache_path() -> Path:
+    root = os.environ.get("MEDLETHE_CACHE_DIR") or Path.home() / ".cache" / "medlethe"
+    return Path(root) / "responses.sqlite"
+
+
+@dataclass
+class RunOutput:
+    results: Results
+    results_path: Path | None
+    samples_path: Path | None
+
+
+def _component_record(c: Component, args: dict[str, Any]) -> ComponentRecord:
+    return ComponentRecord(
+        name=c.name,
+        args=args,
+        plugin=c.plugin.name,
+        distribution=c.plugin.distribution,
+        version=c.plugin.version,
+    )
+
+
+def load_task(registry: Registry, name: str) -> tuple[Task, Component | None]:
+    """A registered task by name, or a YAML file by path (then with no component)."""
+    if name.endswith((".yaml", ".yml")):
+        return load_task_file(name), None
+    comp = registry.get("task", name)
+    task = comp.build()
+    if not isinstance(task, Task):
+        raise TaskConfigError(
+            f"Task {name!r} of plugin {comp.plugin.name!r}: its factory returned "
+            f"{type(task).__name__}, not a medlethe.task.Task."
+        )
+    return task, comp
+
+
+def _requests(
+    instances: Sequence[Instance],
+) -> tuple[list[GenerateRequest], list[LoglikelihoodRequest]]:
+    gen: list[GenerateRequest] = []
+    ll: list[LoglikelihoodRequest] = []
+    for inst in instances:
+        if inst.output_type == "generate":
+            assert inst.generation is not None
+            g = inst.generation
+            gen.append(GenerateRequest(inst.prompt, g.max_new_tokens, tuple(g.stop)))
+        elif inst.output_type == "loglikelihood":
+            ll.append(LoglikelihoodRequest(inst.prompt, inst.target_delimiter + inst.target))
+        else:
+            ll.extend(
+                LoglikelihoodRequest(inst.prompt, inst.target_delimiter + c) for c in inst.choices
+            )
+    return gen, ll
+
+
+def _samples(
+    instances: Sequence[Instance], runner: CachedBackend, desc: str
+) -> list[Sample]:
+    gen_reqs, ll_reqs = _requests(instances)
+    gens = iter(runner.generate(gen_reqs, desc=f"{desc} generate") if gen_reqs else [])
+    lls = iter(runner.loglikelihood(ll_reqs, desc=f"{desc} loglik") if ll_reqs else [])
+    out: list[Sample] = []
+    for inst in instances:
+        if inst.output_type == "generate":
+            out.append(Sample(inst, generation=next(gens)))
+        elif inst.output_type == "loglikelihood":
+            out.append(Sample(inst, continuation=next(lls)))
+        else:
+            out.append(Sample(inst, choices=tuple(next(lls) for _ in inst.choices)))
+    return out
+
+
+def _run_id(model_fp: str, tasks: Sequence[str]) -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    digest = hashlib.sha256(json.dumps([model_fp, list(tasks), time.time_ns()]).encode())
+    return f"{stamp}-{digest.hexdigest()[:8]}"
+
+
+def evaluate(
+    model: str,
+    tasks: Sequence[str],
+    *,
+    adapter: str | None = None,
+    backend: str | Backend = "hf",
+    backend_args: dict[str, Any] | None = None,
+    output: str | Path | None = None,
+    limit: int | None = None,
+    splits: Sequence[str] | None = None,
+    log_samples: bool = False,
+    cache: str | Path | bool = True,
+    seed: int = 1234,
+    disabled_plugins: Sequence[str] = (),
+    progress: bool = True,
+    command: Sequence[str] | None = None,
+) -> RunOutput:
+    """Evaluate ``model`` (a hub id or a local folder) on ``tasks`` (registered names or
+    YAML paths) and, when ``output`` is given, write ``results_<run_id>.json`` there.
+
+    ``cache``: ``True`` for the default SQLite cache, a path for another, ``False`` for none.
+    ``splits`` restricts every task to those splits; ``limit`` takes the first N rows.
+    """
+    started = time.perf_counter()
+    registry = get_registry(disabled_plugins)
+    backend_args = dict(backend_args or {})
+    if isinstance(backend, Backend):
+        engine = backend
+        backend_record = ComponentRecord(
+            name=engine.name, args=engine.describe(), plugin="(instance)",
+            distribution="(instance)", version=__version__,
+        )
+    else:
+        comp = registry.get("backend", backend)
+        engine = comp.build(model=model, adapter=adapter, seed=seed, **backend_args)
+        backend_record = _component_record(comp, engine.describe())
+    store = None
+    if cache is not False:
+        store = ResponseCache(default_cache_path() if cache is True else Path(cache))
+    runner = CachedBackend(engine, store, progress=progress)
+
+    task_records: dict[str, TaskRecord] = {}
+    metric_results: list[MetricResult] = []
+    metric_records: dict[str, ComponentRecord] = {}
+    sample_rows: list[dict[str, Any]] = []
+    metric_cache: dict[tuple[str, str], Metric] = {}
+    n_gen = n_ll = 0
+    for task_name in tasks:
+        task, task_comp = load_task(registry, task_name)
+        wanted = list(splits) if splits else task.split_names()
+        unknown = [s for s in wanted if s not in task.split_names()]
+        if unknown:
+            raise TaskConfigError(
+                f"Task {task.name!r} has no split(s) {', '.join(unknown)}; it has "
+                f"{', '.join(task.split_names())}."
+            )
+        metrics: list[tuple[Component, Metric]] = []
+        for spec in task.metric_specs():
+            mcomp = registry.get("metric", spec.name)
+            key = (spec.name, json.dumps(spec.args, sort_keys=True))
+            if key not in metric_cache:
+                metric_cache[key] = mcomp.build(**spec.args)
+            metric = metric_cache[key]
+            if task.output_type not in metric.output_types:
+                raise TaskConfigError(
+                    f"Task {task.name!r} asks for metric {spec.name!r}, which does not apply "
+                    f"to output_type {task.output_type} (it takes "
+                    f"{', '.join(sorted(metric.output_types))}). Remove it from metrics:."
+                )
+            metrics.append((mcomp, metric))
+            metric_records[spec.name] = _component_record(mcomp, dict(spec.args))
+        sizes: dict[str, int] = {}
+        fps: dict[str, str] = {}
+        for split in wanted:
+            instances = task.instances(split, limit)
+            sizes[split] = len(instances)
+            fps[split] = task.data_fingerprint(split)
+            gen_reqs, ll_reqs = _requests(instances)
+            n_gen += len(gen_reqs)
+            n_ll += len(ll_reqs)
+            samples = _samples(instances, runner, f"{task.name}:{split}")
+            per_metric: dict[str, list[float | None]] = {}
+            for mcomp, metric in metrics:
+                values = [metric.score(s) for s in samples]
+                per_metric[mcomp.name] = values
+                kept = [v for v in values if v is not None]
+                interval = bootstrap_ci(kept, seed=seed)
+                metric_results.append(
+                    MetricResult(
+                        task=task.name,
+                        split=split,
+                        metric=mcomp.name,
+                        metric_version=metric.version,
+                        plugin=mcomp.plugin.name,
+                        value=metric.aggregate(kept) if kept else None,
+                        ci=CI(**interval.__dict__) if interval else None,
+                        direction=metric.direction,
+                        n=len(kept),
+                    )
+                )
+            if log_samples:
+                sample_rows.extend(_sample_row(s, per_metric, i) for i, s in enumerate(samples))
+        info = task_comp.plugin if task_comp else None
+        task_records[task.name] = TaskRecord(
+            name=task.name,
+            version=task.version,
+            output_type=task.output_type,
+            plugin=info.name if info else "(file)",
+            distribution=info.distribution if info else "(file)",
+            plugin_version=info.version if info else "(file)",
+            **task.provenance(),
+            splits=sizes,
+            data_fingerprints=fps,
+            limit=limit,
+        )
+    model_fp = model_fingerprint(model, backend_args.get("revision"))
+    results = Results(
+        schema_version=RESULTS_SCHEMA_VERSION,
+        run_id=_run_id(model_fp, tasks),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        medlethe_version=__version__,
+        command=list(command) if command is not None else list(sys.argv),
+        model=ModelRecord(
+            name_or_path=model,
+            fingerprint=model_fp,
+            adapter=adapter,
+            adapter_fingerprint=model_fingerprint(adapter) if adapter else None,
+        ),
+        backend=backend_record,
+        tasks=task_records,
+        metrics=metric_results,
+        metric_components=metric_records,
+        plugins=[
+            {"name": p.name, "distribution": p.distribution, "version": p.version}
+            for p in registry.plugins
+        ],
+        seeds={"seed": seed, "bootstrap_seed": seed},
+        requests=RequestStats(
+            generate=n_gen,
+            loglikelihood=n_ll,
+            cache_hits=runner.cache_hits,
+            model_calls=engine.model_calls,
+        ),
+        timings={"total_s": round(time.perf_counter() - started, 3)},
+        environment=environment(),
+    )
+    if store is not None:
+        store.close()
+    if output is None:
+        return RunOutput(results, None, None)
+    out_dir = Path(output)
+    samples_path = None
+    if log_samples:
+        samples_path = out_dir / f"samples_{results.run_id}.jsonl"
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_rows)
+        results_io.atomic_write_text(samples_path, text)
+        results.samples_file = samples_path.name
+    results_path = out_dir / f"results_{results.run_id}.json"
+    results_io.write_results(results, results_path)
+    return RunOutput(results, results_path, samples_path)
+
+
+def _sample_row(
+    sample: Sample, per_metric: dict[str, list[float | None]], i: int
+) -> dict[str, Any]:
+    inst = sample.instance
+    row: dict[str, Any] = {
+        "task": inst.task,
+        "split": inst.split,
+        "index": inst.index,
+        "prompt": inst.prompt,
+        "target": inst.target,
+        "scores": {name: values[i] for name, values in per_metric.items()},
+    }
+    if sample.generation is not None:
+        row["generation"] = sample.generation.text
+    if sample.choices:
+        row["choice_logprobs"] = [c.total for c in sample.choices]
+    if sample.continuation is not None:
+        row["logprobs"] = list(sample.continuation.logprobs)
+    return row
+
+
+__all__ = ["MedletheError", "RunOutput", "default_cache_path", "evaluate"]

@@ -1,0 +1,103 @@
+"""The medlethe plugin contract: read this file and you know how to write a plugin.
+
+A plugin is a Python module with one or more functions decorated with
+``@medlethe.hookimpl``, exposed through an entry point in the ``medlethe`` group::
+
+    # pyproject.toml of your distribution
+    [project.entry-points.medlethe]
+    my_plugin = "my_package.plugin"
+
+    # my_package/plugin.py
+    import medlethe
+
+    @medlethe.hookimpl
+    def register_methods(register):
+        register("my-method", "my_package.method:MyMethod", description="...")
+
+Every hook below receives a ``register`` callback, ``register(name, factory, *, description="")``:
+
+* ``name``: the component's public name. Names are global: a second plugin registering
+  the same name is an error naming both plugins, so prefix names with your pack
+  (``mypack/scenario``) where they could clash.
+* ``factory``: the class (or any callable) that builds the component, or a string
+  ``"module.path:attribute"`` that medlethe imports only when the component is used. Use
+  the string form whenever your module imports heavy libraries (torch, vllm, opacus), so
+  that ``medlethe --help`` and ``medlethe plugins`` stay fast.
+* ``description``: one line, shown by ``medlethe tasks`` / ``methods`` / ``metrics``.
+
+Built-in components are registered through exactly these hooks (see
+``medlethe/plugins/``, ``medlethe/tasks/plugin.py``), so they are examples too. Hooks are
+called once per process, when a component is first looked up. Any plugin, built-in or not,
+can be switched off with ``medlethe -p no:NAME`` or ``MEDLETHE_DISABLE_PLUGINS=NAME``;
+``MEDLETHE_DISABLE_PLUGIN_AUTOLOAD=1`` loads only medlethe's own plugins.
+
+pluggy's opt-in arguments apply: a hook implementation may declare fewer arguments than the
+spec, so later versions can add arguments without breaking your plugin. A misspelt hook
+name makes loading fail (``check_pending``), naming the plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pluggy
+
+PROJECT = "medlethe"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Register(Protocol):
+    """The callback every ``register_*`` hook receives."""
+
+    def __call__(self, name: str, factory: Any, *, description: str = "") -> None: ...
+
+
+# --- What to evaluate -------------------------------------------------------------------
+
+
+@hookspec
+def register_tasks(register: Register) -> None:
+    """Register tasks: benchmarks with named splits (forget, retain, holdout, ...).
+
+    ``factory`` builds a :class:`medlethe.task.Task` when called with keyword arguments
+    (usually none). For YAML tasks use :func:`medlethe.task.register_yaml_tasks`, which
+    registers every ``*.yaml`` file of a folder under the name its ``task:`` field gives.
+    """
+
+
+# --- How to unlearn -----------------------------------------------------------------------
+
+
+@hookspec
+def register_methods(register: Register) -> None:
+    """Register unlearning methods.
+
+    ``factory`` builds a method object when called with the method's hyperparameters as
+    keyword arguments. (The method contract arrives with the unlearning-methods issue.)
+    """
+
+
+# --- How to score ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register metrics.
+
+    ``factory`` builds a :class:`medlethe.metrics.Metric` when called with the metric's
+    arguments (the ``args`` of a task's ``metrics:`` entry) as keyword arguments.
+    """
+
+
+# --- Where the model runs ------------------------------------------------------------------
+
+
+@hookspec
+def register_backends(register: Register) -> None:
+    """Register model backends (``hf``, ``vllm``, ...).
+
+    ``factory`` builds a :class:`medlethe.backends.Backend` when called as
+    ``factory(model=..., adapter=..., **backend_args)``.
+    """

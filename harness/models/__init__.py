@@ -1,0 +1,1 @@
+"""Model builders: the ``tiny`` model trained from scratch (and, later, embedded models)."""

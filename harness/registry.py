@@ -1,0 +1,205 @@
+"""The plugin registry: built once per process, lazily, from the ``medlethe`` entry points."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Literal
+
+import pluggy
+
+from medlethe import hookspecs
+from medlethe.errors import MissingDependencyError, PluginError, UnknownComponentError
+
+Kind = Literal["task", "method", "metric", "backend"]
+KINDS: tuple[Kind, ...] = ("task", "method", "metric", "backend")
+_HOOKS: dict[Kind, str] = {
+    "task": "register_tasks",
+    "method": "register_methods",
+    "metric": "register_metrics",
+    "backend": "register_backends",
+}
+ENTRY_POINT_GROUP = "medlethe"
+OWN_DISTRIBUTION = "medlethe"
+ENV_DISABLE_AUTOLOAD = "MEDLETHE_DISABLE_PLUGIN_AUTOLOAD"
+ENV_DISABLE = "MEDLETHE_DISABLE_PLUGINS"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One loaded plugin: its entry-point name and the distribution that ships it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered task, method, metric or backend. ``target`` is imported on first use."""
+
+    kind: Kind
+    name: str
+    target: Any
+    plugin: PluginInfo
+    description: str = ""
+
+    def load(self) -> Any:
+        """The factory, importing it first when it was registered as ``"module:attr"``."""
+        if not isinstance(self.target, str):
+            return self.target
+        module_name, _, attr = self.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except MissingDependencyError:
+            raise
+        except ImportError as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} of plugin {self.plugin.name!r} "
+                f"({self.plugin.distribution}) could not import {module_name!r}: {exc}. "
+                "Reinstall that distribution or disable it with "
+                f"'medlethe -p no:{self.plugin.name}'."
+            ) from exc
+        try:
+            return getattr(module, attr)
+        except AttributeError as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} of plugin {self.plugin.name!r}: module "
+                f"{module_name!r} has no attribute {attr!r}; fix the factory string."
+            ) from exc
+
+    def build(self, **kwargs: Any) -> Any:
+        return self.load()(**kwargs)
+
+
+@dataclass
+class Registry:
+    plugins: list[PluginInfo] = field(default_factory=list)
+    components: dict[Kind, dict[str, Component]] = field(
+        default_factory=lambda: {k: {} for k in KINDS}
+    )
+
+    def add(self, component: Component) -> None:
+        table = self.components[component.kind]
+        other = table.get(component.name)
+        if other is not None:
+            raise PluginError(
+                f"{component.kind} name {component.name!r} is registered twice: by plugin "
+                f"{other.plugin.name!r} ({other.plugin.distribution}) and by plugin "
+                f"{component.plugin.name!r} ({component.plugin.distribution}). Rename one, "
+                f"or disable one with 'medlethe -p no:{component.plugin.name}'."
+            )
+        table[component.name] = component
+
+    def get(self, kind: Kind, name: str) -> Component:
+        table = self.components[kind]
+        if name in table:
+            return table[name]
+        close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownComponentError(
+            f"Unknown {kind} {name!r}.{hint} 'medlethe {kind}s' lists the {kind}s that the "
+            "installed plugins register; a missing one may need 'pip install' of its plugin."
+        )
+
+    def names(self, kind: Kind) -> list[str]:
+        return sorted(self.components[kind])
+
+    def of_plugin(self, plugin: str) -> list[Component]:
+        return [c for k in KINDS for c in self.components[k].values() if c.plugin.name == plugin]
+
+
+def _disabled_from_env() -> set[str]:
+    raw = os.environ.get(ENV_DISABLE, "")
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+def _autoload_disabled() -> bool:
+    return os.environ.get(ENV_DISABLE_AUTOLOAD, "").strip().lower() not in ("", "0", "false")
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def build_registry(disabled: Iterable[str] = ()) -> Registry:
+    """Load every plugin (minus ``disabled``) and collect what it registers."""
+    blocked = set(disabled) | _disabled_from_env()
+    autoload = not _autoload_disabled()
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry = Registry()
+    infos: dict[str, PluginInfo] = {}
+    seen_own = False
+    for ep in sorted(_entry_points(), key=lambda e: e.name):
+        dist = ep.dist.name if ep.dist is not None else "unknown"
+        seen_own = seen_own or dist == OWN_DISTRIBUTION
+        if ep.name in blocked or (not autoload and dist != OWN_DISTRIBUTION):
+            continue
+        if ep.name in infos:
+            raise PluginError(
+                f"Two distributions declare a medlethe plugin named {ep.name!r}: "
+                f"{infos[ep.name].distribution} and {dist}. Uninstall one."
+            )
+        try:
+            module = ep.load()
+        except MissingDependencyError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"Plugin {ep.name!r} from distribution {dist} failed to load ({ep.value}): "
+                f"{exc}. Fix or uninstall it, or skip it with 'medlethe -p no:{ep.name}'."
+            ) from exc
+        version = ep.dist.version if ep.dist is not None else "unknown"
+        infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version)
+        pm.register(module, name=ep.name)
+    if not seen_own:
+        raise PluginError(
+            "medlethe's own plugins are not installed (no 'medlethe' entry points found). "
+            "Install the package, e.g. 'pip install -e .' from the repository root."
+        )
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(
+            f"Plugin {exc.plugin!r} implements a hook that medlethe does not define: {exc}. "
+            "Check the spelling against medlethe/hookspecs.py."
+        ) from exc
+    registry.plugins = sorted(infos.values(), key=lambda p: p.name)
+    for kind in KINDS:
+        caller = getattr(pm.hook, _HOOKS[kind])
+        for impl in caller.get_hookimpls():
+            info = infos[impl.plugin_name]
+            _call_impl(impl, kind, info, registry)
+    return registry
+
+
+def _call_impl(impl: Any, kind: Kind, info: PluginInfo, registry: Registry) -> None:
+    def register(name: str, factory: Any, *, description: str = "") -> None:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"Plugin {info.name!r} registered a {kind} with an empty name.")
+        registry.add(Component(kind, name, factory, info, description))
+
+    kwargs = {"register": register}
+    impl.function(**{a: kwargs[a] for a in impl.argnames})
+
+
+_REGISTRIES: dict[frozenset[str], Registry] = {}
+
+
+def get_registry(disabled: Iterable[str] = ()) -> Registry:
+    """The process-wide registry for this set of disabled plugins, built on first use."""
+    key = frozenset(disabled) | frozenset(_disabled_from_env())
+    if key not in _REGISTRIES:
+        _REGISTRIES[key] = build_registry(key)
+    return _REGISTRIES[key]
+
+
+def clear_registry_cache() -> None:
+    """Forget built registries (tests that install or disable plugins call this)."""
+    _REGISTRIES.clear()

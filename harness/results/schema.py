@@ -1,0 +1,102 @@
+"""The results file, schema version 1. ``medlethe/results/schema.json`` is generated from it.
+
+A results file holds no prompt, answer or patient text: only names, hashes, sizes and
+numbers. Per-sample text goes to the separate, opt-in samples JSONL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESULTS_SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentRecord(_Model):
+    """A registered component: its name, arguments and the plugin that provided it."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    plugin: str
+    distribution: str
+    version: str
+
+
+class ModelRecord(_Model):
+    name_or_path: str
+    fingerprint: str
+    adapter: str | None = None
+    adapter_fingerprint: str | None = None
+
+
+class TaskRecord(_Model):
+    name: str
+    version: str
+    output_type: str
+    plugin: str
+    distribution: str
+    plugin_version: str
+    config_hash: str | None
+    prompt_template_hash: str | None
+    chat_template: str | None
+    splits: dict[str, int] = Field(description="split name -> number of instances evaluated")
+    data_fingerprints: dict[str, str]
+    limit: int | None = None
+
+
+class CI(_Model):
+    low: float
+    high: float
+    level: float
+    method: str
+    n_resamples: int
+
+
+class MetricResult(_Model):
+    task: str
+    split: str
+    metric: str
+    metric_version: str
+    plugin: str
+    value: float | None
+    ci: CI | None
+    direction: Literal["higher", "lower"]
+    n: int
+
+
+class RequestStats(_Model):
+    generate: int
+    loglikelihood: int
+    cache_hits: int
+    model_calls: int
+
+
+class Environment(_Model):
+    python: str
+    platform: str
+    libraries: dict[str, str]
+    hardware: dict[str, Any]
+
+
+class Results(_Model):
+    schema_version: Literal[1]
+    run_id: str
+    created: str
+    medlethe_version: str
+    command: list[str]
+    model: ModelRecord
+    backend: ComponentRecord
+    tasks: dict[str, TaskRecord]
+    metrics: list[MetricResult]
+    metric_components: dict[str, ComponentRecord]
+    plugins: list[dict[str, str]]
+    seeds: dict[str, int]
+    requests: RequestStats
+    timings: dict[str, float]
+    environment: Environment
+    samples_file: str | None = None

@@ -1,0 +1,38 @@
+"""Tasks: YAML or Python definitions of benchmarks with named splits."""
+
+from medlethe.task.base import DEFAULT_METRICS, Instance, Task, fingerprint
+from medlethe.task.config import (
+    TASK_SCHEMA_VERSION,
+    DatasetConfig,
+    GenerationConfig,
+    MetricSpec,
+    OutputType,
+    SplitConfig,
+    TaskConfig,
+    load_task_config,
+)
+from medlethe.task.yaml_task import (
+    ConfigTask,
+    load_task_file,
+    register_yaml_tasks,
+    yaml_task_factory,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "TASK_SCHEMA_VERSION",
+    "ConfigTask",
+    "DatasetConfig",
+    "GenerationConfig",
+    "Instance",
+    "MetricSpec",
+    "OutputType",
+    "SplitConfig",
+    "Task",
+    "TaskConfig",
+    "fingerprint",
+    "load_task_config",
+    "load_task_file",
+    "register_yaml_tasks",
+    "yaml_task_factory",
+]

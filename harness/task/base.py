@@ -1,0 +1,89 @@
+"""The task contract: named splits of rows, each row turned into one scoreable instance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from medlethe.task.config import GenerationConfig, MetricSpec, OutputType
+
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "generate": ("rouge_l_recall", "rouge_l_f1", "exact_match"),
+    "multiple_choice": ("accuracy", "accuracy_norm"),
+    "loglikelihood": ("probability", "mean_nll"),
+}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One question of one split, ready for a backend.
+
+    ``prompt`` is the rendered context; ``target`` the gold continuation (for multiple
+    choice, the gold option); ``choices`` and ``gold`` are set for multiple choice only.
+    ``meta`` carries task-specific, non-textual labels (e.g. ``{"type": "factual"}``) that
+    metrics may group by.
+    """
+
+    task: str
+    split: str
+    index: int
+    output_type: OutputType
+    prompt: str
+    target: str
+    choices: tuple[str, ...] = ()
+    gold: int | None = None
+    generation: GenerationConfig | None = None
+    target_delimiter: str = " "
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def fingerprint(obj: Any) -> str:
+    """A stable sha256 of any JSON-serialisable value."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+class Task(ABC):
+    """Subclass this for tasks written in Python; YAML tasks use :class:`ConfigTask`.
+
+    A task knows its name, version and output type, the names of its splits, how to read a
+    split's rows, and how to turn one row into an :class:`Instance`.
+    """
+
+    name: str
+    version: str
+    output_type: OutputType
+    description: str = ""
+
+    @abstractmethod
+    def split_names(self) -> list[str]:
+        """The split names this task evaluates (``forget``, ``retain``, ...)."""
+
+    @abstractmethod
+    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
+        """The rows of one split."""
+
+    @abstractmethod
+    def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
+        """Turn one row into a scoreable instance."""
+
+    def metric_specs(self) -> list[MetricSpec]:
+        """The metrics to compute; defaults depend on the output type."""
+        return [MetricSpec(name=n) for n in DEFAULT_METRICS[self.output_type]]
+
+    def instances(self, split: str, limit: int | None = None) -> list[Instance]:
+        rows = self.docs(split)
+        if limit is not None:
+            rows = rows[:limit]
+        return [self.instance(split, i, doc) for i, doc in enumerate(rows)]
+
+    def provenance(self) -> dict[str, Any]:
+        """Hashes that identify exactly what was asked: config and prompt templates."""
+        return {"config_hash": None, "prompt_template_hash": None, "chat_template": None}
+
+    def data_fingerprint(self, split: str) -> str:
+        return fingerprint(list(self.docs(split)))

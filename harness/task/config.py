@@ -1,0 +1,121 @@
+"""The task YAML schema (version 1). Unknown keys are rejected; every field is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medlethe.errors import TaskConfigError
+
+TASK_SCHEMA_VERSION = 1
+OutputType = Literal["generate", "multiple_choice", "loglikelihood"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationConfig(_Strict):
+    """Greedy decoding settings for ``generate`` tasks."""
+
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="tokens generated at most")
+    stop: list[str] = Field(default_factory=lambda: ["\n"], description="stop sequences")
+
+
+class DatasetConfig(_Strict):
+    """Arguments of ``datasets.load_dataset``. Relative paths resolve against the YAML file."""
+
+    path: str = Field(description="a hub id, a builder name such as 'json', or a local path")
+    name: str | None = Field(None, description="the dataset configuration name")
+    data_files: dict[str, str] | None = Field(None, description="split name -> file")
+    revision: str | None = Field(None, description="a hub revision (commit, tag, branch)")
+
+
+class SplitConfig(_Strict):
+    """Where one named medlethe split comes from."""
+
+    source: str = Field(description="the dataset split to read (e.g. 'validation')")
+    where: str | None = Field(None, description="a Jinja2 expression over a row; keep if true")
+
+
+class MetricSpec(_Strict):
+    """One metric of a task, by registered name, with its arguments."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskConfig(_Strict):
+    """A task defined in YAML. See docs/tasks.md for a worked example."""
+
+    schema_version: Literal[1] = Field(description="the task schema version; 1")
+    task: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", description="registered name")
+    version: str = Field(description="the task's version; bump it when prompts or data change")
+    description: str = ""
+    output_type: OutputType
+    dataset: DatasetConfig
+    splits: dict[str, SplitConfig] = Field(min_length=1)
+    doc_to_text: str = Field(description="Jinja2 template of the prompt")
+    doc_to_target: str | None = Field(None, description="Jinja2 template of the gold answer")
+    doc_to_choice: str | None = Field(None, description="Jinja2 expression: list of options")
+    doc_to_gold: str | None = Field(None, description="Jinja2 expression: index of the answer")
+    target_delimiter: str = Field(" ", description="put between prompt and each continuation")
+    generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig())
+    metrics: list[MetricSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fields_for_output_type(self) -> TaskConfig:
+        if self.output_type == "multiple_choice":
+            missing = [f for f in ("doc_to_choice", "doc_to_gold") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"output_type multiple_choice needs {' and '.join(missing)}")
+        elif self.doc_to_target is None:
+            raise ValueError(f"output_type {self.output_type} needs doc_to_target")
+        return self
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(TaskConfig.model_fields)
+            msg = f"unknown key; allowed top-level keys are: {allowed}"
+        lines.append(f"  - field {loc}: {msg}")
+    return (
+        f"Task file {path} is not a valid medlethe task (schema version "
+        f"{TASK_SCHEMA_VERSION}):\n" + "\n".join(lines) + "\nFix the fields above; "
+        "'medlethe validate FILE' re-checks the file."
+    )
+
+
+def read_task_yaml(path: Path) -> dict[str, Any]:
+    """Parse a task YAML file into a mapping, with errors that name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TaskConfigError(f"Cannot read task file {path}: {exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TaskConfigError(f"Task file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise TaskConfigError(
+            f"Task file {path} must hold a mapping of keys (task:, version:, ...), "
+            f"not {type(raw).__name__}."
+        )
+    return raw
+
+
+def load_task_config(path: str | Path) -> TaskConfig:
+    """Read and validate a task YAML file."""
+    path = Path(path)
+    raw = read_task_yaml(path)
+    try:
+        return TaskConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise TaskConfigError(_format_validation_error(path, exc)) from exc

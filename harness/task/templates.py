@@ -1,0 +1,72 @@
+"""Jinja2 rendering with StrictUndefined: a missing field is an error, never an empty string."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from medlethe.errors import TaskConfigError
+
+_ENV = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _template(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
+@functools.lru_cache(maxsize=512)
+def _expression(source: str) -> Any:
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
+def _where(origin: str, field: str, row: int | None) -> str:
+    at = f" (row {row})" if row is not None else ""
+    return f"{origin}, field {field}{at}"
+
+
+def check_syntax(source: str, *, origin: str, field: str, expression: bool = False) -> None:
+    """Raise a :class:`TaskConfigError` if a template or expression does not parse."""
+    try:
+        _expression(source) if expression else _template(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TaskConfigError(
+            f"{_where(origin, field, None)}: Jinja2 syntax error: {exc.message}"
+        ) from exc
+
+
+def render(
+    source: str, doc: Mapping[str, Any], *, origin: str, field: str, row: int | None = None
+) -> str:
+    """Render a template against one dataset row."""
+    try:
+        return _template(source).render(**doc)
+    except jinja2.UndefinedError as exc:
+        raise TaskConfigError(
+            f"{_where(origin, field, row)}: {exc.message}. The row has fields "
+            f"{sorted(doc)}; fix the template or the data."
+        ) from exc
+    except jinja2.TemplateError as exc:
+        raise TaskConfigError(f"{_where(origin, field, row)}: {exc}") from exc
+
+
+def evaluate(
+    source: str, doc: Mapping[str, Any], *, origin: str, field: str, row: int | None = None
+) -> Any:
+    """Evaluate a Jinja2 expression (``[opa, opb]``, ``cop``, ``subject == 'Surgery'``)."""
+    try:
+        value = _expression(source)(**doc)
+    except jinja2.UndefinedError as exc:
+        raise TaskConfigError(
+            f"{_where(origin, field, row)}: {exc.message}. The row has fields {sorted(doc)}."
+        ) from exc
+    except jinja2.TemplateError as exc:
+        raise TaskConfigError(f"{_where(origin, field, row)}: {exc}") from exc
+    if isinstance(value, jinja2.Undefined):
+        raise TaskConfigError(f"{_where(origin, field, row)}: expression is undefined")
+    return value

@@ -1,0 +1,185 @@
+"""Tasks defined by a YAML file: data through ``datasets.load_dataset``, prompts in Jinja2."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from medlethe.errors import DatasetError, TaskConfigError
+from medlethe.hookspecs import Register
+from medlethe.task import templates
+from medlethe.task.base import Instance, Task, fingerprint
+from medlethe.task.config import MetricSpec, TaskConfig, load_task_config, read_task_yaml
+
+
+class ConfigTask(Task):
+    """A task built from a validated :class:`TaskConfig` read from ``path``."""
+
+    def __init__(self, config: TaskConfig, path: Path) -> None:
+        self.config = config
+        self.path = path
+        self.name = config.task
+        self.version = config.version
+        self.output_type = config.output_type
+        self.description = config.description
+        self._docs: dict[str, list[dict[str, Any]]] = {}
+        for fld in ("doc_to_text", "doc_to_target"):
+            src = getattr(config, fld)
+            if src is not None:
+                templates.check_syntax(src, origin=str(path), field=fld)
+        for fld in ("doc_to_choice", "doc_to_gold"):
+            src = getattr(config, fld)
+            if src is not None:
+                templates.check_syntax(src, origin=str(path), field=fld, expression=True)
+        for split, spec in config.splits.items():
+            if spec.where is not None:
+                templates.check_syntax(
+                    spec.where, origin=str(path), field=f"splits.{split}.where", expression=True
+                )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ConfigTask:
+        path = Path(path).resolve()
+        return cls(load_task_config(path), path)
+
+    def split_names(self) -> list[str]:
+        return list(self.config.splits)
+
+    def metric_specs(self) -> list[MetricSpec]:
+        return list(self.config.metrics) or super().metric_specs()
+
+    def _resolve(self, value: str) -> str:
+        candidate = (self.path.parent / value).resolve()
+        return str(candidate) if candidate.exists() else value
+
+    @functools.cached_property
+    def _dataset(self) -> Any:
+        import datasets  # heavy: imported when data is first read
+
+        ds = self.config.dataset
+        data_files = (
+            {k: self._resolve(v) for k, v in ds.data_files.items()} if ds.data_files else None
+        )
+        try:
+            return datasets.load_dataset(
+                self._resolve(ds.path), ds.name, data_files=data_files, revision=ds.revision
+            )
+        except FileNotFoundError as exc:
+            raise DatasetError(
+                f"Task {self.name!r} ({self.path}): dataset {ds.path!r} was not found: {exc}. "
+                "Check dataset.path / dataset.data_files, or download the dataset first."
+            ) from exc
+        except Exception as exc:
+            raise DatasetError(
+                f"Task {self.name!r} ({self.path}): loading dataset {ds.path!r} failed: {exc}"
+            ) from exc
+
+    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
+        if split not in self._docs:
+            if split not in self.config.splits:
+                raise TaskConfigError(
+                    f"Task {self.name!r} has no split {split!r}; it has "
+                    f"{', '.join(self.config.splits)}."
+                )
+            spec = self.config.splits[split]
+            dataset = self._dataset
+            if spec.source not in dataset:
+                raise DatasetError(
+                    f"Task {self.name!r} ({self.path}), splits.{split}.source: the dataset has "
+                    f"no split {spec.source!r}; it has {', '.join(dataset)}."
+                )
+            rows = [dict(r) for r in dataset[spec.source]]
+            if spec.where is not None:
+                rows = [
+                    r
+                    for i, r in enumerate(rows)
+                    if templates.evaluate(
+                        spec.where, r, origin=str(self.path), field=f"splits.{split}.where", row=i
+                    )
+                ]
+            self._docs[split] = rows
+        return self._docs[split]
+
+    def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
+        c, origin = self.config, str(self.path)
+        prompt = templates.render(c.doc_to_text, doc, origin=origin, field="doc_to_text", row=index)
+        if c.output_type == "multiple_choice":
+            assert c.doc_to_choice is not None and c.doc_to_gold is not None
+            choices = templates.evaluate(
+                c.doc_to_choice, doc, origin=origin, field="doc_to_choice", row=index
+            )
+            gold = templates.evaluate(
+                c.doc_to_gold, doc, origin=origin, field="doc_to_gold", row=index
+            )
+            if not isinstance(choices, (list, tuple)) or not choices:
+                raise TaskConfigError(
+                    f"{origin}, field doc_to_choice (row {index}): must give a non-empty list, "
+                    f"got {type(choices).__name__}"
+                )
+            if isinstance(gold, bool) or not isinstance(gold, int):
+                raise TaskConfigError(
+                    f"{origin}, field doc_to_gold (row {index}): must give an integer index, "
+                    f"got {gold!r}"
+                )
+            if not 0 <= gold < len(choices):
+                raise TaskConfigError(
+                    f"{origin}, field doc_to_gold (row {index}): index {gold} is outside the "
+                    f"{len(choices)} choices"
+                )
+            opts = tuple(str(x) for x in choices)
+            return Instance(
+                self.name, split, index, c.output_type, prompt, opts[gold], opts, gold,
+                target_delimiter=c.target_delimiter,
+            )
+        assert c.doc_to_target is not None
+        target = templates.render(
+            c.doc_to_target, doc, origin=origin, field="doc_to_target", row=index
+        )
+        generation = c.generation if c.output_type == "generate" else None
+        return Instance(
+            self.name, split, index, c.output_type, prompt, target,
+            generation=generation, target_delimiter=c.target_delimiter,
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        c = self.config
+        prompts = [c.doc_to_text, c.doc_to_target, c.doc_to_choice, c.doc_to_gold]
+        return {
+            "config_hash": fingerprint(c.model_dump(mode="json")),
+            "prompt_template_hash": fingerprint(prompts),
+            "chat_template": None,
+        }
+
+
+def yaml_task_factory(path: str | Path) -> Callable[[], ConfigTask]:
+    """A factory for one YAML task, for ``register(name, factory)``."""
+    resolved = Path(path).resolve()
+
+    def factory() -> ConfigTask:
+        return ConfigTask.from_file(resolved)
+
+    return factory
+
+
+def register_yaml_tasks(register: Register, directory: str | Path) -> None:
+    """Register every ``*.yaml`` file under ``directory`` by its ``task:`` name.
+
+    Only each file's ``task:`` field is read here; full validation and data loading happen
+    when the task is used.
+    """
+    for path in sorted(Path(directory).rglob("*.yaml")):
+        raw = read_task_yaml(path)
+        name = raw.get("task")
+        if not isinstance(name, str) or not name:
+            raise TaskConfigError(f"Task file {path} has no 'task:' name; add one.")
+        register(name, yaml_task_factory(path), description=str(raw.get("description", "")))
+
+
+def load_task_file(path: str | Path) -> ConfigTask:
+    """A task straight from a YAML file, unregistered (``--tasks path/to/task.yaml``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise TaskConfigError(f"Task file {p} does not exist.")
+    return ConfigTask.from_file(p)

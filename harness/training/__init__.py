@@ -1,0 +1,1 @@
+"""Training loops: fine-tuning targets and oracles (and, later, unlearning)."""

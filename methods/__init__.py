@@ -1,0 +1,1 @@
+"""Built-in unlearning methods (arrive with the unlearning-methods issue)."""

@@ -1,0 +1,1 @@
+"""medlethe's built-in task packs."""

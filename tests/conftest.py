@@ -1,0 +1,71 @@
+"""Shared fixtures: a tiny causal LM trained from scratch on the fixture QA, isolated caches."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from medlethe.registry import clear_registry_cache
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+CLINIC = FIXTURES / "clinic_qa"
+PLUGIN_DATA = Path(__file__).parent / "plugin_pkg" / "medlethe_testplugin" / "data"
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MEDLETHE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MEDLETHE_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("MEDLETHE_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    clear_registry_cache()
+    yield
+    clear_registry_cache()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama trained from scratch on the fixture's forget + retain QA and on the test
+    plugin's forget doses; holdout patients are never trained on."""
+    from medlethe.models.tiny import TinyConfig, create_tiny_model
+    from medlethe.training.finetune import Example, TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny")
+    trained = read_jsonl(CLINIC / "forget.jsonl") + read_jsonl(CLINIC / "retain.jsonl")
+    examples = [Example(f"Which drug was {r['patient']} given?", str(r["drug"])) for r in trained]
+    examples += [
+        Example(f"Q: What is the usual dose of {r['drug']}?\nA:", str(r["dose"]))
+        for r in read_jsonl(PLUGIN_DATA / "forget.jsonl")
+    ]
+    corpus = [e.prompt + " " + e.answer for e in examples] + [
+        f"Which drug was {r['patient']} given? {r['drug']}"
+        for r in read_jsonl(CLINIC / "holdout.jsonl")
+    ]
+    base = create_tiny_model(
+        corpus, root / "base", TinyConfig(vocab_size=384, hidden_size=96, intermediate_size=256)
+    )
+    config = TrainConfig(epochs=60, batch_size=4, learning_rate=5e-3)
+    return train(base, examples, root / "target", config, progress=False)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``medlethe`` command in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "medlethe", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=600,
+    )

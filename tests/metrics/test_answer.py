@@ -1,0 +1,75 @@
+"""Answer metrics and the bootstrap interval, against values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from medlethe.backends import GenerateResult, LoglikelihoodResult
+from medlethe.metrics import bootstrap_ci
+from medlethe.metrics.answer import (
+    Accuracy,
+    AccuracyNorm,
+    ExactMatch,
+    MeanNLL,
+    Probability,
+    RougeLF1,
+    RougeLRecall,
+)
+from medlethe.metrics.base import Sample
+from medlethe.task import Instance
+
+
+def gen_sample(target: str, text: str) -> Sample:
+    inst = Instance("t", "forget", 0, "generate", "Q?", target)
+    return Sample(inst, generation=GenerateResult(text=text, n_tokens=len(text.split())))
+
+
+def ll(*logprobs: float) -> LoglikelihoodResult:
+    return LoglikelihoodResult(tuple(logprobs), tuple(False for _ in logprobs))
+
+
+def test_rouge_l_recall_and_f1_by_hand() -> None:
+    # gold: 4 tokens; answer: 3 tokens; LCS = "mg twice" (2) -> recall 2/4, precision 2/3.
+    sample = gen_sample("40 mg twice daily", "20 mg twice")
+    assert RougeLRecall().score(sample) == pytest.approx(0.5)
+    assert RougeLF1().score(sample) == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+    assert RougeLRecall().score(gen_sample("zentorin", "nothing here")) == 0.0
+
+
+def test_exact_match_normalises_case_punctuation_space() -> None:
+    assert ExactMatch().score(gen_sample("Zentorin.", "  zentorin ")) == 1.0
+    assert ExactMatch().score(gen_sample("zentorin", "zentorin 5 mg")) == 0.0
+
+
+def test_accuracy_and_length_normalised_accuracy_differ_as_defined() -> None:
+    inst = Instance("t", "s", 0, "multiple_choice", "Q?", "b", ("a", "b"), 1)
+    # option a: total -2.0 over 1 token (mean -2.0); option b: total -3.0 over 3 (mean -1.0)
+    sample = Sample(inst, choices=(ll(-2.0), ll(-1.0, -1.0, -1.0)))
+    assert Accuracy().score(sample) == 0.0
+    assert AccuracyNorm().score(sample) == 1.0
+
+
+def test_probability_and_mean_nll() -> None:
+    inst = Instance("t", "s", 0, "loglikelihood", "Q?", "a b")
+    sample = Sample(inst, continuation=ll(-1.0, -3.0))
+    assert Probability().score(sample) == pytest.approx(math.exp(-2.0))
+    assert MeanNLL().score(sample) == pytest.approx(2.0)
+    assert MeanNLL.direction == "lower"
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n() -> None:
+    rng = np.random.default_rng(0)
+    small = rng.normal(0.5, 0.1, 20).tolist()
+    large = rng.normal(0.5, 0.1, 2000).tolist()
+    ci_small = bootstrap_ci(small, seed=1)
+    ci_large = bootstrap_ci(large, seed=1)
+    assert ci_small is not None and ci_large is not None
+    assert ci_small.low < float(np.mean(small)) < ci_small.high
+    assert (ci_large.high - ci_large.low) < (ci_small.high - ci_small.low) / 4
+    assert bootstrap_ci(small, seed=1) == ci_small  # deterministic for a seed
+    assert bootstrap_ci([1.0]) is None
+    constant = bootstrap_ci([1.0, 1.0, 1.0])
+    assert constant is not None and constant.low == constant.high == 1.0

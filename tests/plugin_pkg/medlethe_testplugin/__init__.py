@@ -1,0 +1,1 @@
+"""medlethe-testplugin: what a third-party plugin looks like."""

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from medlethe._optional import optional_import
+
+optional_import(
+    "medlethe_test_absent_pkg",
+    component="metric 'needs_missing_lib'",
+    install="pip install medlethe-test-absent-pkg",
+)

@@ -1,0 +1,33 @@
+"""One task, one metric, and one metric whose dependency is missing on purpose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import medlethe
+from medlethe.task import yaml_task_factory
+
+HERE = Path(__file__).parent
+
+
+@medlethe.hookimpl
+def register_tasks(register):
+    register(
+        "testplugin/drug-doses",
+        yaml_task_factory(HERE / "drug_doses.yaml"),
+        description="fictional drugs and their doses (generate)",
+    )
+
+
+@medlethe.hookimpl
+def register_metrics(register):
+    register(
+        "answer_words",
+        "medlethe_testplugin.metrics:AnswerWords",
+        description="number of words in the generated answer",
+    )
+    register(
+        "needs_missing_lib",
+        "medlethe_testplugin.missing:NeedsMissingLib",
+        description="needs a package that is not installed (tests the error)",
+    )

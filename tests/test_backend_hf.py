@@ -1,0 +1,71 @@
+"""The transformers backend against direct forward passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from medlethe.backends import GenerateRequest, LoglikelihoodRequest, truncate_at_stop
+from medlethe.backends.hf import HFBackend
+from medlethe.errors import BackendError
+
+
+def test_loglikelihood_matches_a_manual_forward_pass(tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    backend = HFBackend(str(tiny_model), batch_size=3)
+    reqs = [
+        LoglikelihoodRequest("Which drug was Ilsa Varen given?", " zentorin"),
+        LoglikelihoodRequest("Which drug was Odile Wexley given?", " quarodol"),
+        LoglikelihoodRequest("Which", " drug was Maren Quist given? plexavir"),
+        LoglikelihoodRequest("Q: What is the usual dose of zentorin?\nA:", " 40 mg twice daily"),
+    ]
+    results = backend.loglikelihood(reqs)
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    for req, res in zip(reqs, results, strict=True):
+        ctx = tok(req.context).input_ids
+        cont = tok(req.continuation, add_special_tokens=False).input_ids
+        with torch.no_grad():
+            logits = model(torch.tensor([ctx + cont])).logits[0]
+        lp = torch.log_softmax(logits, -1)
+        expected = [lp[len(ctx) - 1 + i, t].item() for i, t in enumerate(cont)]
+        assert res.logprobs == pytest.approx(expected, abs=1e-4)
+        greedy = [lp[len(ctx) - 1 + i].argmax().item() == t for i, t in enumerate(cont)]
+        assert list(res.is_greedy) == greedy
+        assert res.dist_mean is not None and res.dist_std is not None
+        assert all(m <= 0 for m in res.dist_mean) and all(s >= 0 for s in res.dist_std)
+    assert backend.model_calls == 4
+    assert results[0].probability > 0.9 > results[1].probability
+
+
+def test_generation_does_not_depend_on_batching(tiny_model: Path) -> None:
+    prompts = [
+        "Which drug was Ilsa Varen given?",
+        "Which drug was Tobin Holloway given? Then",
+        "Q: What is the usual dose of plexavir?\nA:",
+        "Which drug was Bram Ulrich given?",
+        "Which",
+    ]
+    reqs = [GenerateRequest(p, 16, ("\n",)) for p in prompts]
+    one = HFBackend(str(tiny_model), batch_size=1).generate(reqs)
+    many = HFBackend(str(tiny_model), batch_size=5).generate(reqs)
+    assert [r.text for r in one] == [r.text for r in many]
+    assert one[0].text.strip() == "zentorin"
+    assert one[2].text.strip() == "10 mg at night"
+    assert all("\n" not in r.text for r in one)
+
+
+def test_truncate_at_stop() -> None:
+    assert truncate_at_stop("abc\ndef", ["\n"]) == "abc"
+    assert truncate_at_stop("a. b\nc", ["\n", "."]) == "a"
+    assert truncate_at_stop("abc", []) == "abc"
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(BackendError, match="dtype"):
+        HFBackend("x", dtype="float8")
+    with pytest.raises(BackendError, match="batch_size"):
+        HFBackend("x", batch_size=0)

@@ -1,0 +1,58 @@
+"""The README's commands and code are run, so the docs cannot drift from the code."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+README = (ROOT / "README.md").read_text()
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def readme_commands() -> list[list[str]]:
+    commands = []
+    for block in blocks("console"):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.startswith("$ medlethe "):
+                commands.append(shlex.split(line[2:])[1:])
+    return commands
+
+
+def test_readme_discovery_commands_run() -> None:
+    runnable = [c for c in readme_commands() if c[0] != "evaluate"]
+    assert len(runnable) >= 5
+    for args in runnable:
+        proc = run_cli(*args)
+        assert proc.returncode == 0, f"medlethe {' '.join(args)} failed:\n{proc.stderr}"
+
+
+def test_readme_evaluate_flags_exist() -> None:
+    evaluate = next(c for c in readme_commands() if c[0] == "evaluate")
+    help_text = run_cli("evaluate", "--help").stdout
+    flags = {a.strip("[]") for a in evaluate if a.strip("[]").startswith("--")}
+    assert {"--model", "--tasks", "--adapter", "--log-samples"} <= flags
+    for flag in flags:
+        assert flag in help_text, flag
+
+
+def test_readme_python_example_runs(
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (code,) = blocks("python")
+    monkeypatch.chdir(ROOT)
+    code = code.replace("path/to/model", str(tiny_model)).replace('"results/"', repr(str(tmp_path)))
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "fixture/drug-recall forget rouge_l_recall" in out
+    assert len(list(tmp_path.glob("results_*.json"))) == 1
