@@ -28,5 +28,9 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The main job on the embedded default: synthclinic patient-10 on the tiny model.
+demo: $(STAMP)
+	$(VENV)/bin/medlethe run --model tiny --scenario synthclinic/patient-10 --output demo-out
+
 clean:
 	rm -rf build demo-out .mypy_cache .ruff_cache .pytest_cache

@@ -33,10 +33,10 @@ def _kv(value: str) -> dict[str, Any]:
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
-    sep = "  ".join("-" * w for w in widths)
-    body = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join([line, sep, *body])
+    def fmt(row: Sequence[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 
 def _disabled(args: argparse.Namespace) -> list[str]:
@@ -61,6 +61,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         output=args.output,
         limit=args.limit,
         splits=args.splits,
+        task_args=args.task_args,
         log_samples=args.log_samples,
         cache=cache,
         seed=args.seed,
@@ -72,14 +73,58 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         value = "n/a" if m.value is None else f"{m.value:.4f}"
         ci = f"[{m.ci.low:.4f}, {m.ci.high:.4f}]" if m.ci else "-"
         arrow = "↑" if m.direction == "higher" else "↓"
-        rows.append([m.task, m.split, f"{m.metric} {arrow}", value, ci, str(m.n)])
-    print(_table(rows, ["task", "split", "metric", "value", "95% CI", "n"]))
+        rows.append(
+            [m.task, m.split, m.subset or "all", f"{m.metric} {arrow}", value, ci, str(m.n)]
+        )
+    print(_table(rows, ["task", "split", "subset", "metric", "value", "95% CI", "n"]))
     req = out.results.requests
     print(f"\nmodel calls: {req.model_calls}, cache hits: {req.cache_hits}")
     if out.results_path:
         print(f"results: {out.results_path}")
     if out.samples_path:
         print(f"samples: {out.samples_path}")
+    return 0
+
+
+def _train_config(model: str, overrides: dict[str, Any]) -> Any:
+    import dataclasses
+
+    from medlethe.training.pipeline import default_train_config
+
+    config = default_train_config(model)
+    known = [f.name for f in dataclasses.fields(config)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise MedletheError(f"unknown --train-args {unknown}; known: {', '.join(known)}")
+    return dataclasses.replace(config, **overrides)
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from medlethe.training.pipeline import finetune, load_scenario
+
+    config = _train_config(args.model, args.train_args)
+    task = load_scenario(args.scenario, args.task_args)
+    out = finetune(args.model, task, args.on, config=config)
+    state = "cached" if out.cached else f"trained in {out.seconds:.0f} s"
+    print(f"{'target' if args.on == 'train' else 'oracle'} ({state}): {out.path}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from medlethe.run import run_pipeline
+
+    run_pipeline(
+        args.model,
+        args.scenario,
+        output=args.output,
+        backend=args.backend,
+        backend_args=args.backend_args,
+        task_args=args.task_args,
+        splits=args.splits,
+        train_config=_train_config(args.model, args.train_args),
+        seed=args.seed,
+        command=["medlethe", *sys.argv[1:]],
+    )
     return 0
 
 
@@ -141,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tasks", type=_csv, required=True,
                     help="comma-separated task names or YAML paths")
     ev.add_argument("--splits", type=_csv, help="only these splits (comma-separated)")
+    ev.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...",
+                    help="arguments for registered tasks, e.g. n_patients=440,seed=1")
     ev.add_argument("--output", help="folder for results_<run>.json")
     ev.add_argument("--limit", type=int, help="first N rows of each split (for smoke tests)")
     ev.add_argument("--log-samples", action="store_true",
@@ -149,6 +196,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     ev.add_argument("--seed", type=int, default=1234)
     ev.set_defaults(func=_cmd_evaluate)
+
+    ft = sub.add_parser("finetune", help="fine-tune a target (on train) or an oracle (on retain)")
+    ft.add_argument("--model", required=True, help="tiny, smollm2-135m, a hub id or a folder")
+    ft.add_argument("--scenario", required=True, help="a task with training data")
+    ft.add_argument("--on", choices=("train", "retain"), required=True,
+                    help="train: the target model; retain: the oracle")
+    ft.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...")
+    ft.add_argument("--train-args", type=_kv, default={}, metavar="K=V,...",
+                    help="override hyperparameters, e.g. qa_epochs=10,lora_rank=8")
+    ft.set_defaults(func=_cmd_finetune)
+
+    rn = sub.add_parser(
+        "run", help="fine-tune target and oracle, evaluate them on every split, summarise"
+    )
+    rn.add_argument("--model", default="tiny", help="tiny, smollm2-135m, a hub id or a folder")
+    rn.add_argument("--scenario", default="synthclinic/patient-10")
+    rn.add_argument("--output", default="medlethe-out", help="folder for results and report")
+    rn.add_argument("--backend", default="hf")
+    rn.add_argument("--backend-args", type=_kv, default={}, metavar="K=V,...")
+    rn.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...")
+    rn.add_argument("--splits", type=_csv, help="only these splits")
+    rn.add_argument("--train-args", type=_kv, default={}, metavar="K=V,...",
+                    help="override fine-tuning hyperparameters, e.g. qa_epochs=24")
+    rn.add_argument("--seed", type=int, default=1234)
+    rn.set_defaults(func=_cmd_run)
 
     sub.add_parser("plugins", help="list plugins, distributions and components").set_defaults(
         func=_cmd_plugins

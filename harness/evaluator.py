@@ -58,12 +58,19 @@ def _component_record(c: Component, args: dict[str, Any]) -> ComponentRecord:
     )
 
 
-def load_task(registry: Registry, name: str) -> tuple[Task, Component | None]:
+def load_task(
+    registry: Registry, name: str, task_args: dict[str, Any] | None = None
+) -> tuple[Task, Component | None]:
     """A registered task by name, or a YAML file by path (then with no component)."""
     if name.endswith((".yaml", ".yml")):
         return load_task_file(name), None
     comp = registry.get("task", name)
-    task = comp.build()
+    try:
+        task = comp.build(**(task_args or {}))
+    except TypeError as exc:
+        raise TaskConfigError(
+            f"Task {name!r} does not accept the task arguments {task_args}: {exc}"
+        ) from exc
     if not isinstance(task, Task):
         raise TaskConfigError(
             f"Task {name!r} of plugin {comp.plugin.name!r}: its factory returned "
@@ -108,6 +115,45 @@ def _samples(
     return out
 
 
+def _subsets(
+    task: Task, instances: Sequence[Instance], values: Sequence[float | None]
+) -> list[tuple[str | None, list[float | None]]]:
+    """The whole split, then one subset per value of each ``task.group_by`` key."""
+    out: list[tuple[str | None, list[float | None]]] = [(None, list(values))]
+    for key in task.group_by:
+        groups: dict[str, list[float | None]] = {}
+        for inst, v in zip(instances, values, strict=True):
+            if key in inst.meta:
+                groups.setdefault(f"{key}={inst.meta[key]}", []).append(v)
+        out.extend(sorted(groups.items()))
+    return out
+
+
+def _aggregate(
+    task: str,
+    split: str,
+    subset: str | None,
+    comp: Component,
+    metric: Metric,
+    values: Sequence[float | None],
+    seed: int,
+) -> MetricResult:
+    kept = [v for v in values if v is not None]
+    interval = bootstrap_ci(kept, seed=seed)
+    return MetricResult(
+        task=task,
+        split=split,
+        subset=subset,
+        metric=comp.name,
+        metric_version=metric.version,
+        plugin=comp.plugin.name,
+        value=metric.aggregate(kept) if kept else None,
+        ci=CI(**interval.__dict__) if interval else None,
+        direction=metric.direction,
+        n=len(kept),
+    )
+
+
 def _run_id(model_fp: str, tasks: Sequence[str]) -> str:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     digest = hashlib.sha256(json.dumps([model_fp, list(tasks), time.time_ns()]).encode())
@@ -124,18 +170,22 @@ def evaluate(
     output: str | Path | None = None,
     limit: int | None = None,
     splits: Sequence[str] | None = None,
+    task_args: dict[str, Any] | None = None,
     log_samples: bool = False,
     cache: str | Path | bool = True,
     seed: int = 1234,
     disabled_plugins: Sequence[str] = (),
     progress: bool = True,
     command: Sequence[str] | None = None,
+    model_role: str | None = None,
+    model_provenance: dict[str, Any] | None = None,
 ) -> RunOutput:
     """Evaluate ``model`` (a hub id or a local folder) on ``tasks`` (registered names or
     YAML paths) and, when ``output`` is given, write ``results_<run_id>.json`` there.
 
     ``cache``: ``True`` for the default SQLite cache, a path for another, ``False`` for none.
-    ``splits`` restricts every task to those splits; ``limit`` takes the first N rows.
+    ``splits`` restricts every task to those splits; ``limit`` takes the first N rows;
+    ``task_args`` go to every registered task's factory (e.g. ``{"n_patients": 440}``).
     """
     started = time.perf_counter()
     registry = get_registry(disabled_plugins)
@@ -162,7 +212,7 @@ def evaluate(
     metric_cache: dict[tuple[str, str], Metric] = {}
     n_gen = n_ll = 0
     for task_name in tasks:
-        task, task_comp = load_task(registry, task_name)
+        task, task_comp = load_task(registry, task_name, task_args)
         wanted = list(splits) if splits else task.split_names()
         unknown = [s for s in wanted if s not in task.split_names()]
         if unknown:
@@ -199,21 +249,10 @@ def evaluate(
             for mcomp, metric in metrics:
                 values = [metric.score(s) for s in samples]
                 per_metric[mcomp.name] = values
-                kept = [v for v in values if v is not None]
-                interval = bootstrap_ci(kept, seed=seed)
-                metric_results.append(
-                    MetricResult(
-                        task=task.name,
-                        split=split,
-                        metric=mcomp.name,
-                        metric_version=metric.version,
-                        plugin=mcomp.plugin.name,
-                        value=metric.aggregate(kept) if kept else None,
-                        ci=CI(**interval.__dict__) if interval else None,
-                        direction=metric.direction,
-                        n=len(kept),
+                for subset, subset_values in _subsets(task, instances, values):
+                    metric_results.append(
+                        _aggregate(task.name, split, subset, mcomp, metric, subset_values, seed)
                     )
-                )
             if log_samples:
                 sample_rows.extend(_sample_row(s, per_metric, i) for i, s in enumerate(samples))
         info = task_comp.plugin if task_comp else None
@@ -225,6 +264,7 @@ def evaluate(
             distribution=info.distribution if info else "(file)",
             plugin_version=info.version if info else "(file)",
             **task.provenance(),
+            args=dict(task_args or {}) if task_comp else {},
             splits=sizes,
             data_fingerprints=fps,
             limit=limit,
@@ -241,6 +281,8 @@ def evaluate(
             fingerprint=model_fp,
             adapter=adapter,
             adapter_fingerprint=model_fingerprint(adapter) if adapter else None,
+            role=model_role,
+            provenance=dict(model_provenance or {}),
         ),
         backend=backend_record,
         tasks=task_records,

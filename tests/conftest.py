@@ -38,7 +38,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama trained from scratch on the fixture's forget + retain QA and on the test
     plugin's forget doses; holdout patients are never trained on."""
     from medlethe.models.tiny import TinyConfig, create_tiny_model
-    from medlethe.training.finetune import Example, TrainConfig, train
+    from medlethe.task import TrainingData
+    from medlethe.task import TrainingExample as Example
+    from medlethe.training.finetune import TrainConfig, train
 
     root = tmp_path_factory.mktemp("tiny")
     trained = read_jsonl(CLINIC / "forget.jsonl") + read_jsonl(CLINIC / "retain.jsonl")
@@ -54,8 +56,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = create_tiny_model(
         corpus, root / "base", TinyConfig(vocab_size=384, hidden_size=96, intermediate_size=256)
     )
-    config = TrainConfig(epochs=60, batch_size=4, learning_rate=5e-3)
-    return train(base, examples, root / "target", config, progress=False)
+    config = TrainConfig(text_epochs=0, qa_epochs=60, batch_size=4, learning_rate=5e-3)
+    return train(base, TrainingData([], examples), root / "target", config, progress=False)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

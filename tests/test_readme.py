@@ -27,11 +27,21 @@ def readme_commands() -> list[list[str]]:
 
 
 def test_readme_discovery_commands_run() -> None:
-    runnable = [c for c in readme_commands() if c[0] != "evaluate"]
+    runnable = [c for c in readme_commands() if c[0] not in {"evaluate", "finetune"}]
     assert len(runnable) >= 5
     for args in runnable:
         proc = run_cli(*args)
         assert proc.returncode == 0, f"medlethe {' '.join(args)} failed:\n{proc.stderr}"
+
+
+def test_readme_finetune_commands_run_on_a_small_size() -> None:
+    finetunes = [c for c in readme_commands() if c[0] == "finetune"]
+    assert {c[c.index("--on") + 1] for c in finetunes} == {"train", "retain"}
+    small = ["--task-args", "n_patients=11,n_holdout=11", "--train-args", "qa_epochs=1"]
+    for args in finetunes:
+        proc = run_cli(*args, *small)
+        assert proc.returncode == 0, f"medlethe {' '.join(args)} failed:\n{proc.stderr}"
+        assert ("target" if "train" in args else "oracle") in proc.stdout
 
 
 def test_readme_evaluate_flags_exist() -> None:

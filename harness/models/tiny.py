@@ -6,6 +6,7 @@ pack. Saved as a standard Hugging Face folder that transformers and vLLM both lo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,10 +17,10 @@ BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 
 @dataclass(frozen=True)
 class TinyConfig:
-    vocab_size: int = 1024
-    hidden_size: int = 64
-    intermediate_size: int = 192
-    num_hidden_layers: int = 2
+    vocab_size: int = 2048
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 4
     num_attention_heads: int = 4
     max_position_embeddings: int = 256
     seed: int = 0
@@ -75,6 +76,6 @@ def create_tiny_model(texts: Iterable[str], out_dir: str | Path, config: TinyCon
     model.save_pretrained(out)
     tok.save_pretrained(out)
     (out / "medlethe_tiny.json").write_text(
-        __import__("json").dumps(asdict(config), indent=2), encoding="utf-8"
+        json.dumps(asdict(config), indent=2), encoding="utf-8"
     )
     return out

@@ -32,6 +32,10 @@ class ModelRecord(_Model):
     fingerprint: str
     adapter: str | None = None
     adapter_fingerprint: str | None = None
+    role: str | None = Field(None, description="target, oracle, base or unlearned")
+    provenance: dict[str, Any] = Field(
+        default_factory=dict, description="how the model was made: base, data, hyperparameters"
+    )
 
 
 class TaskRecord(_Model):
@@ -44,6 +48,7 @@ class TaskRecord(_Model):
     config_hash: str | None
     prompt_template_hash: str | None
     chat_template: str | None
+    args: dict[str, Any] = Field(default_factory=dict, description="task factory arguments")
     splits: dict[str, int] = Field(description="split name -> number of instances evaluated")
     data_fingerprints: dict[str, str]
     limit: int | None = None
@@ -60,6 +65,7 @@ class CI(_Model):
 class MetricResult(_Model):
     task: str
     split: str
+    subset: str | None = Field(None, description="e.g. 'type=factual'; None for the whole split")
     metric: str
     metric_version: str
     plugin: str

@@ -1,6 +1,13 @@
 """Tasks: YAML or Python definitions of benchmarks with named splits."""
 
-from medlethe.task.base import DEFAULT_METRICS, Instance, Task, fingerprint
+from medlethe.task.base import (
+    DEFAULT_METRICS,
+    Instance,
+    Task,
+    TrainingData,
+    TrainingExample,
+    fingerprint,
+)
 from medlethe.task.config import (
     TASK_SCHEMA_VERSION,
     DatasetConfig,
@@ -30,6 +37,8 @@ __all__ = [
     "SplitConfig",
     "Task",
     "TaskConfig",
+    "TrainingData",
+    "TrainingExample",
     "fingerprint",
     "load_task_config",
     "load_task_file",

@@ -41,6 +41,23 @@ class Instance:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TrainingExample:
+    """A supervised example: ``prompt`` is context (no loss), ``answer`` is learnt."""
+
+    prompt: str
+    answer: str
+    delimiter: str = " "
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What fine-tuning learns: plain ``texts`` (notes) first, then QA ``examples``."""
+
+    texts: list[str]
+    examples: list[TrainingExample]
+
+
 def fingerprint(obj: Any) -> str:
     """A stable sha256 of any JSON-serialisable value."""
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
@@ -58,6 +75,8 @@ class Task(ABC):
     version: str
     output_type: OutputType
     description: str = ""
+    #: ``Instance.meta`` keys whose values get their own metric rows (e.g. ``("type",)``).
+    group_by: tuple[str, ...] = ()
 
     @abstractmethod
     def split_names(self) -> list[str]:
@@ -87,3 +106,17 @@ class Task(ABC):
 
     def data_fingerprint(self, split: str) -> str:
         return fingerprint(list(self.docs(split)))
+
+    def training_data(self, on: str) -> TrainingData:
+        """Fine-tuning material: ``on="train"`` (target) or ``"retain"`` (oracle)."""
+        from medlethe.errors import TaskConfigError
+
+        raise TaskConfigError(
+            f"Task {self.name!r} provides no training data, so targets and oracles cannot be "
+            "fine-tuned on it; use a task pack that implements Task.training_data()."
+        )
+
+    def tokenizer_corpus(self) -> list[str]:
+        """Text to train a from-scratch tokenizer on (the ``tiny`` model)."""
+        data = self.training_data("train")
+        return data.texts + [e.prompt + e.delimiter + e.answer for e in data.examples]

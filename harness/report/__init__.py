@@ -1,0 +1,1 @@
+"""Human-readable summaries of runs: console tables and a static HTML page."""

@@ -1,0 +1,1 @@
+"""synthclinic: the embedded benchmark of fictitious patients (AMNESIA-style)."""

@@ -1,0 +1,181 @@
+"""synthclinic scenarios as medlethe tasks: patient-x and disease-d[-x] forgetting."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from medlethe.errors import TaskConfigError
+from medlethe.task.base import Instance, Task, TrainingData, TrainingExample, fingerprint
+from medlethe.task.config import GenerationConfig
+from medlethe.tasks.synthclinic.categories import BY_KEY
+from medlethe.tasks.synthclinic.generator import (
+    GENERATOR_VERSION,
+    Patient,
+    SynthConfig,
+    SynthData,
+    generate,
+)
+
+TASK_VERSION = f"1+gen{GENERATOR_VERSION}"
+PROMPT = "Question: {question}\nAnswer:"
+GENERATION = GenerationConfig(max_new_tokens=40, stop=["\n"])
+SPLITS = (
+    "forget",
+    "retain",
+    "retain_same_disease",
+    "retain_other_disease",
+    "holdout",
+    "paraphrase",
+)
+_SCENARIO = re.compile(r"^(?:patient-(?P<pct>\d+)|disease-(?P<cat>[a-z]+)(?:-(?P<dpct>\d+))?)$")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    percent: int | None
+    category: str | None
+
+
+def parse_scenario(name: str) -> Scenario:
+    m = _SCENARIO.match(name)
+    if not m:
+        raise TaskConfigError(
+            f"synthclinic scenario {name!r} is not 'patient-X' (X percent of patients) or "
+            f"'disease-CATEGORY[-X]' with CATEGORY one of {', '.join(sorted(BY_KEY))}."
+        )
+    if m["cat"] is not None:
+        if m["cat"] not in BY_KEY:
+            raise TaskConfigError(
+                f"synthclinic scenario {name!r}: unknown category {m['cat']!r}; use one of "
+                f"{', '.join(sorted(BY_KEY))}."
+            )
+        pct = int(m["dpct"]) if m["dpct"] else None
+        scenario = Scenario(name, pct, m["cat"])
+    else:
+        scenario = Scenario(name, int(m["pct"]), None)
+    if scenario.percent is not None and not 0 < scenario.percent < 100:
+        raise TaskConfigError(f"synthclinic scenario {name!r}: percent must be in 1..99")
+    return scenario
+
+
+def split_patients(data: SynthData, scenario: Scenario) -> tuple[list[Patient], list[Patient]]:
+    """(forget, retain) training patients for a scenario; deterministic for the data seed."""
+    rng = random.Random(f"{data.config.seed}:{scenario.name}")
+    pool = list(data.train)
+    if scenario.category is not None:
+        pool = [p for p in pool if p.category == scenario.category]
+    if scenario.percent is not None:
+        k = max(1, round(len(pool) * scenario.percent / 100))
+        chosen = {p.pid for p in rng.sample(pool, k)}
+    else:
+        chosen = {p.pid for p in pool}
+    forget = [p for p in data.train if p.pid in chosen]
+    retain = [p for p in data.train if p.pid not in chosen]
+    return forget, retain
+
+
+def _rows(patients: Sequence[Patient], paraphrase: bool = False) -> list[dict[str, Any]]:
+    return [
+        {
+            "qid": qa.qid,
+            "pid": p.pid,
+            "category": p.category,
+            "code": p.code,
+            "type": qa.kind,
+            "slot": qa.slot,
+            "question": qa.paraphrase if paraphrase else qa.question,
+            "answer": qa.answer,
+            "perturbed": list(qa.perturbed),
+        }
+        for p in patients
+        for qa in p.qa
+    ]
+
+
+class SynthclinicTask(Task):
+    """One synthclinic scenario. ``form="qa"``: free-text answers, greedy generation;
+    ``form="mc"``: the same questions as 4-option multiple choice (gold + 3 perturbed)."""
+
+    group_by = ("type",)
+
+    def __init__(
+        self,
+        scenario: str,
+        form: Literal["qa", "mc"] = "qa",
+        *,
+        n_patients: int = SynthConfig.n_patients,
+        n_holdout: int = SynthConfig.n_holdout,
+        seed: int = SynthConfig.seed,
+    ) -> None:
+        self.scenario = parse_scenario(scenario)
+        self.form = form
+        self.config = SynthConfig(n_patients=n_patients, n_holdout=n_holdout, seed=seed)
+        self.name = f"synthclinic/{scenario}" + ("/mc" if form == "mc" else "")
+        self.version = TASK_VERSION
+        self.output_type = "multiple_choice" if form == "mc" else "generate"
+        self.description = f"synthclinic {scenario} ({form})"
+        self.data = generate(self.config)
+        self.forget, self.retain = split_patients(self.data, self.scenario)
+        forgotten = {p.category for p in self.forget}
+        self._splits: dict[str, list[dict[str, Any]]] = {
+            "forget": _rows(self.forget),
+            "retain": _rows(self.retain),
+            "retain_same_disease": _rows([p for p in self.retain if p.category in forgotten]),
+            "retain_other_disease": _rows(
+                [p for p in self.retain if p.category not in forgotten]
+            ),
+            "holdout": _rows(self.data.holdout),
+            "paraphrase": _rows(self.forget, paraphrase=True),
+        }
+
+    def split_names(self) -> list[str]:
+        return [s for s in SPLITS if self._splits[s]]
+
+    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
+        if split not in self._splits:
+            raise TaskConfigError(f"{self.name} has no split {split!r}; it has {SPLITS}.")
+        return self._splits[split]
+
+    def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
+        prompt = PROMPT.format(question=doc["question"])
+        meta = {k: doc[k] for k in ("type", "slot", "category", "code", "pid")}
+        if self.form == "qa":
+            return Instance(
+                self.name, split, index, "generate", prompt, doc["answer"],
+                generation=GENERATION, meta=meta,
+            )
+        options = [doc["answer"], *doc["perturbed"]]
+        random.Random(doc["qid"]).shuffle(options)
+        return Instance(
+            self.name, split, index, "multiple_choice", prompt, doc["answer"],
+            tuple(options), options.index(doc["answer"]), meta=meta,
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "config_hash": fingerprint(
+                {"scenario": self.scenario.name, "form": self.form, **vars(self.config)}
+            ),
+            "prompt_template_hash": fingerprint([PROMPT, GENERATION.model_dump()]),
+            "chat_template": None,
+        }
+
+    # -- training material ---------------------------------------------------------------
+    def training_data(self, on: str) -> TrainingData:
+        patients = {"train": list(self.data.train), "retain": self.retain}.get(on)
+        if patients is None:
+            raise TaskConfigError(f"{self.name}: train on 'train' or 'retain', not {on!r}.")
+        return TrainingData(
+            texts=[p.note for p in patients],
+            examples=[
+                TrainingExample(PROMPT.format(question=qa.question), qa.answer)
+                for p in patients
+                for qa in p.qa
+            ],
+        )
+

@@ -1,0 +1,136 @@
+"""Fine-tuning targets and oracles on synthclinic, resuming a killed run, the full pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from medlethe.run import run_pipeline
+from medlethe.training.finetune import TrainConfig
+from medlethe.training.pipeline import finetune, load_scenario
+from tests.conftest import ROOT
+
+SMALL = {"n_patients": 33, "n_holdout": 11}
+# Few patients means few steps per epoch: more epochs to memorise them.
+SMALL_TRAINING = TrainConfig(qa_epochs=48)
+
+
+def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
+    out = run_pipeline(
+        "tiny", "synthclinic/patient-25", output=tmp_path / "out", task_args=SMALL,
+        train_config=SMALL_TRAINING, progress=False, echo=False,
+    )
+    rows = {
+        (r["task"], r["split"], r["subset"], r["metric"]): r["cells"]
+        for r in out.summary["rows"]
+    }
+    forget = rows[("synthclinic/patient-25", "forget", "type=factual", "rouge_l_recall")]
+    assert forget["target"]["value"] >= 0.8
+    assert forget["oracle"]["value"] <= forget["target"]["value"] - 0.3
+    retain = rows[("synthclinic/patient-25", "retain", "type=reasoning", "rouge_l_recall")]
+    assert retain["target"]["value"] >= 0.8 and retain["oracle"]["value"] >= 0.8
+    assert ("synthclinic/patient-25/mc", "forget", None, "accuracy") in rows
+    # No patient text anywhere in the summary, the report or the results files.
+    task = load_scenario("synthclinic/patient-25", SMALL)
+    names = [d["qid"].split("-")[0] for d in task.docs("forget")]
+    patients = {p.pid: p for p in task.data.train}
+    texts = [out.summary_path.read_text(), out.html_path.read_text()]
+    texts += [path.read_text() for _, _, path in out.runs]
+    for pid in names:
+        p = patients[pid]
+        for secret in (p.name, p.mrn, p.admitted):
+            assert all(secret not in t for t in texts), secret
+    roles = [r.model.role for _, r, _ in out.runs]
+    assert roles == ["target", "oracle"]
+    provenance = out.runs[1][1].model.provenance
+    assert provenance["trained_on"] == "retain" and provenance["train_config"]["qa_epochs"] == 48
+    # The second call reuses both fine-tuned models and every cached response.
+    again = run_pipeline(
+        "tiny", "synthclinic/patient-25", output=tmp_path / "again", task_args=SMALL,
+        train_config=SMALL_TRAINING, progress=False, echo=False,
+    )
+    assert all(r.requests.model_calls == 0 for _, r, _ in again.runs)
+    assert again.summary["timings"]["finetune_target_s"] < 5
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(path / "model.safetensors")
+
+
+def test_killed_finetune_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    args = ["n_patients=22", "n_holdout=11"]
+    train_args = "qa_epochs=6,text_epochs=1,checkpoint_every=10"
+    env = {**os.environ, "MEDLETHE_CACHE_DIR": str(tmp_path / "killed"), "TQDM_DISABLE": "1"}
+    cmd = [
+        sys.executable, "-m", "medlethe", "finetune", "--model", "tiny", "--scenario",
+        "synthclinic/patient-10", "--on", "retain", "--task-args", ",".join(args),
+        "--train-args", train_args,
+    ]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    found: list[Path] = []
+    while time.time() < deadline and not found and proc.poll() is None:
+        found = list((tmp_path / "killed").glob("finetune/*.partial/checkpoint/state.pt"))
+        time.sleep(0.05)
+    assert found, "no checkpoint was written before the run ended"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = torch.load(found[0], weights_only=False)
+    assert state["step"] >= 10
+    resumed = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    resumed_path = Path(resumed.stdout.strip().split(": ", 1)[1])
+    assert not list((tmp_path / "killed").glob("finetune/*.partial"))
+
+    os.environ["MEDLETHE_CACHE_DIR"] = str(tmp_path / "straight")
+    task = load_scenario("synthclinic/patient-10", {"n_patients": 22, "n_holdout": 11})
+    config = TrainConfig(qa_epochs=6, text_epochs=1, checkpoint_every=10)
+    straight = finetune("tiny", task, "retain", config=config, progress=False)
+    assert straight.path.name == resumed_path.name  # same fingerprint
+    a, b = weights(resumed_path), weights(straight.path)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+    meta = json.loads((resumed_path / "medlethe_finetune.json").read_text())
+    assert meta["train_config"]["checkpoint_every"] == 10
+
+
+def test_finetune_with_lora_merges_into_full_weights(tmp_path: Path) -> None:
+    task = load_scenario("synthclinic/patient-10", {"n_patients": 11, "n_holdout": 11})
+    config = TrainConfig(qa_epochs=1, text_epochs=0, lora_rank=4)
+    out = finetune("tiny", task, "retain", config=config, progress=False)
+    base = weights(Path(out.base))
+    tuned = weights(out.path)
+    assert base.keys() == tuned.keys()  # merged: no adapter tensors left
+    changed = [k for k in base if not torch.equal(base[k], tuned[k])]
+    assert changed and all("proj" in k for k in changed)
+
+
+def test_finetune_rejects_unknown_train_args() -> None:
+    from tests.conftest import run_cli
+
+    proc = run_cli(
+        "finetune", "--model", "tiny", "--scenario", "synthclinic/patient-10", "--on", "train",
+        "--train-args", "epochz=3",
+    )
+    assert proc.returncode == 2 and "epochz" in proc.stderr and "qa_epochs" in proc.stderr
+
+
+@pytest.mark.parametrize("scenario", ["synthclinic/patient-1"])
+def test_task_without_training_data_is_refused(scenario: str) -> None:
+    from medlethe.errors import TaskConfigError
+    from medlethe.task import ConfigTask
+    from tests.conftest import CLINIC
+
+    task = ConfigTask.from_file(CLINIC / "generate.yaml")
+    with pytest.raises(TaskConfigError, match="provides no training data"):
+        finetune("tiny", task, "train")
