@@ -3,17 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.medlethe-installed
+TEST_STAMP := $(VENV)/.medlethe-test-plugin-installed
 # The CPU build of torch must come first: anything else would pull a CUDA build.
 TORCH ?= torch==2.13.0
 
 .PHONY: install test lint typecheck pytest demo clean
 
-$(STAMP): pyproject.toml tests/plugin_pkg/pyproject.toml
+$(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m pip install --quiet -e tests/plugin_pkg
 	touch $(STAMP)
+
+# The tests need a real third-party plugin installed: tests/plugin_pkg.
+$(TEST_STAMP): $(STAMP) tests/plugin_pkg/pyproject.toml
+	$(PY) -m pip install --quiet -e tests/plugin_pkg
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -23,7 +28,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	MYPY=$(VENV)/bin/mypy .ci/typecheck
 
-pytest: $(STAMP)
+pytest: $(TEST_STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck pytest

@@ -121,10 +121,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backend_args=args.backend_args,
         task_args=args.task_args,
         splits=args.splits,
+        methods=args.methods,
+        method_args=_method_args(args.method_args),
         train_config=_train_config(args.model, args.train_args),
         seed=args.seed,
         command=["medlethe", *sys.argv[1:]],
     )
+    return 0
+
+
+def _method_args(items: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"NPO.beta": 0.2}`` -> ``{"NPO": {"beta": 0.2}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in items.items():
+        method, sep, param = key.rpartition(".")
+        if not sep or not method:
+            raise MedletheError(f"--method-args takes METHOD.PARAM=VALUE, got {key!r}")
+        out.setdefault(method, {})[param] = value
+    return out
+
+
+def _cmd_unlearn(args: argparse.Namespace) -> int:
+    from medlethe.training.pipeline import finetune, load_scenario
+    from medlethe.unlearn.pipeline import unlearn
+
+    task = load_scenario(args.scenario, args.task_args)
+    target = finetune(args.model, task, "train", config=_train_config(args.model, {}))
+    result = unlearn(args.method, task, target, args.model, params=args.params)
+    state = "cached" if result.cached else f"done in {result.seconds:.0f} s"
+    where = result.output.adapter or result.output.path
+    kind = "adapter" if result.output.adapter else "model"
+    print(f"{args.method} ({state}): {kind} {where}")
     return 0
 
 
@@ -217,10 +244,23 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--backend-args", type=_kv, default={}, metavar="K=V,...")
     rn.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...")
     rn.add_argument("--splits", type=_csv, help="only these splits")
+    rn.add_argument("--methods", type=_csv,
+                    help="comma-separated methods (default: every built-in; '' for none)")
+    rn.add_argument("--method-args", type=_kv, default={}, metavar="M.K=V,...",
+                    help="method hyperparameters, e.g. NPO.beta=0.2,GradDiff.alpha=2")
     rn.add_argument("--train-args", type=_kv, default={}, metavar="K=V,...",
                     help="override fine-tuning hyperparameters, e.g. qa_epochs=24")
     rn.add_argument("--seed", type=int, default=1234)
     rn.set_defaults(func=_cmd_run)
+
+    ul = sub.add_parser("unlearn", help="unlearn a scenario's forget set from its target")
+    ul.add_argument("--method", required=True, help="a registered method ('medlethe methods')")
+    ul.add_argument("--scenario", required=True)
+    ul.add_argument("--model", default="tiny", help="the base model the target is built from")
+    ul.add_argument("--params", type=_kv, default={}, metavar="K=V,...",
+                    help="method hyperparameters, e.g. learning_rate=1e-3,epochs=3")
+    ul.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...")
+    ul.set_defaults(func=_cmd_unlearn)
 
     sub.add_parser("plugins", help="list plugins, distributions and components").set_defaults(
         func=_cmd_plugins

@@ -48,7 +48,7 @@ class RunOutput:
     samples_path: Path | None
 
 
-def _component_record(c: Component, args: dict[str, Any]) -> ComponentRecord:
+def component_record(c: Component, args: dict[str, Any]) -> ComponentRecord:
     return ComponentRecord(
         name=c.name,
         args=args,
@@ -179,6 +179,7 @@ def evaluate(
     command: Sequence[str] | None = None,
     model_role: str | None = None,
     model_provenance: dict[str, Any] | None = None,
+    method: ComponentRecord | None = None,
 ) -> RunOutput:
     """Evaluate ``model`` (a hub id or a local folder) on ``tasks`` (registered names or
     YAML paths) and, when ``output`` is given, write ``results_<run_id>.json`` there.
@@ -199,7 +200,7 @@ def evaluate(
     else:
         comp = registry.get("backend", backend)
         engine = comp.build(model=model, adapter=adapter, seed=seed, **backend_args)
-        backend_record = _component_record(comp, engine.describe())
+        backend_record = component_record(comp, engine.describe())
     store = None
     if cache is not False:
         store = ResponseCache(default_cache_path() if cache is True else Path(cache))
@@ -234,7 +235,7 @@ def evaluate(
                     f"{', '.join(sorted(metric.output_types))}). Remove it from metrics:."
                 )
             metrics.append((mcomp, metric))
-            metric_records[spec.name] = _component_record(mcomp, dict(spec.args))
+            metric_records[spec.name] = component_record(mcomp, dict(spec.args))
         sizes: dict[str, int] = {}
         fps: dict[str, str] = {}
         for split in wanted:
@@ -285,6 +286,7 @@ def evaluate(
             provenance=dict(model_provenance or {}),
         ),
         backend=backend_record,
+        method=method,
         tasks=task_records,
         metrics=metric_results,
         metric_components=metric_records,

@@ -1,23 +1,23 @@
-"""The main pipeline: fine-tune target and oracle, evaluate them on every split, summarise.
-
-(Unlearning methods join this pipeline with the methods issue.)
-"""
+"""The main pipeline: fine-tune target and oracle, unlearn with each method, evaluate every
+model on every split, summarise. A method that fails is reported; the others go on."""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medlethe.evaluator import evaluate
+from medlethe.evaluator import component_record, evaluate
 from medlethe.registry import get_registry
 from medlethe.report.summary import build_summary, format_table, write_summary
 from medlethe.results.schema import Results
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import FinetuneOutput, finetune, load_scenario
+from medlethe.unlearn.pipeline import unlearn
 
 
 @dataclass
@@ -34,7 +34,17 @@ def scenario_tasks(scenario: str) -> list[str]:
     return [scenario] + ([f"{scenario}/mc"] if f"{scenario}/mc" in names else [])
 
 
-def _provenance(model: str, scenario: str, ft: FinetuneOutput, task_args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def builtin_methods() -> list[str]:
+    """The methods medlethe itself ships, in registration order."""
+    reg = get_registry()
+    return [
+        c.name for c in reg.components["method"].values() if c.plugin.distribution == "medlethe"
+    ]
+
+
+def _provenance(
+    model: str, scenario: str, ft: FinetuneOutput, task_args: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "base_model": model,
         "base_path": ft.base,
@@ -55,6 +65,8 @@ def run_pipeline(
     backend_args: dict[str, Any] | None = None,
     task_args: dict[str, Any] | None = None,
     splits: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    method_args: dict[str, dict[str, Any]] | None = None,
     train_config: TrainConfig | None = None,
     seed: int = 1234,
     progress: bool = True,
@@ -73,10 +85,11 @@ def run_pipeline(
     timings["finetune_oracle_s"] = oracle.seconds
     tasks = scenario_tasks(scenario)
     runs: list[tuple[str, Results, Path]] = []
-    for label, ft in (("target", target), ("oracle", oracle)):
+
+    def run_eval(label: str, path: Path, **kwargs: Any) -> None:
         t0 = time.perf_counter()
         res = evaluate(
-            str(ft.path),
+            str(path),
             tasks,
             backend=backend,
             backend_args=backend_args,
@@ -87,15 +100,46 @@ def run_pipeline(
             progress=progress,
             cache=cache,
             command=command,
-            model_role=label,
-            model_provenance=_provenance(model, scenario, ft, task_args),
+            **kwargs,
         )
         assert res.results_path is not None
         runs.append((label, res.results, res.results_path))
         timings[f"evaluate_{label}_s"] = time.perf_counter() - t0
+
+    for label, ft in (("target", target), ("oracle", oracle)):
+        run_eval(
+            label, ft.path, model_role=label,
+            model_provenance=_provenance(model, scenario, ft, task_args),
+        )
+    failures: list[dict[str, str]] = []
+    for name in builtin_methods() if methods is None else methods:
+        try:
+            result = unlearn(
+                name, task, target, model,
+                params=(method_args or {}).get(name), progress=progress,
+            )
+            timings[f"unlearn_{name}_s"] = result.seconds
+            run_eval(
+                name,
+                result.output.path,
+                adapter=str(result.output.adapter) if result.output.adapter else None,
+                model_role="unlearned",
+                model_provenance={
+                    **_provenance(model, scenario, target, task_args),
+                    "unlearn_fingerprint": result.fingerprint,
+                    "unlearn": result.meta,
+                },
+                method=component_record(result.component, result.params),
+            )
+        except Exception as exc:  # one failing method must not stop the others
+            failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
+            print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
     timings["total_s"] = time.perf_counter() - started
     summary = build_summary(
-        runs, scenario=scenario, extra={"model": model, "timings": timings}
+        runs,
+        scenario=scenario,
+        extra={"model": model, "timings": timings, "failures": failures},
     )
     json_path, html_path = write_summary(summary, out)
     if echo:

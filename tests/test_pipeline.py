@@ -28,6 +28,8 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     out = run_pipeline(
         "tiny", "synthclinic/patient-25", output=tmp_path / "out", task_args=SMALL,
         train_config=SMALL_TRAINING, progress=False, echo=False,
+        methods=["GradAscent", "NPO", "testplugin/ShuffledAnswers", "Retrain", "GradAscnt"],
+        method_args={"NPO": {"beta": -1.0}}, splits=["forget", "retain"],
     )
     rows = {
         (r["task"], r["split"], r["subset"], r["metric"]): r["cells"]
@@ -50,15 +52,29 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
         for secret in (p.name, p.mrn, p.admitted):
             assert all(secret not in t for t in texts), secret
     roles = [r.model.role for _, r, _ in out.runs]
-    assert roles == ["target", "oracle"]
+    assert roles == ["target", "oracle", "unlearned", "unlearned", "unlearned"]
+    # Methods: gradient ascent forgets; the third-party method ran through the same path;
+    # Retrain is the oracle; failures are reported and did not stop the others.
+    assert forget["GradAscent"]["value"] < forget["target"]["value"] - 0.3
+    assert forget["testplugin/ShuffledAnswers"] is not None
+    assert forget["Retrain"]["value"] == forget["oracle"]["value"]
+    failures = {f["method"]: f["error"] for f in out.summary["failures"]}
+    assert set(failures) == {"NPO", "GradAscnt"}
+    assert "beta" in failures["NPO"] and "Did you mean 'GradAscent'" in failures["GradAscnt"]
+    ga = next(r for label, r, _ in out.runs if label == "GradAscent")
+    assert ga.method is not None and ga.method.name == "GradAscent"
+    assert ga.method.args["learning_rate"] == 5e-4 and ga.method.distribution == "medlethe"
+    assert ga.model.provenance["unlearn"]["steps"] > 0
     provenance = out.runs[1][1].model.provenance
     assert provenance["trained_on"] == "retain" and provenance["train_config"]["qa_epochs"] == 48
     # The second call reuses both fine-tuned models and every cached response.
     again = run_pipeline(
         "tiny", "synthclinic/patient-25", output=tmp_path / "again", task_args=SMALL,
-        train_config=SMALL_TRAINING, progress=False, echo=False,
+        train_config=SMALL_TRAINING, progress=False, echo=False, methods=[],
+        splits=["forget", "retain"],
     )
     assert all(r.requests.model_calls == 0 for _, r, _ in again.runs)
+    assert len(again.runs) == 2
     assert again.summary["timings"]["finetune_target_s"] < 5
 
 
@@ -134,3 +150,27 @@ def test_task_without_training_data_is_refused(scenario: str) -> None:
     task = ConfigTask.from_file(CLINIC / "generate.yaml")
     with pytest.raises(TaskConfigError, match="provides no training data"):
         finetune("tiny", task, "train")
+
+
+def test_cli_unlearn_and_run_with_methods(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    small = ["--task-args", "n_patients=11,n_holdout=11"]
+    proc = run_cli("unlearn", "--method", "GradDiff", "--scenario", "synthclinic/patient-10",
+                   "--params", "epochs=1,lora_rank=2", *small)
+    assert proc.returncode == 0, proc.stderr
+    assert "GradDiff (done" in proc.stdout and "adapter" in proc.stdout
+    again = run_cli("unlearn", "--method", "GradDiff", "--scenario", "synthclinic/patient-10",
+                    "--params", "epochs=1,lora_rank=2", *small)
+    assert "GradDiff (cached)" in again.stdout
+    proc = run_cli(
+        "run", "--scenario", "synthclinic/patient-10", "--output", str(tmp_path), *small,
+        "--methods", "GradDiff,SimNPO", "--method-args", "GradDiff.epochs=1,GradDiff.lora_rank=2",
+        "--splits", "forget,retain",
+    )
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("task"))
+    assert "target" in header and "oracle" in header and "GradDiff" in header and "SimNPO" in header
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    graddiff = next(m for m in summary["models"] if m["label"] == "GradDiff")
+    assert graddiff["role"] == "unlearned"

@@ -97,6 +97,9 @@ class Results(_Model):
     command: list[str]
     model: ModelRecord
     backend: ComponentRecord
+    method: ComponentRecord | None = Field(
+        None, description="the unlearning method that produced the model, with its parameters"
+    )
     tasks: dict[str, TaskRecord]
     metrics: list[MetricResult]
     metric_components: dict[str, ComponentRecord]

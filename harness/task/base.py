@@ -108,7 +108,8 @@ class Task(ABC):
         return fingerprint(list(self.docs(split)))
 
     def training_data(self, on: str) -> TrainingData:
-        """Fine-tuning material: ``on="train"`` (target) or ``"retain"`` (oracle)."""
+        """Training material: ``on="train"`` (the target's), ``"retain"`` (the oracle's) or
+        ``"forget"`` (what unlearning removes)."""
         from medlethe.errors import TaskConfigError
 
         raise TaskConfigError(

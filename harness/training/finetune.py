@@ -10,10 +10,8 @@ exactly the steps an uninterrupted one would.
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +20,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from medlethe.task.base import TrainingData, TrainingExample
+from medlethe.training.loop import (
+    collate,
+    finish,
+    linear_schedule,
+    load_checkpoint,
+    save_checkpoint,
+    work_dir,
+)
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -116,8 +122,7 @@ def train(
     import torch
 
     out = Path(out_dir)
-    work = out.with_name(out.name + ".partial")
-    ckpt = work / "checkpoint"
+    work = work_dir(out)
     torch.manual_seed(config.seed)
     tok, model = _load(Path(model_dir), config)
     phases = _phases(data, config)
@@ -126,28 +131,13 @@ def train(
     total = len(plan)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    warmup = max(1, int(total * config.warmup_ratio))
-    def schedule(s: int) -> float:
-        return (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    step = 0
-    if (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = int(state["step"])
+    sched = linear_schedule(opt, total, config.warmup_ratio)
+    step = load_checkpoint(work, model, opt, sched)
     model.train()
-    pad = tok.pad_token_id
     with tqdm(total=total, initial=step, desc=desc, unit="step", disable=not progress) as bar:
         while step < total:
             phase, idx = plan[step]
-            batch = [encoded[phase][i] for i in idx]
-            width = max(len(ids) for ids, _ in batch)
-            ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch])
-            labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-            mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch])
+            ids, mask, labels = collate([encoded[phase][i] for i in idx], tok.pad_token_id)
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -158,37 +148,19 @@ def train(
             bar.set_postfix(phase=phases[phase][0], loss=f"{loss.item():.3f}")
             bar.update()
             if step % config.checkpoint_every == 0 and step < total:
-                _checkpoint(ckpt, model, opt, sched, step)
+                save_checkpoint(work, model, opt, sched, step)
     if config.lora_rank:
         model = model.merge_and_unload()
     model.eval()
     model.save_pretrained(work)
     tok.save_pretrained(work)
-    meta = {"train_config": asdict(config), "steps": total, "n_texts": len(data.texts),
-            "n_examples": len(data.examples)}
-    (work / "medlethe_finetune.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(ckpt, ignore_errors=True)
-    if out.exists():
-        shutil.rmtree(out)
-    work.rename(out)
-    return out
-
-
-def _checkpoint(path: Path, model: Any, opt: Any, sched: Any, step: int) -> None:
-    import torch
-
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "state.pt.tmp"
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "step": step,
-        },
-        tmp,
-    )
-    tmp.replace(path / "state.pt")
+    meta = {
+        "train_config": asdict(config),
+        "steps": total,
+        "n_texts": len(data.texts),
+        "n_examples": len(data.examples),
+    }
+    return finish(work, out, "medlethe_finetune.json", meta)
 
 
 def total_steps(data: TrainingData, config: TrainConfig) -> int:

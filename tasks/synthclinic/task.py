@@ -167,14 +167,16 @@ class SynthclinicTask(Task):
 
     # -- training material ---------------------------------------------------------------
     def training_data(self, on: str) -> TrainingData:
-        patients = {"train": list(self.data.train), "retain": self.retain}.get(on)
-        if patients is None:
-            raise TaskConfigError(f"{self.name}: train on 'train' or 'retain', not {on!r}.")
+        patients = {"train": list(self.data.train), "retain": self.retain, "forget": self.forget}
+        if on not in patients:
+            raise TaskConfigError(
+                f"{self.name}: training data is 'train', 'retain' or 'forget', not {on!r}."
+            )
         return TrainingData(
-            texts=[p.note for p in patients],
+            texts=[p.note for p in patients[on]],
             examples=[
                 TrainingExample(PROMPT.format(question=qa.question), qa.answer)
-                for p in patients
+                for p in patients[on]
                 for qa in p.qa
             ],
         )

@@ -1,4 +1,4 @@
-"""One task, one metric, and one metric whose dependency is missing on purpose."""
+"""One task, one method, one metric, and a metric whose dependency is missing on purpose."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def register_tasks(register):
         "testplugin/drug-doses",
         yaml_task_factory(HERE / "drug_doses.yaml"),
         description="fictional drugs and their doses (generate)",
+    )
+
+
+@medlethe.hookimpl
+def register_methods(register):
+    register(
+        "testplugin/ShuffledAnswers",
+        "medlethe_testplugin.method:ShuffledAnswers",
+        description="train forget questions on other questions' answers",
     )
 
 

@@ -1,0 +1,135 @@
+"""The unlearning-method contract.
+
+A method receives the target model, the forget and retain data (and builds the frozen
+reference model when it needs one) and returns an unlearned model: full weights or a PEFT
+adapter. Most methods are a loss: subclass :class:`LossMethod`, declare typed
+hyperparameters, and write ``loss``; the shared trainer does the rest (data loaders,
+optimizer and schedule, full or LoRA training, seeds, progress, checkpoints, resume).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from medlethe.errors import MedletheError
+from medlethe.task.base import Task, TrainingExample
+
+
+class MethodError(MedletheError):
+    """A method's hyperparameters are invalid, or the method failed."""
+
+
+class NoParams(BaseModel):
+    """Hyperparameters of a method that takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MethodParams(BaseModel):
+    """Hyperparameters every loss-based method shares. Subclass to add your own; every
+    field needs a default and a description (``medlethe methods --params NAME`` shows them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: float = Field(5.0, gt=0, description="passes over the forget set")
+    batch_size: int = Field(8, ge=1, description="forget (and retain) examples per step")
+    learning_rate: float = Field(5e-4, gt=0, description="AdamW peak learning rate")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of steps warming up")
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    lora_rank: int | None = Field(None, ge=1, description="train a LoRA adapter of this rank")
+    lora_alpha: int = Field(16, ge=1)
+    max_length: int = Field(192, ge=8, description="tokens per example at most")
+    seed: int = 0
+    checkpoint_every: int = Field(50, ge=1, description="steps between checkpoints")
+
+
+@dataclass(frozen=True)
+class UnlearnContext:
+    """Everything a method may use. ``target`` is a full model folder."""
+
+    target: Path
+    base_model: str
+    task: Task
+    forget: list[TrainingExample]
+    retain: list[TrainingExample]
+    out_dir: Path
+    progress: bool = True
+    #: the fine-tuning configuration the target was trained with (Retrain reuses it)
+    train_config: Any = None
+
+
+@dataclass(frozen=True)
+class UnlearnOutput:
+    """The unlearned model: ``path`` is a full model folder; where ``adapter`` is set, the
+    model is ``path`` (the target) plus that PEFT adapter."""
+
+    path: Path
+    adapter: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Right-padded token ids, attention mask and labels (-100 on prompt and padding);
+    ``index`` gives each row's position in the forget or retain list."""
+
+    input_ids: Any
+    attention_mask: Any
+    labels: Any
+    index: list[int]
+
+
+class Method(ABC):
+    """Subclass this (or :class:`LossMethod`) and register it with ``register_methods``."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[BaseModel]] = NoParams
+    params: Any
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            known = ", ".join(self.Params.model_fields)
+            raise MethodError(
+                f"Method {self.name!r}: invalid hyperparameters ({problems}). Known: {known}."
+            ) from exc
+
+    @abstractmethod
+    def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
+        """Produce the unlearned model under ``ctx.out_dir``."""
+
+
+class LossMethod(Method):
+    """A method defined by its loss on a forget batch and a retain batch."""
+
+    Params: ClassVar[type[BaseModel]] = MethodParams
+    #: build a frozen copy of the target, passed to ``loss`` as ``ref``
+    needs_reference: ClassVar[bool] = False
+
+    def setup(self, model: Any, ref: Any, tokenizer: Any, ctx: UnlearnContext) -> None:
+        """Called once before training (prepare extra data, random vectors...)."""
+
+    def trainable(self, model: Any) -> Iterator[tuple[str, Any]]:
+        """The parameters to train; all of them by default (all adapter ones with LoRA)."""
+        return ((n, p) for n, p in model.named_parameters() if p.requires_grad)
+
+    @abstractmethod
+    def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
+        """The scalar loss to minimise for one step."""
+
+    def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
+        from medlethe.unlearn.trainer import train_loss_method
+
+        return train_loss_method(self, ctx)

@@ -1,0 +1,108 @@
+"""Each method, a few steps on the tiny model: forget answers become less likely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from medlethe.backends import LoglikelihoodRequest
+from medlethe.backends.hf import HFBackend
+from medlethe.registry import get_registry
+from medlethe.task import TrainingExample
+from medlethe.training.finetune import encode
+from medlethe.training.loop import collate
+from medlethe.unlearn import Batch, MethodError, UnlearnContext
+from medlethe.unlearn.pipeline import build_method
+from medlethe.unlearn.trainer import load_model
+from tests.conftest import CLINIC, read_jsonl
+
+LOSS_METHODS = [
+    "GradAscent", "GradDiff", "KL-Min", "NPO", "SimNPO", "RMU", "IdkPO",
+    "testplugin/ShuffledAnswers",
+]
+
+
+def examples(split: str) -> list[TrainingExample]:
+    return [
+        TrainingExample(f"Which drug was {r['patient']} given?", str(r["drug"]))
+        for r in read_jsonl(CLINIC / f"{split}.jsonl")
+    ]
+
+
+def forget_logprob(model: str | Path, adapter: Path | None = None) -> float:
+    backend = HFBackend(str(model), adapter=str(adapter) if adapter else None)
+    reqs = [LoglikelihoodRequest(e.prompt, " " + e.answer) for e in examples("forget")]
+    return sum(r.total for r in backend.loglikelihood(reqs))
+
+
+def context(tiny_model: Path, out: Path) -> UnlearnContext:
+    return UnlearnContext(
+        target=tiny_model, base_model="tiny", task=None,  # type: ignore[arg-type]
+        forget=examples("forget"), retain=examples("retain"), out_dir=out, progress=False,
+    )
+
+
+@pytest.mark.parametrize("name", LOSS_METHODS)
+def test_a_few_steps_lower_forget_likelihood(name: str, tiny_model: Path, tmp_path: Path):
+    params = {"epochs": 3, "batch_size": 3}
+    if name != "RMU":  # RMU keeps its own default learning rate (5e-3)
+        params["learning_rate"] = 2e-3
+    _, method = build_method(name, params)
+    before = forget_logprob(tiny_model)
+    out = method.unlearn(context(tiny_model, tmp_path / "out"))
+    after = forget_logprob(out.path, out.adapter)
+    assert after < before - 1.0, (name, before, after)
+    assert out.meta["steps"] == 6 and out.meta["n_forget"] == 6
+
+
+def test_lora_unlearning_returns_an_adapter(tiny_model: Path, tmp_path: Path) -> None:
+    _, method = build_method("GradDiff", {"lora_rank": 4, "learning_rate": 1e-2, "epochs": 3})
+    out = method.unlearn(context(tiny_model, tmp_path / "lora"))
+    assert out.path == tiny_model and out.adapter is not None
+    assert (out.adapter / "adapter_config.json").exists()
+    total = sum(p.numel() for p in load_model(tiny_model)[1].parameters())
+    assert 0 < out.meta["trainable_parameters"] < total * 0.2
+    assert forget_logprob(out.path, out.adapter) < forget_logprob(tiny_model)
+
+
+def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_path: Path):
+    _, method = build_method("RMU", {"epochs": 5, "batch_size": 3, "layer": 1})
+    tok, model = load_model(tiny_model)
+    ctx = context(tiny_model, tmp_path / "rmu")
+    method.setup(model, None, tok, ctx)
+    ids, mask, labels = collate([encode(tok, e, 64) for e in ctx.forget], tok.pad_token_id)
+    batch = Batch(ids, mask, labels, list(range(len(ctx.forget))))
+
+    def distance(m: object) -> float:
+        with torch.no_grad():
+            h = method.activations(m, batch)
+        answer = torch.zeros_like(mask, dtype=torch.bool)
+        answer[:, :-1] = labels[:, 1:] != -100
+        return float((h[answer] - method.control).norm(dim=-1).mean())
+
+    before = distance(model)
+    out = method.unlearn(ctx)
+    after = distance(load_model(out.path)[1])
+    assert after < 0.8 * before, (before, after)
+    # Only the MLPs of layers 0..1 were trained.
+    tuned = load_model(out.path)[1].state_dict()
+    for key, value in model.state_dict().items():
+        if not torch.equal(value, tuned[key]):
+            assert ".mlp." in key and ("layers.0." in key or "layers.1." in key), key
+
+
+def test_methods_are_registered_with_their_plugins() -> None:
+    reg = get_registry()
+    for name in ("GradAscent", "GradDiff", "KL-Min", "NPO", "SimNPO", "RMU", "IdkPO", "Retrain"):
+        assert reg.get("method", name).plugin.distribution == "medlethe"
+    third = reg.get("method", "testplugin/ShuffledAnswers")
+    assert third.plugin.distribution == "medlethe-testplugin"
+
+
+def test_bad_hyperparameters_name_method_and_field() -> None:
+    with pytest.raises(MethodError, match=r"'NPO'.*beta.*Known: .*learning_rate"):
+        build_method("NPO", {"beta": -1})
+    with pytest.raises(MethodError, match=r"'GradAscent'.*alpha.*Extra inputs"):
+        build_method("GradAscent", {"alpha": 1.0})
