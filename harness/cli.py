@@ -155,6 +155,28 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from medlethe.report.text import print_report
+
+    print_report(args.run_dir, heatmap=not args.no_heatmap)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from medlethe.compare import compare
+    from medlethe.results import read_results
+
+    refs = {r: v for r, v in (("target", args.target), ("oracle", args.oracle)) if v}
+    if not refs:
+        raise MedletheError("medlethe compare needs --target and/or --oracle (a results file "
+                            "or a run id in the same folder).")
+    before = len(read_results(args.results).metrics)
+    res = compare(args.results, refs)
+    print(f"{args.results}: {len(res.metrics) - before} comparison results added "
+          f"(references: {res.references})")
+    return 0
+
+
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from medlethe.registry import get_registry
 
@@ -261,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="method hyperparameters, e.g. learning_rate=1e-3,epochs=3")
     ul.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...")
     ul.set_defaults(func=_cmd_unlearn)
+
+    rp = sub.add_parser("report", help="print a run folder's metrics; draw the collateral heatmap")
+    rp.add_argument("run_dir", help="the --output folder of medlethe run")
+    rp.add_argument("--no-heatmap", action="store_true", help="do not write collateral.png")
+    rp.set_defaults(func=_cmd_report)
+
+    cp = sub.add_parser(
+        "compare", help="add comparison metrics (AFE, MU, forget quality, ...) to a results file"
+    )
+    cp.add_argument("results", help="the results file of the model to judge")
+    cp.add_argument("--target", help="results file or run id of the model before unlearning")
+    cp.add_argument("--oracle", help="results file or run id of the oracle (never saw forget)")
+    cp.set_defaults(func=_cmd_compare)
 
     sub.add_parser("plugins", help="list plugins, distributions and components").set_defaults(
         func=_cmd_plugins

@@ -16,9 +16,17 @@ from typing import Any
 from medlethe import __version__
 from medlethe.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from medlethe.cache import CachedBackend, ResponseCache
-from medlethe.errors import MedletheError, TaskConfigError
+from medlethe.errors import MedletheError, MissingDependencyError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample, bootstrap_ci
+from medlethe.metrics.privacy import (
+    MEMBERS,
+    NON_MEMBERS,
+    auc_with_ci,
+    membership_pairs,
+    resistance,
+    resistance_bounds,
+)
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results import io as results_io
 from medlethe.results.environment import environment
@@ -46,6 +54,11 @@ class RunOutput:
     results: Results
     results_path: Path | None
     samples_path: Path | None
+    #: per-sample metric values: task -> split -> metric -> values (numbers only)
+    values: dict[str, dict[str, dict[str, list[float | None]]]]
+    #: per-sample labels (type, category, code): task -> split -> key -> labels
+    labels: dict[str, dict[str, dict[str, list[Any]]]]
+    values_path: Path | None = None
 
 
 def component_record(c: Component, args: dict[str, Any]) -> ComponentRecord:
@@ -79,40 +92,46 @@ def load_task(
     return task, comp
 
 
-def _requests(
-    instances: Sequence[Instance],
-) -> tuple[list[GenerateRequest], list[LoglikelihoodRequest]]:
-    gen: list[GenerateRequest] = []
-    ll: list[LoglikelihoodRequest] = []
+def _samples(
+    instances: Sequence[Instance], runner: CachedBackend, desc: str, needs: frozenset[str]
+) -> tuple[list[Sample], int, int]:
+    """Ask the backend for what the output type and the metrics' ``needs`` require; return
+    the samples and the numbers of generate and log-likelihood requests."""
+    gen_reqs: list[GenerateRequest] = []
+    ll_reqs: list[LoglikelihoodRequest] = []
+    layout: list[tuple[bool, int, int, int]] = []  # generate?, choices, gold, perturbed
     for inst in instances:
-        if inst.output_type == "generate":
+
+        def ll(text: str, inst: Instance = inst) -> LoglikelihoodRequest:
+            return LoglikelihoodRequest(inst.prompt, inst.target_delimiter + text)
+
+        is_gen = inst.output_type == "generate"
+        if is_gen:
             assert inst.generation is not None
             g = inst.generation
-            gen.append(GenerateRequest(inst.prompt, g.max_new_tokens, tuple(g.stop)))
-        elif inst.output_type == "loglikelihood":
-            ll.append(LoglikelihoodRequest(inst.prompt, inst.target_delimiter + inst.target))
-        else:
-            ll.extend(
-                LoglikelihoodRequest(inst.prompt, inst.target_delimiter + c) for c in inst.choices
-            )
-    return gen, ll
-
-
-def _samples(
-    instances: Sequence[Instance], runner: CachedBackend, desc: str
-) -> list[Sample]:
-    gen_reqs, ll_reqs = _requests(instances)
+            gen_reqs.append(GenerateRequest(inst.prompt, g.max_new_tokens, tuple(g.stop)))
+        n_choices = len(inst.choices) if inst.output_type == "multiple_choice" else 0
+        ll_reqs.extend(ll(c) for c in inst.choices[:n_choices])
+        gold = int(inst.output_type == "loglikelihood" or (is_gen and "gold" in needs))
+        if gold:
+            ll_reqs.append(ll(inst.target))
+        n_pert = len(inst.perturbed) if ("perturbed" in needs and not n_choices) else 0
+        ll_reqs.extend(ll(p) for p in inst.perturbed[:n_pert])
+        layout.append((is_gen, n_choices, gold, n_pert))
     gens = iter(runner.generate(gen_reqs, desc=f"{desc} generate") if gen_reqs else [])
     lls = iter(runner.loglikelihood(ll_reqs, desc=f"{desc} loglik") if ll_reqs else [])
     out: list[Sample] = []
-    for inst in instances:
-        if inst.output_type == "generate":
-            out.append(Sample(inst, generation=next(gens)))
-        elif inst.output_type == "loglikelihood":
-            out.append(Sample(inst, continuation=next(lls)))
-        else:
-            out.append(Sample(inst, choices=tuple(next(lls) for _ in inst.choices)))
-    return out
+    for inst, (is_gen, n_choices, gold, n_pert) in zip(instances, layout, strict=True):
+        out.append(
+            Sample(
+                inst,
+                generation=next(gens) if is_gen else None,
+                choices=tuple(next(lls) for _ in range(n_choices)),
+                continuation=next(lls) if gold else None,
+                perturbed=tuple(next(lls) for _ in range(n_pert)),
+            )
+        )
+    return out, len(gen_reqs), len(ll_reqs)
 
 
 def _subsets(
@@ -138,7 +157,7 @@ def _aggregate(
     values: Sequence[float | None],
     seed: int,
 ) -> MetricResult:
-    kept = [v for v in values if v is not None]
+    kept = metric.summarise([v for v in values if v is not None], split)
     interval = bootstrap_ci(kept, seed=seed)
     return MetricResult(
         task=task,
@@ -152,6 +171,45 @@ def _aggregate(
         direction=metric.direction,
         n=len(kept),
     )
+
+
+def _membership(
+    task: str, values: dict[str, dict[str, list[float | None]]], attacks: list[str], seed: int
+) -> list[MetricResult]:
+    """Forget-vs-holdout ROC-AUC and MIA resistance for each attack metric."""
+    out = []
+    for attack, (mem, non) in membership_pairs(values, attacks).items():
+        value, interval = auc_with_ci(mem, non, seed=seed)
+        base = f"mia_auc_{attack.removeprefix('mia_')}"
+        ci = CI(**interval.__dict__) if interval else None
+        common = dict(
+            task=task,
+            split=f"{MEMBERS}~{NON_MEMBERS}",
+            metric_version="1",
+            plugin="core_metrics",
+            n=len(mem) + len(non),
+        )
+        out.append(MetricResult(metric=base, value=value, ci=ci, direction="none", **common))
+        res_ci = None
+        if interval:
+            lo, hi = resistance_bounds(interval.low, interval.high)
+            res_ci = CI(
+                low=lo,
+                high=hi,
+                level=interval.level,
+                method="percentile (mapped)",
+                n_resamples=interval.n_resamples,
+            )
+        out.append(
+            MetricResult(
+                metric=f"mia_resistance_{attack.removeprefix('mia_')}",
+                value=resistance(value),
+                ci=res_ci,
+                direction="higher",
+                **common,
+            )
+        )
+    return out
 
 
 def _run_id(model_fp: str, tasks: Sequence[str]) -> str:
@@ -194,8 +252,11 @@ def evaluate(
     if isinstance(backend, Backend):
         engine = backend
         backend_record = ComponentRecord(
-            name=engine.name, args=engine.describe(), plugin="(instance)",
-            distribution="(instance)", version=__version__,
+            name=engine.name,
+            args=engine.describe(),
+            plugin="(instance)",
+            distribution="(instance)",
+            version=__version__,
         )
     else:
         comp = registry.get("backend", backend)
@@ -211,6 +272,9 @@ def evaluate(
     metric_records: dict[str, ComponentRecord] = {}
     sample_rows: list[dict[str, Any]] = []
     metric_cache: dict[tuple[str, str], Metric] = {}
+    values_by_split: dict[str, dict[str, dict[str, list[float | None]]]] = {}
+    skipped: dict[str, str] = {}
+    labels_by_split: dict[str, dict[str, dict[str, list[Any]]]] = {}
     n_gen = n_ll = 0
     for task_name in tasks:
         task, task_comp = load_task(registry, task_name, task_args)
@@ -226,8 +290,22 @@ def evaluate(
             mcomp = registry.get("metric", spec.name)
             key = (spec.name, json.dumps(spec.args, sort_keys=True))
             if key not in metric_cache:
-                metric_cache[key] = mcomp.build(**spec.args)
+                try:
+                    metric_cache[key] = mcomp.build(**spec.args)
+                except MissingDependencyError as exc:
+                    if not spec.optional:
+                        raise
+                    skipped[spec.name] = str(exc)
+                    if progress:
+                        print(f"medlethe: skipping metric {spec.name!r}: {exc}", file=sys.stderr)
+                    continue
             metric = metric_cache[key]
+            if not isinstance(metric, Metric):
+                raise TaskConfigError(
+                    f"Task {task.name!r} lists {spec.name!r}, which is not a per-answer metric "
+                    "(it compares whole runs; medlethe run and medlethe compare compute it). "
+                    "Remove it from metrics:."
+                )
             if task.output_type not in metric.output_types:
                 raise TaskConfigError(
                     f"Task {task.name!r} asks for metric {spec.name!r}, which does not apply "
@@ -242,20 +320,31 @@ def evaluate(
             instances = task.instances(split, limit)
             sizes[split] = len(instances)
             fps[split] = task.data_fingerprint(split)
-            gen_reqs, ll_reqs = _requests(instances)
-            n_gen += len(gen_reqs)
-            n_ll += len(ll_reqs)
-            samples = _samples(instances, runner, f"{task.name}:{split}")
+            needs = frozenset().union(*(m.needs for _, m in metrics))
+            samples, g, n = _samples(instances, runner, f"{task.name}:{split}", needs)
+            n_gen += g
+            n_ll += n
             per_metric: dict[str, list[float | None]] = {}
             for mcomp, metric in metrics:
-                values = [metric.score(s) for s in samples]
+                metric.prepare(task, split, instances)
+                values = metric.score_all(samples)
                 per_metric[mcomp.name] = values
+                values_by_split.setdefault(task.name, {}).setdefault(split, {})[mcomp.name] = values
                 for subset, subset_values in _subsets(task, instances, values):
                     metric_results.append(
                         _aggregate(task.name, split, subset, mcomp, metric, subset_values, seed)
                     )
+            labels_by_split.setdefault(task.name, {})[split] = {
+                key: [inst.meta.get(key) for inst in instances]
+                for key in ("type", "category", "code")
+                if any(key in inst.meta for inst in instances)
+            }
             if log_samples:
                 sample_rows.extend(_sample_row(s, per_metric, i) for i, s in enumerate(samples))
+        attacks = [c.name for c, m in metrics if getattr(m, "membership_score", False)]
+        metric_results.extend(
+            _membership(task.name, values_by_split.get(task.name, {}), attacks, seed)
+        )
         info = task_comp.plugin if task_comp else None
         task_records[task.name] = TaskRecord(
             name=task.name,
@@ -290,6 +379,7 @@ def evaluate(
         tasks=task_records,
         metrics=metric_results,
         metric_components=metric_records,
+        skipped_metrics=skipped,
         plugins=[
             {"name": p.name, "distribution": p.distribution, "version": p.version}
             for p in registry.plugins
@@ -307,7 +397,7 @@ def evaluate(
     if store is not None:
         store.close()
     if output is None:
-        return RunOutput(results, None, None)
+        return RunOutput(results, None, None, values_by_split, labels_by_split)
     out_dir = Path(output)
     samples_path = None
     if log_samples:
@@ -315,9 +405,24 @@ def evaluate(
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_rows)
         results_io.atomic_write_text(samples_path, text)
         results.samples_file = samples_path.name
+    values_path = out_dir / f"values_{results.run_id}.json"
+    results_io.atomic_write_text(
+        values_path,
+        json.dumps(
+            {
+                "values_version": 1,
+                "run_id": results.run_id,
+                "values": values_by_split,
+                "labels": labels_by_split,
+            }
+        ),
+    )
+    results.values_file = values_path.name
     results_path = out_dir / f"results_{results.run_id}.json"
     results_io.write_results(results, results_path)
-    return RunOutput(results, results_path, samples_path)
+    return RunOutput(
+        results, results_path, samples_path, values_by_split, labels_by_split, values_path
+    )
 
 
 def _sample_row(

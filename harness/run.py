@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medlethe.compare import compare
 from medlethe.evaluator import component_record, evaluate
 from medlethe.registry import get_registry
-from medlethe.report.summary import build_summary, format_table, write_summary
+from medlethe.report.summary import build_summary, write_summary
+from medlethe.report.text import print_report
 from medlethe.results.schema import Results
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import FinetuneOutput, finetune, load_scenario
@@ -86,7 +88,7 @@ def run_pipeline(
     tasks = scenario_tasks(scenario)
     runs: list[tuple[str, Results, Path]] = []
 
-    def run_eval(label: str, path: Path, **kwargs: Any) -> None:
+    def run_eval(label: str, path: Path, **kwargs: Any) -> Path:
         t0 = time.perf_counter()
         res = evaluate(
             str(path),
@@ -105,12 +107,26 @@ def run_pipeline(
         assert res.results_path is not None
         runs.append((label, res.results, res.results_path))
         timings[f"evaluate_{label}_s"] = time.perf_counter() - t0
+        return res.results_path
 
-    for label, ft in (("target", target), ("oracle", oracle)):
-        run_eval(
+    def run_compare(path: Path, refs: dict[str, Path]) -> None:
+        t0 = time.perf_counter()
+        updated = compare(path, refs, seed=seed)
+        label = next(lab for lab, _, p in runs if p == path)
+        runs[:] = [(lab, updated if p == path else r, p) for lab, r, p in runs]
+        timings[f"compare_{label}_s"] = time.perf_counter() - t0
+
+    paths = {
+        label: run_eval(
             label, ft.path, model_role=label,
             model_provenance=_provenance(model, scenario, ft, task_args),
         )
+        for label, ft in (("target", target), ("oracle", oracle))
+    }
+    # The target against the oracle (how far it is from never having seen the forget set)
+    # and the oracle against the target (what perfect unlearning would achieve).
+    run_compare(paths["target"], {"oracle": paths["oracle"]})
+    run_compare(paths["oracle"], {"target": paths["target"]})
     failures: list[dict[str, str]] = []
     for name in builtin_methods() if methods is None else methods:
         try:
@@ -119,7 +135,7 @@ def run_pipeline(
                 params=(method_args or {}).get(name), progress=progress,
             )
             timings[f"unlearn_{name}_s"] = result.seconds
-            run_eval(
+            path = run_eval(
                 name,
                 result.output.path,
                 adapter=str(result.output.adapter) if result.output.adapter else None,
@@ -131,6 +147,7 @@ def run_pipeline(
                 },
                 method=component_record(result.component, result.params),
             )
+            run_compare(path, paths)
         except Exception as exc:  # one failing method must not stop the others
             failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
             print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
@@ -143,6 +160,6 @@ def run_pipeline(
     )
     json_path, html_path = write_summary(summary, out)
     if echo:
-        print(format_table(summary))
+        print_report(out)
         print(f"\nsummary: {json_path}\nreport:  {html_path}")
     return PipelineOutput(summary, json_path, html_path, runs)

@@ -36,7 +36,8 @@ def test_evaluate_generate_and_multiple_choice(tiny_model: Path, tmp_path: Path)
     acc = metric(res, "fixture/drug-choice", "retain", "accuracy")
     assert acc.value >= 0.8 and acc.direction == "higher"
     assert res.tasks["fixture/drug-choice"].splits == {"forget": 6, "retain": 6, "holdout": 6}
-    assert res.requests.generate == 18 and res.requests.loglikelihood == 18 * 4
+    # MC: 4 options x 18; generate: the gold answer's log-likelihood (probability) x 18
+    assert res.requests.generate == 18 and res.requests.loglikelihood == 18 * 4 + 18
 
     raw = json.loads(out.results_path.read_text())  # type: ignore[union-attr]
     jsonschema.validate(raw, json_schema())
@@ -55,10 +56,13 @@ def test_evaluate_generate_and_multiple_choice(tiny_model: Path, tmp_path: Path)
 
 def test_second_run_is_answered_from_the_cache(tiny_model: Path, tmp_path: Path) -> None:
     first = medlethe.evaluate(str(tiny_model), TASKS, progress=False)
+    # 18 generations + 18 gold log-likelihoods + 72 options; the gold answers are also MC
+    # options of the same prompts, so 18 of those are answered by the cache already.
     assert first.results.requests.model_calls == 18 + 18 * 4
+    assert first.results.requests.cache_hits == 18
     second = medlethe.evaluate(str(tiny_model), TASKS, progress=False)
     assert second.results.requests.model_calls == 0
-    assert second.results.requests.cache_hits == 18 + 18 * 4
+    assert second.results.requests.cache_hits == 18 + 18 * 5
     values = [(m.metric, m.split, m.value) for m in first.results.metrics]
     assert values == [(m.metric, m.split, m.value) for m in second.results.metrics]
 
@@ -85,11 +89,12 @@ def test_killed_run_resumes_without_redoing_finished_work(tiny_model: Path) -> N
     crashing = CrashingBackend(str(tiny_model), batch_size=2, crash_after=8)
     with pytest.raises(KeyboardInterrupt):
         medlethe.evaluate(str(tiny_model), task, backend=crashing, progress=False)
-    # forget: chunks of 4 + 2; retain: one chunk of 4, then the crash.
-    assert crashing.model_calls == 10
+    # forget: generations in chunks of 4 + 2, then the 6 gold log-likelihoods (probability);
+    # retain: the first generation chunk crashes.
+    assert crashing.model_calls == 12
     resumed = medlethe.evaluate(str(tiny_model), task, progress=False)
-    assert resumed.results.requests.cache_hits == 10
-    assert resumed.results.requests.model_calls == 18 - 10
+    assert resumed.results.requests.cache_hits == 12
+    assert resumed.results.requests.model_calls == 2 * 18 - 12
 
 
 def test_adapter_changes_the_fingerprint_and_the_cache_key(tiny_model: Path, tmp_path: Path):
@@ -105,7 +110,8 @@ def test_adapter_changes_the_fingerprint_and_the_cache_key(tiny_model: Path, tmp
         str(tiny_model), task, adapter=str(tmp_path / "adapter"), progress=False,
         splits=["forget"],
     )
-    assert with_adapter.results.requests.model_calls == 6  # not served from base's cache
+    # 6 generations + 6 gold log-likelihoods, none served from the base model's cache
+    assert with_adapter.results.requests.model_calls == 12
     assert with_adapter.results.model.adapter_fingerprint is not None
     # A fresh LoRA adapter is the identity (B = 0): same answers as the base model.
     assert [m.value for m in base.results.metrics] == [

@@ -14,6 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from medlethe.compare import compare
+from medlethe.report.text import print_report
+from medlethe.results.schema import MetricResult, Results
 from medlethe.run import run_pipeline
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import finetune, load_scenario
@@ -29,7 +32,7 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
         "tiny", "synthclinic/patient-25", output=tmp_path / "out", task_args=SMALL,
         train_config=SMALL_TRAINING, progress=False, echo=False,
         methods=["GradAscent", "NPO", "testplugin/ShuffledAnswers", "Retrain", "GradAscnt"],
-        method_args={"NPO": {"beta": -1.0}}, splits=["forget", "retain"],
+        method_args={"NPO": {"beta": -1.0}}, splits=["forget", "retain", "holdout"],
     )
     rows = {
         (r["task"], r["split"], r["subset"], r["metric"]): r["cells"]
@@ -65,6 +68,7 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     assert ga.method is not None and ga.method.name == "GradAscent"
     assert ga.method.args["learning_rate"] == 5e-4 and ga.method.distribution == "medlethe"
     assert ga.model.provenance["unlearn"]["steps"] > 0
+    check_comparisons(out.runs, tmp_path / "out")
     provenance = out.runs[1][1].model.provenance
     assert provenance["trained_on"] == "retain" and provenance["train_config"]["qa_epochs"] == 48
     # The second call reuses both fine-tuned models and every cached response.
@@ -76,6 +80,60 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     assert all(r.requests.model_calls == 0 for _, r, _ in again.runs)
     assert len(again.runs) == 2
     assert again.summary["timings"]["finetune_target_s"] < 5
+
+
+def check_comparisons(runs: list[tuple[str, Results, Path]], out_dir: Path) -> None:
+    """Comparison metrics were added to every results file, with intervals."""
+    by = {label: r for label, r, _ in runs}
+    paths = {label: p for label, _, p in runs}
+    task = "synthclinic/patient-25"
+
+    def get(label: str, metric: str, split: str, subset: str | None = None) -> MetricResult:
+        return next(
+            m for m in by[label].metrics
+            if (m.task, m.metric, m.split, m.subset) == (task, metric, split, subset)
+            or (m.metric == metric and m.task == "(model)")
+        )
+
+    ga = "GradAscent"
+    afe = get(ga, "afe", "forget")
+    assert afe.value is not None and afe.value > 0.3 and afe.against == "target"
+    assert afe.ci is not None and afe.ci.low <= afe.value <= afe.ci.high
+    assert get("Retrain", "afe", "forget").value == get("oracle", "afe", "forget").value
+    mu = get(ga, "mu", "retain")
+    assert mu.value is not None and mu.ci is not None
+    assert get(ga, "ds", "retain").value == pytest.approx(1 - mu.value)
+    assert get(ga, "params_modified", "(weights)").value > 0.5  # type: ignore[operator]
+    assert by[ga].references == {
+        "target": by["target"].run_id, "oracle": by["oracle"].run_id
+    }
+    for metric in ("forget_quality", "fr", "kpr", "model_utility_tofu"):
+        assert any(m.metric == metric and m.ci is not None for m in by[ga].metrics), metric
+    for metric in ("mia_auc_reference", "privleak", "mia_auc_min_k_pp"):
+        assert get(ga, metric, "forget~holdout").value is not None
+    # The target is told apart from never-seen patients better than the oracle is.
+    assert get("target", "mia_auc_loss", "forget~holdout").value > get(  # type: ignore[operator]
+        "oracle", "mia_auc_loss", "forget~holdout"
+    ).value + 0.1
+    assert get("target", "terminology_leakage", "forget").value >= 0.8  # type: ignore[operator]
+    assert get(ga, "terminology_leakage_ratio", "forget").value < 1  # type: ignore[operator]
+    assert any(m.metric == "collateral" and m.subset for m in by[ga].metrics)
+    assert any(m.metric == "hierarchy_mu" for m in by[ga].metrics)
+    # The oracle judged against itself: identical truth ratios (KS p = 1) and a Reference
+    # attack with nothing to go on (AUC 0.5). A second compare computes nothing again.
+    before = len(by["oracle"].metrics)
+    itself = compare(paths["oracle"], {"oracle": paths["oracle"]})
+    fq = next(m for m in itself.metrics if m.metric == "forget_quality" and m.task == task)
+    assert fq.value == pytest.approx(1.0)
+    ref = next(m for m in itself.metrics if m.metric == "mia_auc_reference" and m.task == task)
+    assert ref.value == pytest.approx(0.5)
+    assert len(compare(paths["oracle"], {"oracle": paths["oracle"]}).metrics) == len(
+        itself.metrics
+    ) > before
+    shown = print_report(out_dir)
+    titles = [t for t, _, _ in shown["tables"]]
+    assert "Forgetting and utility" in titles and "Privacy (forget vs holdout)" in titles
+    assert shown["heatmap"] is not None and shown["heatmap"].stat().st_size > 1000
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -169,8 +227,12 @@ def test_cli_unlearn_and_run_with_methods(tmp_path: Path) -> None:
         "--splits", "forget,retain",
     )
     assert proc.returncode == 0, proc.stderr
-    header = next(line for line in proc.stdout.splitlines() if line.startswith("task"))
-    assert "target" in header and "oracle" in header and "GradDiff" in header and "SimNPO" in header
+    assert "Forgetting and utility" in proc.stdout
+    header = next(line for line in proc.stdout.splitlines() if "oracle" in line)
+    assert "target" in header and "GradDiff" in header and "SimNPO" in header
+    report = run_cli("report", str(tmp_path))
+    assert report.returncode == 0, report.stderr
+    assert "AFE" in report.stdout and (tmp_path / "collateral.png").exists()
     summary = json.loads((tmp_path / "summary.json").read_text())
     graddiff = next(m for m in summary["models"] if m["label"] == "GradDiff")
     assert graddiff["role"] == "unlearned"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from medlethe.metrics.base import Direction, Metric, Sample
@@ -83,11 +85,10 @@ class Probability(Metric):
     """exp(-mean token NLL) of the gold answer given the question."""
 
     name = "probability"
-    output_types = frozenset({"loglikelihood"})
+    needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
-        assert sample.continuation is not None
-        return sample.continuation.probability
+        return None if sample.gold is None else sample.gold.probability
 
 
 class MeanNLL(Metric):
@@ -95,9 +96,86 @@ class MeanNLL(Metric):
 
     name = "mean_nll"
     direction: ClassVar[Direction] = "lower"
-    output_types = frozenset({"loglikelihood"})
+    needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
-        assert sample.continuation is not None
-        value = -sample.continuation.mean
+        if sample.gold is None:
+            return None
+        value = -sample.gold.mean
         return value if math.isfinite(value) else None
+
+
+FORGET_LIKE_SPLITS = frozenset({"forget", "paraphrase"})
+
+
+class TruthRatio(Metric):
+    """TOFU's truth ratio tr = mean_i P~(perturbed_i) / P~(gold), P~ = exp(mean token
+    log-prob) (harness choice: the gold answer stands in for TOFU's paraphrased answer, which
+    synthclinic does not have). Per sample the raw tr is kept; a forget-type split
+    aggregates mean(min(tr, 1/tr)), any other split mean(max(0, 1 - tr))."""
+
+    name = "truth_ratio"
+    needs = frozenset({"gold", "perturbed"})
+
+    def score(self, sample: Sample) -> float | None:
+        gold, wrong = sample.gold, sample.wrong
+        if gold is None or not wrong:
+            return None
+        return float(sum(math.exp(w.mean - gold.mean) for w in wrong) / len(wrong))
+
+    def summarise(self, values: Sequence[float], split: str) -> list[float]:
+        if split in FORGET_LIKE_SPLITS:
+            return [min(v, 1 / v) if v > 0 else 0.0 for v in values]
+        return [max(0.0, 1 - v) for v in values]
+
+
+class ExactMemorisation(Metric):
+    """Share of gold-answer tokens whose teacher-forced argmax is the gold token."""
+
+    name = "exact_memorisation"
+    needs = frozenset({"gold"})
+
+    def score(self, sample: Sample) -> float | None:
+        gold = sample.gold
+        if gold is None or not gold.is_greedy:
+            return None
+        return sum(gold.is_greedy) / len(gold.is_greedy)
+
+
+class ExtractionStrength(Metric):
+    """1 - k/|y|, k the first offset from which every remaining argmax token matches."""
+
+    name = "extraction_strength"
+    needs = frozenset({"gold"})
+
+    def score(self, sample: Sample) -> float | None:
+        gold = sample.gold
+        if gold is None or not gold.is_greedy:
+            return None
+        n = len(gold.is_greedy)
+        k = n
+        while k > 0 and gold.is_greedy[k - 1]:
+            k -= 1
+        return 1 - k / n
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class TokenEntropy(Metric):
+    """Entropy of the unigram distribution of the generated tokens / log(number of tokens);
+    low values flag collapsed, repetitive output. Harness choice: tokens are words and
+    punctuation marks (backend-independent); answers of fewer than 2 tokens are skipped."""
+
+    name = "token_entropy"
+    output_types = frozenset({"generate"})
+
+    def score(self, sample: Sample) -> float | None:
+        assert sample.generation is not None
+        tokens = _WORD.findall(sample.generation.text.lower())
+        if len(tokens) < 2:
+            return None
+        counts = Counter(tokens)
+        n = len(tokens)
+        entropy = -sum(c / n * math.log(c / n) for c in counts.values())
+        return entropy / math.log(n)

@@ -11,20 +11,44 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from medlethe.backends.base import GenerateResult, LoglikelihoodResult
-from medlethe.task.base import Instance
+from medlethe.task.base import Instance, Task
 
-Direction = Literal["higher", "lower"]
+Direction = Literal["higher", "lower", "none"]
+
+
+#: What a metric can ask the evaluator for beyond the task's own output type:
+#: ``gold`` (token log-probs of the gold answer) and ``perturbed`` (of each wrong answer).
+Need = Literal["gold", "perturbed"]
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One instance with the model's answers: a generation, the continuation's
-    log-likelihood, or one log-likelihood per multiple-choice option."""
+    """One instance with the model's answers: a generation, the gold continuation's
+    log-likelihood, one log-likelihood per multiple-choice option, and per perturbed
+    answer, as the task's output type and the metrics' needs ask."""
 
     instance: Instance
     generation: GenerateResult | None = None
     continuation: LoglikelihoodResult | None = None
     choices: tuple[LoglikelihoodResult, ...] = ()
+    perturbed: tuple[LoglikelihoodResult, ...] = ()
+
+    @property
+    def gold(self) -> LoglikelihoodResult | None:
+        """The gold answer's log-likelihood, whatever the output type."""
+        if self.continuation is not None:
+            return self.continuation
+        if self.choices and self.instance.gold is not None:
+            return self.choices[self.instance.gold]
+        return None
+
+    @property
+    def wrong(self) -> tuple[LoglikelihoodResult, ...]:
+        """Log-likelihoods of the wrong answers (perturbed ones, or the other options)."""
+        if self.perturbed:
+            return self.perturbed
+        g = self.instance.gold
+        return tuple(c for i, c in enumerate(self.choices) if i != g)
 
 
 class Metric(ABC):
@@ -41,10 +65,25 @@ class Metric(ABC):
     output_types: ClassVar[frozenset[str]] = frozenset(
         {"generate", "multiple_choice", "loglikelihood"}
     )
+    #: extra model outputs this metric needs (see :data:`Need`)
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def prepare(self, task: Task, split: str, instances: Sequence[Instance]) -> None:
+        """Called before a split is scored (lexicons, identifier lists, calibration)."""
+        return None
 
     @abstractmethod
     def score(self, sample: Sample) -> float | None:
-        """The metric's value on one sample."""
+        """The metric's raw value on one sample (kept per sample)."""
+
+    def score_all(self, samples: Sequence[Sample]) -> list[float | None]:
+        """All samples of a split; override to batch (embeddings)."""
+        return [self.score(s) for s in samples]
+
+    def summarise(self, values: Sequence[float], split: str) -> list[float]:
+        """Per-sample values whose mean is the split's aggregate (identity by default;
+        the truth ratio folds differently on forget and retain splits)."""
+        return list(values)
 
     def aggregate(self, values: Sequence[float]) -> float:
         return float(np.mean(values)) if len(values) else math.nan

@@ -50,6 +50,7 @@ def build_summary(
                 "split": split,
                 "subset": subset,
                 "metric": metric,
+                "direction": next(iter(cells.values())).direction,
                 "primary": any(
                     PRIMARY.get(r.tasks[task].output_type) == metric for _, r, _ in runs
                     if task in r.tasks

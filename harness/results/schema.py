@@ -71,8 +71,11 @@ class MetricResult(_Model):
     plugin: str
     value: float | None
     ci: CI | None
-    direction: Literal["higher", "lower"]
+    direction: Literal["higher", "lower", "none"]
     n: int
+    against: str | None = Field(
+        None, description="role of the reference run (target, oracle) for comparison metrics"
+    )
 
 
 class RequestStats(_Model):
@@ -103,9 +106,18 @@ class Results(_Model):
     tasks: dict[str, TaskRecord]
     metrics: list[MetricResult]
     metric_components: dict[str, ComponentRecord]
+    skipped_metrics: dict[str, str] = Field(
+        default_factory=dict, description="optional metrics skipped, with the reason"
+    )
     plugins: list[dict[str, str]]
     seeds: dict[str, int]
     requests: RequestStats
     timings: dict[str, float]
     environment: Environment
+    references: dict[str, str] = Field(
+        default_factory=dict, description="role -> run id of the runs comparison metrics used"
+    )
     samples_file: str | None = None
+    values_file: str | None = Field(
+        None, description="per-sample metric values (numbers and category labels only)"
+    )

@@ -7,15 +7,30 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medlethe.task.config import GenerationConfig, MetricSpec, OutputType
 
+if TYPE_CHECKING:
+    from medlethe.metrics.lexicon import LexiconSpec
+
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    "generate": ("rouge_l_recall", "rouge_l_f1", "exact_match"),
+    "generate": (
+        "rouge_l_recall",
+        "rouge_l_f1",
+        "exact_match",
+        "probability",
+        "token_entropy",
+        "semantic_similarity?",
+    ),
     "multiple_choice": ("accuracy", "accuracy_norm"),
     "loglikelihood": ("probability", "mean_nll"),
 }
+
+
+def metric_specs(names: Sequence[str]) -> list[MetricSpec]:
+    """Specs from names; a trailing ``?`` marks a metric as optional."""
+    return [MetricSpec(name=n.rstrip("?"), optional=n.endswith("?")) for n in names]
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,8 @@ class Instance:
     generation: GenerationConfig | None = None
     target_delimiter: str = " "
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: wrong answers of the same form (truth ratio); multiple choice uses its other options
+    perturbed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,7 @@ class Task(ABC):
 
     def metric_specs(self) -> list[MetricSpec]:
         """The metrics to compute; defaults depend on the output type."""
-        return [MetricSpec(name=n) for n in DEFAULT_METRICS[self.output_type]]
+        return metric_specs(DEFAULT_METRICS[self.output_type])
 
     def instances(self, split: str, limit: int | None = None) -> list[Instance]:
         rows = self.docs(split)
@@ -116,6 +133,17 @@ class Task(ABC):
             f"Task {self.name!r} provides no training data, so targets and oracles cannot be "
             "fine-tuned on it; use a task pack that implements Task.training_data()."
         )
+
+    def lexicon_spec(self) -> LexiconSpec | None:
+        """The medical-term lexicon of the leakage metrics (hook for task packs): ICD-10-CM
+        roots and declared drug, procedure and lab names per disease group. ``None`` (the
+        default) skips the terminology metrics for this task."""
+        return None
+
+    def protected_identifiers(self) -> tuple[str, ...]:
+        """Names, record numbers and dates of the forget set's people, for the identifier
+        leakage metric. Empty (the default) skips it."""
+        return ()
 
     def tokenizer_corpus(self) -> list[str]:
         """Text to train a from-scratch tokenizer on (the ``tiny`` model)."""

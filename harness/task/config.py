@@ -46,6 +46,9 @@ class MetricSpec(_Strict):
 
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
+    optional: bool = Field(
+        False, description="skip (with a message) instead of failing when a dependency is missing"
+    )
 
 
 class TaskConfig(_Strict):

@@ -33,6 +33,28 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def count_modified(target: Path, out: UnlearnOutput) -> dict[str, Any]:
+    """Parameters the unlearning changed: elements that differ from the target's weights,
+    or for an adapter all its elements; over the target's parameter count."""
+    from safetensors import safe_open
+
+    def tensors(folder: Path) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for f in sorted(folder.glob("*.safetensors")):
+            with safe_open(str(f), "pt") as fh:
+                found.update({k: fh.get_tensor(k) for k in fh.keys()})  # noqa: SIM118
+        return found
+
+    base = tensors(target)
+    total = sum(t.numel() for t in base.values())
+    if out.adapter is not None:
+        changed = sum(t.numel() for t in tensors(out.adapter).values())
+        return {"changed": changed, "total": total, "kind": "adapter elements"}
+    new = tensors(out.path)
+    changed = sum(int((t != base[k]).sum()) for k, t in new.items() if k in base)
+    return {"changed": changed, "total": total, "kind": "changed elements"}
+
+
 def build_method(name: str, params: dict[str, Any] | None = None) -> tuple[Component, Method]:
     comp = get_registry().get("method", name)
     method = comp.build(**(params or {}))
@@ -81,6 +103,8 @@ def unlearn(
             saved["meta"],
         )
         if out.path.exists() and (out.adapter is None or out.adapter.exists()):
+            if "params_modified" not in out.meta:
+                out.meta["params_modified"] = count_modified(target.path, out)
             return UnlearnResult(
                 name,
                 comp,
@@ -102,7 +126,11 @@ def unlearn(
         train_config=target.config,
     )
     out = method.unlearn(ctx)
-    meta = {**out.meta, "seconds": round(time.perf_counter() - started, 2)}
+    meta = {
+        **out.meta,
+        "seconds": round(time.perf_counter() - started, 2),
+        "params_modified": count_modified(target.path, out),
+    }
     atomic_write_text(
         record,
         json.dumps(

@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from medlethe.errors import TaskConfigError
-from medlethe.task.base import Instance, Task, TrainingData, TrainingExample, fingerprint
-from medlethe.task.config import GenerationConfig
+from medlethe.metrics.lexicon import LexiconSpec
+from medlethe.task.base import (
+    Instance,
+    Task,
+    TrainingData,
+    TrainingExample,
+    fingerprint,
+    metric_specs,
+)
+from medlethe.task.config import GenerationConfig, MetricSpec
 from medlethe.tasks.synthclinic.categories import BY_KEY
 from medlethe.tasks.synthclinic.generator import (
     GENERATOR_VERSION,
@@ -31,6 +39,26 @@ SPLITS = (
     "holdout",
     "paraphrase",
 )
+QA_METRICS = (
+    "rouge_l_recall",
+    "rouge_l_f1",
+    "exact_match",
+    "probability",
+    "truth_ratio",
+    "exact_memorisation",
+    "extraction_strength",
+    "token_entropy",
+    "semantic_similarity?",
+    "terminology_leakage",
+    "disease_term_leakage",
+    "identifier_leakage",
+    "paraphrase_leakage?",
+    "mia_loss",
+    "mia_zlib",
+    "mia_min_k",
+    "mia_min_k_pp",
+)
+MC_METRICS = ("accuracy", "accuracy_norm", "probability", "truth_ratio")
 _SCENARIO = re.compile(r"^(?:patient-(?P<pct>\d+)|disease-(?P<cat>[a-z]+)(?:-(?P<dpct>\d+))?)$")
 
 
@@ -126,15 +154,16 @@ class SynthclinicTask(Task):
             "forget": _rows(self.forget),
             "retain": _rows(self.retain),
             "retain_same_disease": _rows([p for p in self.retain if p.category in forgotten]),
-            "retain_other_disease": _rows(
-                [p for p in self.retain if p.category not in forgotten]
-            ),
+            "retain_other_disease": _rows([p for p in self.retain if p.category not in forgotten]),
             "holdout": _rows(self.data.holdout),
             "paraphrase": _rows(self.forget, paraphrase=True),
         }
 
     def split_names(self) -> list[str]:
         return [s for s in SPLITS if self._splits[s]]
+
+    def metric_specs(self) -> list[MetricSpec]:
+        return metric_specs(QA_METRICS if self.form == "qa" else MC_METRICS)
 
     def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
         if split not in self._splits:
@@ -146,14 +175,28 @@ class SynthclinicTask(Task):
         meta = {k: doc[k] for k in ("type", "slot", "category", "code", "pid")}
         if self.form == "qa":
             return Instance(
-                self.name, split, index, "generate", prompt, doc["answer"],
-                generation=GENERATION, meta=meta,
+                self.name,
+                split,
+                index,
+                "generate",
+                prompt,
+                doc["answer"],
+                generation=GENERATION,
+                meta=meta,
+                perturbed=tuple(doc["perturbed"]),
             )
         options = [doc["answer"], *doc["perturbed"]]
         random.Random(doc["qid"]).shuffle(options)
         return Instance(
-            self.name, split, index, "multiple_choice", prompt, doc["answer"],
-            tuple(options), options.index(doc["answer"]), meta=meta,
+            self.name,
+            split,
+            index,
+            "multiple_choice",
+            prompt,
+            doc["answer"],
+            tuple(options),
+            options.index(doc["answer"]),
+            meta=meta,
         )
 
     def provenance(self) -> dict[str, Any]:
@@ -164,6 +207,18 @@ class SynthclinicTask(Task):
             "prompt_template_hash": fingerprint([PROMPT, GENERATION.model_dump()]),
             "chat_template": None,
         }
+
+    # -- leakage metrics -------------------------------------------------------------------
+    def lexicon_spec(self) -> LexiconSpec:
+        """Each category's ICD-10-CM chapter, plus its drugs, procedures and lab test."""
+        cats = [BY_KEY[k] for k in sorted(BY_KEY)]
+        return LexiconSpec(
+            icd_roots={c.key: (c.chapter,) for c in cats},
+            terms={c.key: (*c.drugs, *c.procedures, c.lab.name) for c in cats},
+        )
+
+    def protected_identifiers(self) -> tuple[str, ...]:
+        return tuple(i for p in self.forget for i in p.identifiers)
 
     # -- training material ---------------------------------------------------------------
     def training_data(self, on: str) -> TrainingData:
@@ -180,4 +235,3 @@ class SynthclinicTask(Task):
                 for qa in p.qa
             ],
         )
-

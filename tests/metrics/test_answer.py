@@ -13,10 +13,14 @@ from medlethe.metrics.answer import (
     Accuracy,
     AccuracyNorm,
     ExactMatch,
+    ExactMemorisation,
+    ExtractionStrength,
     MeanNLL,
     Probability,
     RougeLF1,
     RougeLRecall,
+    TokenEntropy,
+    TruthRatio,
 )
 from medlethe.metrics.base import Sample
 from medlethe.task import Instance
@@ -73,3 +77,45 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n() -> None:
     assert bootstrap_ci([1.0]) is None
     constant = bootstrap_ci([1.0, 1.0, 1.0])
     assert constant is not None and constant.low == constant.high == 1.0
+
+
+def greedy(logprobs: tuple[float, ...], flags: tuple[bool, ...]) -> LoglikelihoodResult:
+    return LoglikelihoodResult(logprobs, flags)
+
+
+def test_truth_ratio_by_hand_and_its_two_aggregates() -> None:
+    inst = Instance("t", "forget", 0, "generate", "Q?", "a", perturbed=("b", "c"))
+    # P~(gold) = e^-1; P~(wrong) = e^-2, e^-3 -> tr = (e^-1 + e^-2) / 2
+    sample = Sample(inst, continuation=ll(-1.0, -1.0), perturbed=(ll(-2.0), ll(-3.0, -3.0)))
+    tr = TruthRatio().score(sample)
+    assert tr == pytest.approx((math.exp(-1) + math.exp(-2)) / 2)
+    assert TruthRatio().summarise([0.5, 2.0], "forget") == [0.5, 0.5]
+    assert TruthRatio().summarise([0.25, 2.0], "retain") == [0.75, 0.0]
+
+
+def test_exact_memorisation_and_extraction_strength_by_hand() -> None:
+    inst = Instance("t", "forget", 0, "generate", "Q?", "w x y z")
+    sample = Sample(inst, continuation=greedy((-1.0,) * 4, (True, False, True, True)))
+    assert ExactMemorisation().score(sample) == pytest.approx(0.75)
+    # every argmax matches from offset k = 2 on -> 1 - 2/4
+    assert ExtractionStrength().score(sample) == pytest.approx(0.5)
+    none = Sample(inst, continuation=greedy((-1.0,) * 4, (True, True, True, False)))
+    assert ExtractionStrength().score(none) == 0.0
+
+
+def test_token_entropy_flags_repetition() -> None:
+    assert TokenEntropy().score(gen_sample("x", "a a b b")) == pytest.approx(0.5)
+    assert TokenEntropy().score(gen_sample("x", "a b c d")) == pytest.approx(1.0)
+    assert TokenEntropy().score(gen_sample("x", "a a a a")) == pytest.approx(0.0)
+    assert TokenEntropy().score(gen_sample("x", "one")) is None
+
+
+def test_semantic_similarity_ranks_paraphrase_above_unrelated() -> None:
+    from medlethe.metrics.semantic import SemanticSimilarity
+
+    metric = SemanticSimilarity()
+    same = metric.score(gen_sample("the cardiology clinic", "the cardiology clinic"))
+    para = metric.score(gen_sample("the cardiology clinic", "the heart clinic"))
+    other = metric.score(gen_sample("the cardiology clinic", "twice daily at night"))
+    assert same == pytest.approx(1.0, abs=1e-5)
+    assert other is not None and para is not None and other < para < 1.0

@@ -1,0 +1,224 @@
+"""``medlethe report RUN_DIR``: a readable summary of a run folder and the collateral heatmap.
+
+Reads the results files a ``medlethe run`` wrote (the ones its ``summary.json`` names, or
+every results file in ``RUN_DIR/results``) and prints tables of numbers only: no prompt,
+answer or patient text is ever shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medlethe.errors import ResultsError
+from medlethe.results.io import read_results
+from medlethe.results.schema import MetricResult, Results
+
+
+@dataclass(frozen=True)
+class Row:
+    """One report line: a label and where its number lives."""
+
+    label: str
+    metric: str
+    split: str
+    mc: bool = False  # from the multiple-choice form of the scenario's task
+    subset: str | None = None
+
+
+SECTIONS: dict[str, list[Row]] = {
+    "Answers (ROUGE-L recall; MC accuracy)": [
+        Row("forget", "rouge_l_recall", "forget"),
+        Row("paraphrase", "rouge_l_recall", "paraphrase"),
+        Row("retain", "rouge_l_recall", "retain"),
+        Row("retain same disease", "rouge_l_recall", "retain_same_disease"),
+        Row("retain other disease", "rouge_l_recall", "retain_other_disease"),
+        Row("holdout", "rouge_l_recall", "holdout"),
+        Row("MC forget", "accuracy", "forget", mc=True),
+        Row("MC retain", "accuracy", "retain", mc=True),
+        Row("truth ratio forget", "truth_ratio", "forget"),
+        Row("semantic sim. forget", "semantic_similarity", "forget"),
+        Row("token entropy retain", "token_entropy", "retain"),
+    ],
+    "Forgetting and utility": [
+        Row("AFE", "afe", "forget"),
+        Row("FR (MC)", "fr", "forget", mc=True),
+        Row("MU retain", "mu", "retain"),
+        Row("MU same disease", "mu", "retain_same_disease"),
+        Row("MU other disease", "mu", "retain_other_disease"),
+        Row("MU holdout", "mu", "holdout"),
+        Row("DS retain", "ds", "retain"),
+        Row("KPR (MC)", "kpr", "retain", mc=True),
+        Row("forget quality (KS p)", "forget_quality", "forget"),
+        Row("model utility (TOFU)", "model_utility_tofu", "retain"),
+        Row("% params modified", "params_modified", "(weights)"),
+    ],
+    "Privacy (forget vs holdout)": [
+        Row("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
+        Row("MIA AUC ZLib", "mia_auc_zlib", "forget~holdout"),
+        Row("MIA AUC Min-K", "mia_auc_min_k", "forget~holdout"),
+        Row("MIA AUC Min-K++", "mia_auc_min_k_pp", "forget~holdout"),
+        Row("MIA AUC Reference", "mia_auc_reference", "forget~holdout"),
+        Row("MIA resistance Min-K", "mia_resistance_min_k", "forget~holdout"),
+        Row("PrivLeak", "privleak", "forget~holdout"),
+    ],
+    "Leakage (forget split)": [
+        Row("terminology LS", "terminology_leakage", "forget"),
+        Row("LS after / before", "terminology_leakage_ratio", "forget"),
+        Row("names its disease", "disease_term_leakage", "forget"),
+        Row("identifiers", "identifier_leakage", "forget"),
+        Row("paraphrase-robust", "paraphrase_leakage", "forget"),
+    ],
+    "Hierarchy preservation (retain MU by ICD-10-CM distance)": [
+        Row(d.replace("_", " "), "hierarchy_mu", "retain", subset=f"distance={d}")
+        for d in ("same_code", "same_category", "same_block", "same_chapter", "other_chapter")
+    ],
+}
+
+
+def load_run_dir(run_dir: str | Path) -> list[tuple[str, Results]]:
+    """(label, results) of the runs in ``run_dir``, in the order the run wrote them."""
+    root = Path(run_dir)
+    summary = root / "summary.json"
+    results_dir = root / "results" if (root / "results").is_dir() else root
+    if summary.exists():
+        models = json.loads(summary.read_text(encoding="utf-8"))["models"]
+        return [(m["label"], read_results(results_dir / m["results_file"])) for m in models]
+    files = sorted(results_dir.glob("results_*.json"))
+    if not files:
+        raise ResultsError(
+            f"{root} holds no summary.json and no results_*.json files; point medlethe report "
+            "at the --output folder of medlethe run or evaluate."
+        )
+    out = []
+    for f in files:
+        res = read_results(f)
+        label = res.method.name if res.method else (res.model.role or res.run_id)
+        out.append((label, res))
+    return out
+
+
+def _main_tasks(runs: Sequence[tuple[str, Results]]) -> tuple[str | None, str | None]:
+    tasks = list(runs[0][1].tasks.values()) if runs else []
+    gen = next((t.name for t in tasks if t.output_type == "generate"), None)
+    mc = next((t.name for t in tasks if t.output_type == "multiple_choice"), None)
+    return gen or (tasks[0].name if tasks else None), mc
+
+
+def find(res: Results, task: str | None, row: Row) -> MetricResult | None:
+    for m in res.metrics:
+        same = (m.metric, m.split, m.subset) == (row.metric, row.split, row.subset)
+        if same and m.task in (task, "(model)"):
+            return m
+    return None
+
+
+def cell(m: MetricResult | None, *, percent: bool = False) -> str:
+    if m is None or m.value is None:
+        return "-"
+    k = 100.0 if percent else 1.0
+    digits = 1 if abs(m.value * k) >= 10 else 3
+    text = f"{m.value * k:.{digits}f}"
+    if m.ci is not None and m.ci.method != "exact (count)":
+        text += f" [{m.ci.low * k:.{digits}f}, {m.ci.high * k:.{digits}f}]"
+    return text
+
+
+def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per section, keeping only rows some run has a value for."""
+    gen, mc = _main_tasks(runs)
+    out = []
+    for title, rows in SECTIONS.items():
+        body = []
+        for row in rows:
+            task = mc if row.mc else gen
+            cells = [
+                cell(find(res, task, row), percent=row.metric == "params_modified")
+                for _, res in runs
+            ]
+            if any(c != "-" for c in cells):
+                body.append([row.label, *cells])
+        if body:
+            out.append((title, ["", *(label for label, _ in runs)], body))
+    return out
+
+
+def collateral_matrix(
+    runs: Sequence[tuple[str, Results]],
+) -> tuple[list[str], list[str], list[list[float | None]]]:
+    """Rows: unlearned runs (label, and what they forgot); columns: retain disease
+    categories; cells: the drop of the answer score (the ``collateral`` metric)."""
+    gen, _ = _main_tasks(runs)
+    row_labels: list[str] = []
+    cells: list[dict[str, float | None]] = []
+    for label, res in runs:
+        found = {}
+        forgot = ""
+        for m in res.metrics:
+            if m.metric == "collateral" and m.task == gen and m.subset:
+                parts = dict(p.split("=", 1) for p in m.subset.split(";"))
+                forgot = parts.get("forgot", "")
+                found[parts["category"]] = m.value
+        if found:
+            short = forgot if len(forgot) <= 24 else f"{forgot.count('+') + 1} categories"
+            row_labels.append(f"{label} (forgot {short})")
+            cells.append(found)
+    cols = sorted({c for row in cells for c in row})
+    return row_labels, cols, [[row.get(c) for c in cols] for row in cells]
+
+
+def render_heatmap(
+    runs: Sequence[tuple[str, Results]], path: Path
+) -> Path | None:
+    """The collateral matrix as a PNG heatmap (matplotlib); ``None`` without data."""
+    rows, cols, values = collateral_matrix(runs)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    data = np.array([[np.nan if v is None else v for v in r] for r in values], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(cols), 1.2 + 0.45 * len(rows)))
+    im = ax.imshow(data, cmap="Reds", vmin=min(0.0, float(np.nanmin(data))), vmax=max(
+        0.05, float(np.nanmax(data))), aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if not np.isnan(data[i, j]):
+                ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    ax.set_title("Collateral damage: drop of retain answer score per disease category", fontsize=9)
+    fig.colorbar(im, ax=ax, label="score before - after")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def print_report(run_dir: str | Path, *, heatmap: bool = True) -> dict[str, Any]:
+    """Print the report tables with rich and write ``collateral.png``; return what was
+    shown (for tests and scripts)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    runs = load_run_dir(run_dir)
+    console = Console(width=max(120, 28 + 26 * len(runs)))
+    shown = tables(runs)
+    for title, header, rows in shown:
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for i, h in enumerate(header):
+            table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+        for r in rows:
+            table.add_row(*r)
+        console.print(table)
+    png = render_heatmap(runs, Path(run_dir) / "collateral.png") if heatmap else None
+    if png is not None:
+        console.print(f"collateral heatmap: {png}")
+    return {"tables": shown, "heatmap": png}

@@ -1,0 +1,106 @@
+"""Terminology, identifier and paraphrase leakage on planted examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from medlethe.backends import GenerateResult
+from medlethe.compare import icd_distance
+from medlethe.metrics.base import Sample
+from medlethe.metrics.leakage import (
+    DiseaseTermLeakage,
+    IdentifierLeakage,
+    ParaphraseLeakage,
+    TerminologyLeakage,
+)
+from medlethe.metrics.lexicon import Lexicon, LexiconSpec, build_lexicon, normalise
+from medlethe.task import Instance
+
+SPEC = LexiconSpec(
+    icd_roots={"cardiovascular": ["I01"], "respiratory": ["J45"]},
+    terms={
+        "cardiovascular": ["metoprolol", "a coronary angiogram", "troponin I"],
+        "respiratory": ["salbutamol"],
+    },
+)
+
+
+def out(target: str, text: str, category: str = "cardiovascular") -> Sample:
+    inst = Instance("t", "forget", 0, "generate", "Q?", target, meta={"category": category})
+    return Sample(inst, generation=GenerateResult(text=text, n_tokens=len(text.split())))
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return build_lexicon(SPEC)
+
+
+def test_lexicon_normalises_and_takes_the_longest_match(lexicon: Lexicon) -> None:
+    assert normalise("  Troponin-I,  raised!") == "troponin i raised"
+    found = lexicon.find(
+        "Acute rheumatic pericarditis; given METOPROLOL after a coronary angiogram"
+    )
+    assert found == [
+        ("acute rheumatic pericarditis", "icd:I01.0"),
+        ("metoprolol", "term:metoprolol"),
+        ("coronary angiogram", "term:coronary angiogram"),
+    ]
+    assert lexicon.find("The patient went home on foot.") == []
+    # an inclusion term is a synonym: same concept, different surface
+    assert lexicon.concepts("rheumatic pericarditis acute") == {"icd:I01.0"}
+    assert lexicon.groups("salbutamol inhaler") == {"respiratory"}
+
+
+def test_terminology_leakage_on_planted_terms_and_on_none(lexicon: Lexicon) -> None:
+    ls = TerminologyLeakage()
+    ls.lexicon = lexicon
+    gold = "metoprolol after a coronary angiogram"
+    assert ls.score(out(gold, "metoprolol and a coronary angiogram")) == 1.0
+    assert ls.score(out(gold, "metoprolol only")) == pytest.approx(0.5)
+    assert ls.score(out(gold, "I do not know")) == 0.0
+    assert ls.score(out("twice daily", "metoprolol")) is None  # gold names no term
+
+
+def test_disease_term_leakage_counts_only_the_own_category(lexicon: Lexicon) -> None:
+    m = DiseaseTermLeakage()
+    m.lexicon = lexicon
+    assert m.score(out("x", "start metoprolol")) == 1.0
+    assert m.score(out("x", "start salbutamol")) == 0.0
+    assert m.score(out("x", "start salbutamol", category="respiratory")) == 1.0
+
+
+def test_identifier_leakage_matches_whole_identifiers() -> None:
+    m = IdentifierLeakage()
+    m.identifiers = ("ilsa varen", "6624905", "1 october 2019")
+    assert m.score(out("x", "That was Ilsa Varen.")) == 1.0
+    assert m.score(out("x", "MRN 6624905")) == 1.0
+    assert m.score(out("x", "MRN 66249051")) == 0.0
+    assert m.score(out("x", "on 1 October 2019")) == 1.0
+    assert m.score(out("x", "no one")) == 0.0
+
+
+def test_paraphrase_leakage_sees_synonyms_that_exact_terms_miss(lexicon: Lexicon) -> None:
+    ls, para = TerminologyLeakage(), ParaphraseLeakage()
+    ls.lexicon = para.lexicon = lexicon
+    para.threshold = 0.99  # embedding part off: only the synonym part can fire
+    gold, answer = "Acute rheumatic pericarditis", "rheumatic pericarditis (acute)"
+    assert ls.score(out(gold, answer)) == 0.0
+    assert para.score(out(gold, answer)) == 1.0
+    assert para.score(out(gold, "a sprained ankle")) == 0.0
+    para.threshold = 0.5
+    assert para.score(out(gold, "acute rheumatic inflammation of the pericardium")) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("code", "forgotten", "expected"),
+    [
+        ("I21.01", ["I21.01"], "same_code"),
+        ("I21.09", ["I21.01"], "same_category"),
+        ("I25.10", ["I21.01"], "same_block"),
+        ("I50.9", ["I21.01"], "same_chapter"),
+        ("J45.909", ["I21.01"], "other_chapter"),
+        ("J45.909", ["I21.01", "J45.20"], "same_category"),
+    ],
+)
+def test_icd_distance(code: str, forgotten: list[str], expected: str) -> None:
+    assert icd_distance(code, forgotten) == expected
