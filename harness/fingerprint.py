@@ -33,7 +33,14 @@ def model_fingerprint(name_or_path: str, revision: str | None = None) -> str:
         files = [f for f in files if "checkpoint" not in f.relative_to(p).parts[0]]
     else:
         return f"hub:{name_or_path}@{revision or 'main'}"
-    stamp = tuple(
-        (str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files
-    )
+    stamp = tuple((str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     return "sha256:" + _hash_dir(str(root), stamp)
+
+
+def weights_fingerprint(model: str, adapter: str | None, revision: str | None, *extra: str) -> str:
+    """Fingerprint of a base model, an optional adapter on it and backend settings that change
+    its outputs: the response cache's model key."""
+    parts = [model_fingerprint(model, revision)]
+    if adapter:
+        parts.append(model_fingerprint(adapter))
+    return "|".join([*parts, *extra])

@@ -87,7 +87,15 @@ def register_metrics(register: Register) -> None:
     """Register metrics.
 
     ``factory`` builds a :class:`medlethe.metrics.Metric` when called with the metric's
-    arguments (the ``args`` of a task's ``metrics:`` entry) as keyword arguments.
+    arguments (the ``args`` of a task's ``metrics:`` entry) as keyword arguments. It scores
+    one answer at a time (``score``; ``score_all`` to batch, ``prepare`` to load per-task
+    resources such as the lexicon) and may declare ``needs`` (gold / perturbed answer
+    log-likelihoods).
+
+    A factory may instead build a :class:`medlethe.compare.RunMetric`: a metric over whole
+    runs that declares the reference runs it needs (``needs_runs``: ``"target"``,
+    ``"oracle"``) and reads their stored per-sample values; ``medlethe run`` and
+    ``medlethe compare`` compute it. Definitions: ``docs/metrics.md``.
     """
 
 

@@ -12,3 +12,8 @@ def register_backends(register: Register) -> None:
         "medlethe.backends.hf:HFBackend",
         description="transformers (+ PEFT adapter); the reference path",
     )
+    register(
+        "vllm",
+        "medlethe.backends.vllm:VLLMBackend",
+        description="vLLM: batched, LoRA adapters on one engine per base model",
+    )

@@ -119,6 +119,11 @@ def check_comparisons(runs: list[tuple[str, Results, Path]], out_dir: Path) -> N
     assert get(ga, "terminology_leakage_ratio", "forget").value < 1  # type: ignore[operator]
     assert any(m.metric == "collateral" and m.subset for m in by[ga].metrics)
     assert any(m.metric == "hierarchy_mu" for m in by[ga].metrics)
+    # A third-party run metric goes through the same contract.
+    gap = get(ga, "forget_gap", "forget")
+    assert gap.plugin == "testplugin" and gap.against == "target" and gap.ci is not None
+    exact = [get(label, "exact_match", "forget").value for label in ("target", ga)]
+    assert gap.value == pytest.approx(exact[0] - exact[1])  # type: ignore[operator]
     # The oracle judged against itself: identical truth ratios (KS p = 1) and a Reference
     # attack with nothing to go on (AUC 0.5). A second compare computes nothing again.
     before = len(by["oracle"].metrics)

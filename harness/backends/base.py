@@ -89,6 +89,26 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut]
 
 
+def encode_loglikelihood(
+    tokenizer: Any, request: LoglikelihoodRequest, max_len: int, backend: str
+) -> tuple[list[int], int]:
+    """Token ids of context + continuation (left-truncated to ``max_len``) and how many of the
+    last ids are the continuation. Every backend scores exactly these tokens."""
+    ctx = list(tokenizer(request.context).input_ids)
+    if not ctx:
+        bos = tokenizer.bos_token_id
+        ctx = [bos if bos is not None else tokenizer.eos_token_id]
+    cont = list(tokenizer(request.continuation, add_special_tokens=False).input_ids)
+    if not cont:
+        from medlethe.errors import BackendError
+
+        raise BackendError(
+            f"{backend} backend: continuation {request.continuation[:40]!r} encodes to no "
+            "tokens; the task's target is empty."
+        )
+    return (ctx + cont)[-max_len:], len(cont)
+
+
 class Backend(ABC):
     """Subclass this to run models somewhere new; register it with ``register_backends``.
 

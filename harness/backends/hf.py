@@ -13,10 +13,11 @@ from medlethe.backends.base import (
     GenerateResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    encode_loglikelihood,
     truncate_at_stop,
 )
 from medlethe.errors import BackendError
-from medlethe.fingerprint import model_fingerprint
+from medlethe.fingerprint import weights_fingerprint
 
 _DTYPES = ("float32", "bfloat16", "float16")
 
@@ -57,10 +58,9 @@ class HFBackend(Backend):
 
     # -- provenance -----------------------------------------------------------------------
     def fingerprint(self) -> str:
-        parts = [model_fingerprint(self.model_name, self.revision)]
-        if self.adapter:
-            parts.append(model_fingerprint(self.adapter))
-        return "|".join([*parts, self.dtype, self.device])
+        return weights_fingerprint(
+            self.model_name, self.adapter, self.revision, self.dtype, self.device
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -160,19 +160,10 @@ class HFBackend(Backend):
 
         tok, model = self._loaded
         max_len = self._max_length(model)
-        pairs: list[tuple[list[int], list[int]]] = []
+        pairs: list[tuple[list[int], int]] = []
         for r in requests:
-            ctx = tok(r.context).input_ids
-            if not ctx:
-                ctx = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
-            cont = tok(r.continuation, add_special_tokens=False).input_ids
-            if not cont:
-                raise BackendError(
-                    f"hf backend: continuation {r.continuation[:40]!r} encodes to no tokens; "
-                    "the task's target is empty."
-                )
-            whole = (ctx + cont)[-max_len:]
-            pairs.append((whole, cont))
+            whole, n_cont = encode_loglikelihood(tok, r, max_len, "hf")
+            pairs.append((whole, n_cont))
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))
         out: list[LoglikelihoodResult | None] = [None] * len(requests)
         for start in range(0, len(order), self.batch_size):
@@ -187,8 +178,8 @@ class HFBackend(Backend):
                 logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
                 logits = logits.logits
             for row, i in enumerate(batch):
-                whole, cont = pairs[i]
-                n = len(cont)
+                whole, n = pairs[i]
+                cont = whole[len(whole) - n :]
                 end = len(whole) - 1
                 lp = torch.log_softmax(logits[row, end - n : end].float(), dim=-1)
                 gold = torch.tensor(cont, device=lp.device)

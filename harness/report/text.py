@@ -120,10 +120,12 @@ def cell(m: MetricResult | None, *, percent: bool = False) -> str:
     if m is None or m.value is None:
         return "-"
     k = 100.0 if percent else 1.0
-    digits = 1 if abs(m.value * k) >= 10 else 3
-    text = f"{m.value * k:.{digits}f}"
+    v = m.value * k
+    # tiny p-values keep their magnitude
+    fmt = ".1e" if 0 < abs(v) < 1e-3 else ".1f" if abs(v) >= 10 else ".3f"
+    text = f"{v:{fmt}}"
     if m.ci is not None and m.ci.method != "exact (count)":
-        text += f" [{m.ci.low * k:.{digits}f}, {m.ci.high * k:.{digits}f}]"
+        text += f" [{m.ci.low * k:{fmt}}, {m.ci.high * k:{fmt}}]"
     return text
 
 
@@ -144,6 +146,33 @@ def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], li
         if body:
             out.append((title, ["", *(label for label, _ in runs)], body))
     return out
+
+
+#: the headline columns of the compact (markdown) report, one row per model
+HEADLINE: list[tuple[str, Row]] = [
+    ("forget ROUGE-L", Row("", "rouge_l_recall", "forget")),
+    ("retain ROUGE-L", Row("", "rouge_l_recall", "retain")),
+    ("holdout ROUGE-L", Row("", "rouge_l_recall", "holdout")),
+    ("AFE", Row("", "afe", "forget")),
+    ("MU retain", Row("", "mu", "retain")),
+    ("forget quality", Row("", "forget_quality", "forget")),
+    ("MIA AUC Min-K", Row("", "mia_auc_min_k", "forget~holdout")),
+    ("PrivLeak", Row("", "privleak", "forget~holdout")),
+    ("LS forget", Row("", "terminology_leakage", "forget")),
+]
+
+
+def markdown(runs: Sequence[tuple[str, Results]]) -> str:
+    """A compact table (models as rows, headline metrics with 95 % intervals as columns)."""
+    gen, mc = _main_tasks(runs)
+    lines = [
+        "| model | " + " | ".join(h for h, _ in HEADLINE) + " |",
+        "|---|" + "---|" * len(HEADLINE),
+    ]
+    for label, res in runs:
+        cells = [cell(find(res, mc if r.mc else gen, r)) for _, r in HEADLINE]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def collateral_matrix(
@@ -202,13 +231,19 @@ def render_heatmap(
     return path
 
 
-def print_report(run_dir: str | Path, *, heatmap: bool = True) -> dict[str, Any]:
+def print_report(
+    run_dir: str | Path, *, heatmap: bool = True, as_markdown: bool = False
+) -> dict[str, Any]:
     """Print the report tables with rich and write ``collateral.png``; return what was
-    shown (for tests and scripts)."""
+    shown (for tests and scripts). ``as_markdown``: only the compact headline table."""
     from rich.console import Console
     from rich.table import Table
 
     runs = load_run_dir(run_dir)
+    if as_markdown:
+        text = markdown(runs)
+        print(text)
+        return {"tables": [], "heatmap": None, "markdown": text}
     console = Console(width=max(120, 28 + 26 * len(runs)))
     shown = tables(runs)
     for title, header, rows in shown:

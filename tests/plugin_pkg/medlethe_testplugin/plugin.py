@@ -36,6 +36,11 @@ def register_metrics(register):
         description="number of words in the generated answer",
     )
     register(
+        "forget_gap",
+        "medlethe_testplugin.metrics:ForgetGap",
+        description="target's forget exact match minus this model's (a run metric)",
+    )
+    register(
         "needs_missing_lib",
         "medlethe_testplugin.missing:NeedsMissingLib",
         description="needs a package that is not installed (tests the error)",
