@@ -7,12 +7,14 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from medlethe.task.config import GenerationConfig, MetricSpec, OutputType
 
 if TYPE_CHECKING:
     from medlethe.metrics.lexicon import LexiconSpec
+
+T = TypeVar("T")
 
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "generate": (
@@ -73,6 +75,17 @@ class TrainingData:
 
     texts: list[str]
     examples: list[TrainingExample]
+
+
+def training_side(task: str, on: str, sides: Mapping[str, T]) -> T:
+    """``sides[on]`` for :meth:`Task.training_data`, or an error naming the sides there are."""
+    if on not in sides:
+        from medlethe.errors import TaskConfigError
+
+        raise TaskConfigError(
+            f"{task}: training data is {' or '.join(map(repr, sides))}, not {on!r}."
+        )
+    return sides[on]
 
 
 def fingerprint(obj: Any) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from medlethe.errors import TaskConfigError
@@ -17,8 +15,11 @@ from medlethe.task.base import (
     TrainingExample,
     fingerprint,
     metric_specs,
+    training_side,
 )
 from medlethe.task.config import GenerationConfig, MetricSpec
+from medlethe.tasks import scenarios
+from medlethe.tasks.scenarios import Scenario
 from medlethe.tasks.synthclinic.categories import BY_KEY
 from medlethe.tasks.synthclinic.generator import (
     GENERATOR_VERSION,
@@ -59,52 +60,15 @@ QA_METRICS = (
     "mia_min_k_pp",
 )
 MC_METRICS = ("accuracy", "accuracy_norm", "probability", "truth_ratio")
-_SCENARIO = re.compile(r"^(?:patient-(?P<pct>\d+)|disease-(?P<cat>[a-z]+)(?:-(?P<dpct>\d+))?)$")
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    percent: int | None
-    category: str | None
 
 
 def parse_scenario(name: str) -> Scenario:
-    m = _SCENARIO.match(name)
-    if not m:
-        raise TaskConfigError(
-            f"synthclinic scenario {name!r} is not 'patient-X' (X percent of patients) or "
-            f"'disease-CATEGORY[-X]' with CATEGORY one of {', '.join(sorted(BY_KEY))}."
-        )
-    if m["cat"] is not None:
-        if m["cat"] not in BY_KEY:
-            raise TaskConfigError(
-                f"synthclinic scenario {name!r}: unknown category {m['cat']!r}; use one of "
-                f"{', '.join(sorted(BY_KEY))}."
-            )
-        pct = int(m["dpct"]) if m["dpct"] else None
-        scenario = Scenario(name, pct, m["cat"])
-    else:
-        scenario = Scenario(name, int(m["pct"]), None)
-    if scenario.percent is not None and not 0 < scenario.percent < 100:
-        raise TaskConfigError(f"synthclinic scenario {name!r}: percent must be in 1..99")
-    return scenario
+    return scenarios.parse_scenario(name, BY_KEY, pack="synthclinic")
 
 
 def split_patients(data: SynthData, scenario: Scenario) -> tuple[list[Patient], list[Patient]]:
     """(forget, retain) training patients for a scenario; deterministic for the data seed."""
-    rng = random.Random(f"{data.config.seed}:{scenario.name}")
-    pool = list(data.train)
-    if scenario.category is not None:
-        pool = [p for p in pool if p.category == scenario.category]
-    if scenario.percent is not None:
-        k = max(1, round(len(pool) * scenario.percent / 100))
-        chosen = {p.pid for p in rng.sample(pool, k)}
-    else:
-        chosen = {p.pid for p in pool}
-    forget = [p for p in data.train if p.pid in chosen]
-    retain = [p for p in data.train if p.pid not in chosen]
-    return forget, retain
+    return scenarios.split_patients(data.train, scenario, data.config.seed)
 
 
 def _rows(patients: Sequence[Patient], paraphrase: bool = False) -> list[dict[str, Any]]:
@@ -149,12 +113,12 @@ class SynthclinicTask(Task):
         self.description = f"synthclinic {scenario} ({form})"
         self.data = generate(self.config)
         self.forget, self.retain = split_patients(self.data, self.scenario)
-        forgotten = {p.category for p in self.forget}
+        same, other = scenarios.retain_by_disease(self.forget, self.retain)
         self._splits: dict[str, list[dict[str, Any]]] = {
             "forget": _rows(self.forget),
             "retain": _rows(self.retain),
-            "retain_same_disease": _rows([p for p in self.retain if p.category in forgotten]),
-            "retain_other_disease": _rows([p for p in self.retain if p.category not in forgotten]),
+            "retain_same_disease": _rows(same),
+            "retain_other_disease": _rows(other),
             "holdout": _rows(self.data.holdout),
             "paraphrase": _rows(self.forget, paraphrase=True),
         }
@@ -223,15 +187,12 @@ class SynthclinicTask(Task):
     # -- training material ---------------------------------------------------------------
     def training_data(self, on: str) -> TrainingData:
         patients = {"train": list(self.data.train), "retain": self.retain, "forget": self.forget}
-        if on not in patients:
-            raise TaskConfigError(
-                f"{self.name}: training data is 'train', 'retain' or 'forget', not {on!r}."
-            )
+        chosen = training_side(self.name, on, patients)
         return TrainingData(
-            texts=[p.note for p in patients[on]],
+            texts=[p.note for p in chosen],
             examples=[
                 TrainingExample(PROMPT.format(question=qa.question), qa.answer)
-                for p in patients[on]
+                for p in chosen
                 for qa in p.qa
             ],
         )

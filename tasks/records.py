@@ -1,0 +1,143 @@
+"""Reading a pack's rows from the Hugging Face hub or a local copy, with checked fields.
+
+``source`` is either a hub id (read with ``datasets.load_dataset``, exactly as on a machine with
+hub access), a local folder in the hub's layout (``data/train-00000-of-00001.parquet``, ...),
+or a single ``.jsonl``, ``.json``, ``.parquet`` or ``.csv`` file (one split). Every row is
+checked against the pack's field list; a missing or mistyped field is an error that names the
+file, the split, the row (1-based) and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medlethe.errors import DatasetError
+
+Rows = list[dict[str, Any]]
+_BUILDERS = {".parquet": "parquet", ".csv": "csv"}
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", list: "list"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field every row must have: its type(s) and, optionally, the values allowed."""
+
+    name: str
+    types: tuple[type, ...]
+    values: tuple[Any, ...] | None = None
+    required: bool = True
+
+    def describe(self) -> str:
+        kinds = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self.types)
+        if self.values is not None:
+            kinds += f" in {{{', '.join(map(repr, self.values))}}}"
+        return f"{self.name} ({kinds})"
+
+
+def _looks_local(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or Path(source).suffix in {
+        ".jsonl",
+        ".json",
+        ".parquet",
+        ".csv",
+    }
+
+
+def _read_json(path: Path) -> Rows:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json" and text.lstrip().startswith("["):
+        data = json.loads(text)
+        if not all(isinstance(r, dict) for r in data):
+            raise DatasetError(f"{path}: a .json file must hold a list of objects (rows).")
+        return list(data)
+    rows: Rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}, line {n}: not valid JSON ({exc.msg}).") from exc
+        if not isinstance(row, dict):
+            raise DatasetError(f"{path}, line {n}: each line must be a JSON object (one row).")
+        rows.append(row)
+    return rows
+
+
+def _load_with_datasets(source: str, revision: str | None, pack: str, **kwargs: Any) -> Any:
+    import datasets  # heavy: imported when a pack first reads data
+
+    try:
+        return datasets.load_dataset(source, revision=revision, **kwargs)
+    except FileNotFoundError as exc:
+        raise DatasetError(
+            f"{pack}: dataset {source!r} was not found ({exc}). On a machine with hub access "
+            "it downloads by itself; otherwise copy it and pass the local folder or file "
+            "with --task-args source=PATH."
+        ) from exc
+    except Exception as exc:  # network, gated access, malformed files: name the source
+        raise DatasetError(
+            f"{pack}: loading dataset {source!r} failed: {type(exc).__name__}: {exc}. Pass a "
+            "local copy with --task-args source=PATH, or check access to the hub id."
+        ) from exc
+
+
+def load_records(
+    source: str | Path,
+    *,
+    pack: str,
+    fields: Sequence[Field],
+    revision: str | None = None,
+    file_split: str = "train",
+) -> dict[str, Rows]:
+    """Rows per split of a hub id, local hub-layout folder, or single file (``file_split``)."""
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_file():
+        if path.suffix in (".jsonl", ".json"):
+            splits = {file_split: _read_json(path)}
+        elif path.suffix in _BUILDERS:
+            ds = _load_with_datasets(
+                _BUILDERS[path.suffix], None, pack, data_files={file_split: str(path)}
+            )
+            splits = {name: ds[name].to_list() for name in ds}
+        else:
+            raise DatasetError(
+                f"{pack}: {path} is not a .jsonl, .json, .parquet or .csv file, nor a folder."
+            )
+    elif path.is_dir() or not _looks_local(text):
+        ds = _load_with_datasets(str(path) if path.is_dir() else text, revision, pack)
+        splits = {name: ds[name].to_list() for name in ds}
+    else:
+        raise DatasetError(f"{pack}: {path} does not exist; pass an existing file or folder.")
+    for split, rows in splits.items():
+        check_rows(rows, fields, origin=f"{pack}: {text} [split {split}]")
+    return splits
+
+
+def check_rows(rows: Sequence[Mapping[str, Any]], fields: Sequence[Field], *, origin: str) -> None:
+    """Raise :class:`DatasetError` at the first row with a missing or mistyped field."""
+    expected = ", ".join(f.describe() for f in fields)
+    for i, row in enumerate(rows, 1):
+        for f in fields:
+            value = row.get(f.name)
+            where = f"{origin}, row {i}, field {f.name!r}"
+            if value is None:
+                if not f.required:
+                    continue
+                raise DatasetError(
+                    f"{where}: missing. Every row needs: {expected}. Fix the row or the file."
+                )
+            if isinstance(value, bool) or not isinstance(value, f.types):
+                raise DatasetError(
+                    f"{where}: {type(value).__name__} {value!r:.60} where {f.describe()} is "
+                    "expected. Fix the row or the file."
+                )
+            if f.values is not None and value not in f.values:
+                raise DatasetError(
+                    f"{where}: {value!r:.60} is not one of {', '.join(map(repr, f.values))}."
+                )
