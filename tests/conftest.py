@@ -54,7 +54,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for r in read_jsonl(CLINIC / "holdout.jsonl")
     ]
     base = create_tiny_model(
-        corpus, root / "base", TinyConfig(vocab_size=384, hidden_size=96, intermediate_size=256)
+        corpus,
+        root / "base",
+        # head size 32 (128 / 4): vLLM's CPU attention kernels support 32, 64, 80, ... not 24
+        TinyConfig(vocab_size=384, hidden_size=128, intermediate_size=256, num_attention_heads=4),
     )
     config = TrainConfig(text_epochs=0, qa_epochs=60, batch_size=4, learning_rate=5e-3)
     return train(base, TrainingData([], examples), root / "target", config, progress=False)

@@ -26,8 +26,9 @@ needs_vllm = pytest.mark.skipif(
 #: within 2e-3 nats.
 MAX_ANSWER_DIFF = 0.05
 LOGPROB_ATOL = 2e-3
-#: a small KV cache: the tiny model needs little, and several engines may be alive
-SMALL_ENGINE = {"gpu_memory_utilization": 0.05}
+#: a fixed small KV cache: the tiny model needs little, several engines may be alive, and
+#: on CPU a memory share counts this process's own memory against it
+SMALL_ENGINE = {"kv_cache_memory_bytes": 256 << 20}
 
 
 @pytest.mark.skipif(HAVE_VLLM, reason="vLLM is installed: the missing-package error cannot occur")
@@ -55,7 +56,7 @@ def test_vllm_matches_transformers(tiny_model: Path) -> None:
     from medlethe.backends.vllm import VLLMBackend
 
     rows = fixture_prompts()
-    prompts = [f"Which drug was {r['name']} given?" for r in rows]
+    prompts = [f"Which drug was {r['patient']} given?" for r in rows]
     gen = [GenerateRequest(p, 8, ("\n",)) for p in prompts]
     ll = [LoglikelihoodRequest(p, " " + r["drug"]) for p, r in zip(prompts, rows, strict=True)]
     hf, vl = HFBackend(str(tiny_model)), VLLMBackend(str(tiny_model), **SMALL_ENGINE)
@@ -100,7 +101,7 @@ def test_three_adapters_load_the_base_weights_once(tiny_model: Path, tmp_path: P
             cache=False,
         )
         assert out.results.backend.name == "vllm"
-        assert out.results.backend.args["gpu_memory_utilization"] == 0.05
+        assert out.results.backend.args["kv_cache_memory_bytes"] == 256 << 20
     # one LoRA engine for all three adapters' generations
     assert engine_loads()[str(tiny_model)] - before == 1
 

@@ -13,8 +13,8 @@ needed and cached by adapter fingerprint). vLLM does not return the vocabulary m
 spread at each position, so Min-K %++ is not available with this backend (its values are
 ``None`` and the metric reports nothing).
 
-Engine settings (memory share, maximum length, tensor parallel size, dtype) are options
-and go into the results file.
+Engine settings (memory share or fixed KV-cache bytes, maximum length, tensor parallel size,
+dtype) are options and go into the results file.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class VLLMBackend(Backend):
         adapter: str | None = None,
         *,
         gpu_memory_utilization: float = 0.3,
+        kv_cache_memory_bytes: int | None = None,
         max_model_len: int | None = None,
         tensor_parallel_size: int = 1,
         dtype: str = "float32",
@@ -121,6 +122,7 @@ class VLLMBackend(Backend):
         self.adapter = adapter
         self.settings = {
             "gpu_memory_utilization": gpu_memory_utilization,
+            "kv_cache_memory_bytes": kv_cache_memory_bytes,
             "max_model_len": max_model_len,
             "tensor_parallel_size": tensor_parallel_size,
             "dtype": dtype,

@@ -121,11 +121,13 @@ def cell(m: MetricResult | None, *, percent: bool = False) -> str:
         return "-"
     k = 100.0 if percent else 1.0
     v = m.value * k
-    # tiny p-values keep their magnitude
-    fmt = ".1e" if 0 < abs(v) < 1e-3 else ".1f" if abs(v) >= 10 else ".3f"
+    # one format per cell, chosen by its largest number; tiny p-values keep their magnitude
+    ci = m.ci if m.ci is not None and m.ci.method != "exact (count)" else None
+    big = max([abs(v)] + ([abs(ci.low * k), abs(ci.high * k)] if ci else []))
+    fmt = ".1e" if 0 < big < 1e-3 else ".1f" if big >= 10 else ".3f"
     text = f"{v:{fmt}}"
-    if m.ci is not None and m.ci.method != "exact (count)":
-        text += f" [{m.ci.low * k:{fmt}}, {m.ci.high * k:{fmt}}]"
+    if ci is not None:
+        text += f" [{ci.low * k:{fmt}}, {ci.high * k:{fmt}}]"
     return text
 
 

@@ -1,4 +1,7 @@
-"""Jinja2 rendering with StrictUndefined: a missing field is an error, never an empty string."""
+"""Jinja2 rendering with StrictUndefined: a missing field is an error, never an empty string.
+
+Templates of a YAML task may ``{% include "prompt.jinja" %}`` files next to the YAML file
+(``root``); nothing outside that folder can be included."""
 
 from __future__ import annotations
 
@@ -10,19 +13,25 @@ import jinja2
 
 from medlethe.errors import TaskConfigError
 
-_ENV = jinja2.Environment(
-    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-)
+
+@functools.lru_cache(maxsize=64)
+def _env(root: str | None) -> jinja2.Environment:
+    return jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # prompts are plain text, never HTML
+        loader=jinja2.FileSystemLoader(root) if root else None,
+    )
 
 
 @functools.lru_cache(maxsize=512)
-def _template(source: str) -> jinja2.Template:
-    return _ENV.from_string(source)
+def _template(source: str, root: str | None = None) -> jinja2.Template:
+    return _env(root).from_string(source)
 
 
 @functools.lru_cache(maxsize=512)
 def _expression(source: str) -> Any:
-    return _ENV.compile_expression(source, undefined_to_none=False)
+    return _env(None).compile_expression(source, undefined_to_none=False)
 
 
 def _where(origin: str, field: str, row: int | None) -> str:
@@ -30,10 +39,12 @@ def _where(origin: str, field: str, row: int | None) -> str:
     return f"{origin}, field {field}{at}"
 
 
-def check_syntax(source: str, *, origin: str, field: str, expression: bool = False) -> None:
+def check_syntax(
+    source: str, *, origin: str, field: str, expression: bool = False, root: str | None = None
+) -> None:
     """Raise a :class:`TaskConfigError` if a template or expression does not parse."""
     try:
-        _expression(source) if expression else _template(source)
+        _expression(source) if expression else _template(source, root)
     except jinja2.TemplateSyntaxError as exc:
         raise TaskConfigError(
             f"{_where(origin, field, None)}: Jinja2 syntax error: {exc.message}"
@@ -41,11 +52,22 @@ def check_syntax(source: str, *, origin: str, field: str, expression: bool = Fal
 
 
 def render(
-    source: str, doc: Mapping[str, Any], *, origin: str, field: str, row: int | None = None
+    source: str,
+    doc: Mapping[str, Any],
+    *,
+    origin: str,
+    field: str,
+    row: int | None = None,
+    root: str | None = None,
 ) -> str:
     """Render a template against one dataset row."""
     try:
-        return _template(source).render(**doc)
+        return _template(source, root).render(**doc)
+    except jinja2.TemplateNotFound as exc:
+        raise TaskConfigError(
+            f"{_where(origin, field, row)}: included template {exc.name!r} is not in "
+            f"{root}; put it next to the task file."
+        ) from exc
     except jinja2.UndefinedError as exc:
         raise TaskConfigError(
             f"{_where(origin, field, row)}: {exc.message}. The row has fields "

@@ -28,7 +28,7 @@ class ConfigTask(Task):
         for fld in ("doc_to_text", "doc_to_target"):
             src = getattr(config, fld)
             if src is not None:
-                templates.check_syntax(src, origin=str(path), field=fld)
+                templates.check_syntax(src, origin=str(path), field=fld, root=str(path.parent))
         for fld in ("doc_to_choice", "doc_to_gold"):
             src = getattr(config, fld)
             if src is not None:
@@ -104,7 +104,10 @@ class ConfigTask(Task):
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         c, origin = self.config, str(self.path)
-        prompt = templates.render(c.doc_to_text, doc, origin=origin, field="doc_to_text", row=index)
+        root = str(self.path.parent)
+        prompt = templates.render(
+            c.doc_to_text, doc, origin=origin, field="doc_to_text", row=index, root=root
+        )
         if c.output_type == "multiple_choice":
             assert c.doc_to_choice is not None and c.doc_to_gold is not None
             choices = templates.evaluate(
@@ -130,17 +133,30 @@ class ConfigTask(Task):
                 )
             opts = tuple(str(x) for x in choices)
             return Instance(
-                self.name, split, index, c.output_type, prompt, opts[gold], opts, gold,
+                self.name,
+                split,
+                index,
+                c.output_type,
+                prompt,
+                opts[gold],
+                opts,
+                gold,
                 target_delimiter=c.target_delimiter,
             )
         assert c.doc_to_target is not None
         target = templates.render(
-            c.doc_to_target, doc, origin=origin, field="doc_to_target", row=index
+            c.doc_to_target, doc, origin=origin, field="doc_to_target", row=index, root=root
         )
         generation = c.generation if c.output_type == "generate" else None
         return Instance(
-            self.name, split, index, c.output_type, prompt, target,
-            generation=generation, target_delimiter=c.target_delimiter,
+            self.name,
+            split,
+            index,
+            c.output_type,
+            prompt,
+            target,
+            generation=generation,
+            target_delimiter=c.target_delimiter,
         )
 
     def provenance(self) -> dict[str, Any]:

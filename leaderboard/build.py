@@ -1,0 +1,247 @@
+"""``medlethe leaderboard build``: a static site from validated results files.
+
+The site is plain HTML (Jinja2, autoescaped) with inline CSS, inline SVG and one small inline
+script for sorting: nothing is fetched from the internet, and every link is relative, so it
+works from ``file://`` and from any static host. Pages: ``index.html`` (scenarios and
+rejected submissions), one page per scenario and version group (sortable table, forget-vs-
+utility scatter with the Pareto front, collateral heatmap) and one page per run (full
+provenance and the command that reproduces it). Runs whose task or metric versions differ
+land on different pages: they are never ranked together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medlethe.leaderboard.validate import Submission, SubmissionError, validate_submission
+from medlethe.report.text import HEADLINE, Row, _main_tasks, cell, collateral_matrix, find
+from medlethe.results.io import atomic_write_text
+from medlethe.results.schema import MetricResult, Results
+
+#: (column key, header, row, from the multiple-choice task)
+COLUMNS: list[tuple[str, str, Row]] = [
+    (re.sub(r"[^a-z0-9]+", "_", h.lower()).strip("_"), h, r) for h, r in HEADLINE
+] + [
+    ("mc_forget_acc", "MC forget acc.", Row("", "accuracy", "forget", mc=True)),
+    ("mc_retain_acc", "MC retain acc.", Row("", "accuracy", "retain", mc=True)),
+]
+SCATTER = {"width": 460, "height": 360, "pad": 48}
+
+
+@dataclass
+class Entry:
+    """One ranked run: a results file of an accepted submission."""
+
+    label: str
+    submission: str
+    path: Path
+    results: Results
+    page: str = ""
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class BuildReport:
+    index: Path
+    pages: list[Path]
+    accepted: list[Submission]
+    rejected: list[tuple[str, str]]  # (source, reason)
+
+
+def _scenario(res: Results) -> str:
+    return str(res.model.provenance.get("scenario") or next(iter(res.tasks)))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:8]
+
+
+def group_runs(runs: Sequence[Entry]) -> dict[tuple[str, str], list[Entry]]:
+    """Runs ranked together: same scenario and task versions, and the same version of every
+    metric they share (a metric whose version differs between runs splits the group)."""
+    by_tasks: dict[tuple[str, str], list[Entry]] = {}
+    for e in runs:
+        versions = sorted((n, t.version) for n, t in e.results.tasks.items())
+        by_tasks.setdefault((_scenario(e.results), _digest(versions)), []).append(e)
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for (scenario, tasks), entries in by_tasks.items():
+        seen: dict[str, set[str]] = {}
+        for e in entries:
+            for m in e.results.metrics:
+                seen.setdefault(m.metric, set()).add(m.metric_version)
+        split = sorted(k for k, v in seen.items() if len(v) > 1)
+        for e in entries:
+            mine = sorted(
+                {(m.metric, m.metric_version) for m in e.results.metrics if m.metric in split}
+            )
+            groups.setdefault((scenario, _digest([tasks, mine])), []).append(e)
+    return groups
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def _label(res: Results) -> str:
+    return res.method.name if res.method is not None else str(res.model.role or "model")
+
+
+def _metric_cell(m: MetricResult | None) -> dict[str, Any]:
+    if m is None or m.value is None:
+        return {"text": "-", "value": None}
+    return {"text": cell(m), "value": m.value, "direction": m.direction}
+
+
+def _scatter(entries: Sequence[Entry], x_key: str, y_key: str) -> dict[str, Any]:
+    """Points (forget score on x, lower is better forgetting; retain score on y, higher is
+    better utility) in SVG coordinates, with the Pareto front marked."""
+    w, h, pad = SCATTER["width"], SCATTER["height"], SCATTER["pad"]
+    pts = []
+    for e in entries:
+        x, y = e.cells[x_key]["value"], e.cells[y_key]["value"]
+        if x is None or y is None:
+            continue
+        pts.append({"label": e.label, "page": e.page, "x": x, "y": y})
+    for p in pts:  # Pareto: no other run forgets at least as much and keeps at least as much
+        p["front"] = not any(
+            (q["x"] <= p["x"] and q["y"] >= p["y"]) and (q["x"] < p["x"] or q["y"] > p["y"])
+            for q in pts
+        )
+        p["cx"] = round(pad + p["x"] * (w - 2 * pad), 1)
+        p["cy"] = round(h - pad - p["y"] * (h - 2 * pad), 1)
+    ticks = [
+        {"v": t / 4, "x": pad + t / 4 * (w - 2 * pad), "y": h - pad - t / 4 * (h - 2 * pad)}
+        for t in range(5)
+    ]
+    return {"points": pts, "ticks": ticks, **SCATTER}
+
+
+def _heatmap(runs: Sequence[tuple[str, Results]]) -> dict[str, Any] | None:
+    rows, cols, values = collateral_matrix(runs)
+    if not rows:
+        return None
+    top = max([abs(v) for r in values for v in r if v is not None] + [0.05])
+    cells = [
+        [
+            None
+            if v is None
+            else {"text": f"{v:.2f}", "alpha": round(min(1.0, max(0.0, v) / top), 2)}
+            for v in r
+        ]
+        for r in values
+    ]
+    return {"rows": rows, "cols": cols, "cells": cells}
+
+
+def reproduce_command(res: Results) -> str:
+    return shlex.join(res.command)
+
+
+def _provenance(res: Results) -> dict[str, Any]:
+    data = res.model_dump(mode="json", exclude={"metrics"})
+    return data
+
+
+def _env() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("medlethe.leaderboard", "templates"),
+        autoescape=True,  # every value is escaped, whatever a submission holds
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
+    return env
+
+
+def build_site(inputs: Sequence[str | Path], out: str | Path) -> BuildReport:
+    """Validate each input (a results file, or a folder: each sub-folder holding results
+    files is one submission) and write the site to ``out``. Rejected submissions are listed
+    with their reasons and leave the rest of the build untouched."""
+    out = Path(out)
+    sources: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            folders = sorted({p.parent for p in item.rglob("results_*.json")})
+            sources += folders or [item]
+        else:
+            sources.append(item)
+    accepted: list[Submission] = []
+    rejected: list[tuple[str, str]] = []
+    for src in sources:
+        try:
+            accepted.append(validate_submission(src))
+        except SubmissionError as exc:
+            rejected.append((str(src), str(exc)))
+    groups = group_runs(
+        [
+            Entry(_label(res), sub.source.name, path, res)
+            for sub in accepted
+            for path, res in sub.runs
+        ]
+    )
+    env = _env()
+    pages: list[Path] = []
+    scenarios = []
+    for (scenario, digest), entries in sorted(groups.items()):
+        page = f"scenario-{_slug(scenario)}-{digest}.html"
+        runs = [(e.label, e.results) for e in entries]
+        gen, mc = _main_tasks(runs)
+        for e in entries:
+            e.page = f"runs/{e.results.run_id}.html"
+            e.cells = {
+                key: _metric_cell(find(e.results, mc if r.mc else gen, r)) for key, _, r in COLUMNS
+            }
+        columns = [
+            (key, head)
+            for key, head, _ in COLUMNS
+            if any(e.cells[key]["value"] is not None for e in entries)
+        ]
+        keys = {k for k, _ in columns}
+        x_key, y_key = (
+            ("forget_rouge_l", "retain_rouge_l")
+            if "forget_rouge_l" in keys
+            else ("mc_forget_acc", "mc_retain_acc")
+        )
+        versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})
+        context = {
+            "scenario": scenario,
+            "versions": versions,
+            "entries": entries,
+            "columns": columns,
+            "scatter": _scatter(entries, x_key, y_key),
+            "axes": (dict(columns).get(x_key, x_key), dict(columns).get(y_key, y_key)),
+            "heatmap": _heatmap(runs),
+        }
+        atomic_write_text(out / page, env.get_template("scenario.html.jinja").render(**context))
+        pages.append(out / page)
+        for e in entries:
+            run_ctx = {
+                "entry": e,
+                "scenario": scenario,
+                "back": f"../{page}",
+                "command": reproduce_command(e.results),
+                "provenance": _provenance(e.results),
+                "metrics": [
+                    {**m.model_dump(mode="json"), "text": cell(m)} for m in e.results.metrics
+                ],
+            }
+            target = out / e.page
+            atomic_write_text(target, env.get_template("run.html.jinja").render(**run_ctx))
+            pages.append(target)
+        scenarios.append(
+            {"name": scenario, "page": page, "runs": len(entries), "versions": versions}
+        )
+    index = out / "index.html"
+    atomic_write_text(
+        index,
+        env.get_template("index.html.jinja").render(scenarios=scenarios, rejected=rejected),
+    )
+    return BuildReport(index, pages, accepted, rejected)

@@ -1,0 +1,192 @@
+"""Submission checks: a results file (or a run folder of them) is ranked only if it passes.
+
+A submission is one results file, or the results files of one folder (a ``medlethe run``
+output). It is rejected, with the reason, when it
+
+- is not JSON, has an unknown ``schema_version`` or is missing required provenance (the
+  results schema: model and adapter fingerprints, task versions and data fingerprints, prompt
+  hashes, seeds, library versions, hardware, command);
+- names a task or metric that this medlethe does not know;
+- mixes task or metric versions between its files (runs of different versions are never
+  ranked together);
+- holds free text anywhere (a string of more than 20 words, a line break, or more than 300
+  characters: results carry numbers, names and fingerprints only), the name or record number
+  of a synthclinic patient, or markup (``<tag``, ``javascript:``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from medlethe.errors import MedletheError
+from medlethe.results.schema import RESULTS_SCHEMA_VERSION, Results
+
+MAX_WORDS = 20
+MAX_CHARS = 300
+_MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript:|&#", re.IGNORECASE)
+#: metrics the evaluator derives from registered ones (attack score -> AUC, resistance)
+_DERIVED = re.compile(r"^mia_(?:auc|resistance)_(?P<base>.+)$")
+
+
+class SubmissionError(MedletheError):
+    """A submission the leaderboard refuses; the message says why and what to fix."""
+
+
+@dataclass
+class Submission:
+    """A validated submission: its results, each with the file it came from."""
+
+    source: Path
+    runs: list[tuple[Path, Results]] = field(default_factory=list)
+
+
+def _strings(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(str(k), f"{where}.{k}(key)")
+            yield from _strings(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{where}[{i}]")
+    elif isinstance(value, str):
+        yield where.lstrip("."), value
+
+
+def _patient_identifiers(results: Results) -> set[str]:
+    """Names and record numbers of every synthclinic patient behind the file's tasks."""
+    found: set[str] = set()
+    for name, task in results.tasks.items():
+        if not name.startswith("synthclinic/"):
+            continue
+        from medlethe.tasks.synthclinic.generator import SynthConfig, generate
+
+        keys = {"n_patients", "n_holdout", "seed"}
+        config = SynthConfig(**{k: v for k, v in task.args.items() if k in keys})
+        data = generate(config)
+        for p in [*data.train, *data.holdout]:
+            found.update((p.name, p.mrn))
+    return found
+
+
+def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> None:
+    """Reject free text, patient identifiers and markup anywhere in a parsed file."""
+    for where, text in _strings(raw):
+        if _MARKUP.search(text):
+            raise SubmissionError(
+                f"{source}: field {where} holds markup; results never contain "
+                "HTML or scripts. Remove it."
+            )
+        words = len(text.split())
+        if "\n" in text or words > MAX_WORDS or len(text) > MAX_CHARS:
+            raise SubmissionError(
+                f"{source}: field {where} holds free text ({words} words); results hold numbers, "
+                "names and fingerprints only, never notes, questions or answers. Remove it "
+                "(per-sample text belongs in the opt-in samples file, which is never submitted)."
+            )
+        hit = next((i for i in identifiers if i in text), None)
+        if hit is not None:
+            raise SubmissionError(
+                f"{source}: field {where} contains a patient's name or record number; remove "
+                "it before submitting."
+            )
+
+
+def _known_metrics() -> set[str]:
+    from medlethe.registry import get_registry
+
+    return set(get_registry().names("metric"))
+
+
+def read_submission_file(path: Path) -> Results:
+    """One results file, fully checked on its own."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionError(f"{path}: not a readable JSON results file ({exc}).") from exc
+    if not isinstance(raw, dict):
+        raise SubmissionError(f"{path}: a results file is a JSON object.")
+    version = raw.get("schema_version")
+    if version != RESULTS_SCHEMA_VERSION:
+        raise SubmissionError(
+            f"{path}: unknown schema_version {version!r}; the leaderboard reads version "
+            f"{RESULTS_SCHEMA_VERSION}. Re-run with a released medlethe."
+        )
+    check_text(raw, path)  # before parsing: nothing with markup or notes goes further
+    try:
+        results = Results.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise SubmissionError(
+            f"{path}: required provenance is missing or malformed at {loc}: {first['msg']}. "
+            "Submit the results file exactly as medlethe wrote it."
+        ) from exc
+    if not results.command or not results.tasks or not results.metrics:
+        raise SubmissionError(f"{path}: no command, tasks or metrics: not a complete run.")
+    for name, task in results.tasks.items():
+        if not task.data_fingerprints or task.prompt_template_hash is None:
+            raise SubmissionError(
+                f"{path}: task {name!r} has no data fingerprints or prompt hash; the run "
+                "cannot be reproduced."
+            )
+    check_text(raw, path, _patient_identifiers(results))
+    from medlethe.registry import get_registry
+
+    tasks = set(get_registry().names("task"))
+    for name in results.tasks:
+        if name not in tasks:
+            raise SubmissionError(
+                f"{path}: task {name!r} is not known to this medlethe; install its task pack "
+                "before building the leaderboard."
+            )
+    known = _known_metrics()
+    for m in results.metrics:
+        d = _DERIVED.match(m.metric)
+        derived_from = {f"mia_{d['base']}", f"mia_auc_{d['base']}"} if d else set()
+        if m.metric not in known and not derived_from & known:
+            raise SubmissionError(
+                f"{path}: metric {m.metric!r} is not known to this medlethe; install the plugin "
+                "that defines it."
+            )
+    return results
+
+
+def validate_submission(path: str | Path) -> Submission:
+    """A results file, or every ``results_*.json`` under a folder, as one submission."""
+    source = Path(path)
+    if source.is_dir():
+        files = sorted(source.rglob("results_*.json"))
+        if not files:
+            raise SubmissionError(f"{source}: no results_*.json files in this folder.")
+    elif source.is_file():
+        files = [source]
+    else:
+        raise SubmissionError(f"{source} does not exist.")
+    sub = Submission(source)
+    task_versions: dict[str, tuple[str, Path]] = {}
+    metric_versions: dict[str, tuple[str, Path]] = {}
+    for f in files:
+        res = read_submission_file(f)
+        for name, task in res.tasks.items():
+            seen = task_versions.setdefault(name, (task.version, f))
+            if seen[0] != task.version:
+                raise SubmissionError(
+                    f"{source}: mixed task versions: {name} is version {seen[0]} in "
+                    f"{seen[1].name} and {task.version} in {f.name}; submit runs of one version."
+                )
+        for m in res.metrics:
+            seen = metric_versions.setdefault(m.metric, (m.metric_version, f))
+            if seen[0] != m.metric_version:
+                raise SubmissionError(
+                    f"{source}: mixed metric versions: {m.metric} is version {seen[0]} in "
+                    f"{seen[1].name} and {m.metric_version} in {f.name}."
+                )
+        sub.runs.append((f, res))
+    return sub

@@ -1,0 +1,229 @@
+"""The static leaderboard: built from the demo's results (leaderboard/submissions), opened in
+headless Chromium, and bad submissions rejected one by one without affecting the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+
+from medlethe.leaderboard import SubmissionError, build_site, validate_submission
+from tests.conftest import ROOT, run_cli
+
+DEMO = ROOT / "leaderboard" / "submissions" / "demo-tiny-synthclinic-patient-10"
+SCREENSHOTS = ROOT / "build" / "screenshots"
+
+
+def demo_files() -> list[Path]:
+    return sorted(DEMO.glob("results_*.json"))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    report = build_site([ROOT / "leaderboard" / "submissions"], out)
+    assert report.rejected == [], report.rejected
+    return out
+
+
+class Rows(HTMLParser):
+    """Run ids of the #runs table rows, in document order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and a.get("data-run"):
+            self.runs.append(str(a["data-run"]))
+
+
+def scenario_page(site: Path) -> Path:
+    (page,) = site.glob("scenario-synthclinic-patient-10-*.html")
+    return page
+
+
+def test_site_has_tables_scatter_heatmap_and_run_pages(site: Path) -> None:
+    index = (site / "index.html").read_text()
+    page = scenario_page(site)
+    assert page.name in index
+    page_html = page.read_text()
+    assert page_html.count('class="point ') == len(demo_files())  # one point per run
+    assert (
+        'id="heatmap"' in page_html
+        and "<script src" not in page_html
+        and "http"
+        not in page_html.split("<svg", 1)[0].replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
+    for f in demo_files():
+        run_id = json.loads(f.read_text())["run_id"]
+        run_page = (site / "runs" / f"{run_id}.html").read_text()
+        assert "medlethe run --model tiny --scenario synthclinic/patient-10" in run_page
+        assert "finetune_fingerprint" in run_page  # full provenance
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+            shell=True,
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.skip(
+            "Debian's chromium is not installed and could not be installed here "
+            "(apt-get install chromium as root)"
+        )
+    return found
+
+
+def browse(chromium: str, url: str, *extra: str) -> str:
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=3000",
+            *extra,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_site_in_headless_chromium(site: Path, chromium: str) -> None:
+    page = scenario_page(site)
+    url = page.resolve().as_uri()
+    dom = browse(chromium, url, "--dump-dom")
+    static = Rows()
+    static.feed(page.read_text())
+    loaded = Rows()
+    loaded.feed(dom)
+    assert loaded.runs == static.runs and len(loaded.runs) == len(demo_files())
+    assert dom.count("<circle") == len(demo_files())
+    # sorting by a column (the page's own script, as a click does) reorders the rows
+    values = {}
+    for f in demo_files():
+        res = json.loads(f.read_text())
+        m = next(
+            (
+                m
+                for m in res["metrics"]
+                if m["metric"] == "rouge_l_recall"
+                and m["split"] == "forget"
+                and m["task"] == "synthclinic/patient-10"
+                and m["subset"] is None
+                and m["against"] is None
+            ),
+        )
+        values[res["run_id"]] = m["value"]
+    for direction, reverse in (("", False), ("-desc", True)):
+        sorted_dom = Rows()
+        sorted_dom.feed(browse(chromium, f"{url}#sort=forget_rouge_l{direction}", "--dump-dom"))
+        order = [values[r] for r in sorted_dom.runs]
+        assert order == sorted(order, reverse=reverse), order
+        assert sorted_dom.runs != static.runs
+    assert re.search(r'data-dir="desc"', browse(chromium, f"{url}#sort=afe-desc", "--dump-dom"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "leaderboard.png"
+    browse(chromium, url, f"--screenshot={shot}", "--window-size=1400,1800")
+    assert shot.stat().st_size > 10_000
+
+
+# -- bad submissions -----------------------------------------------------------------------
+def _submission(tmp_path: Path, name: str, edit) -> Path:  # type: ignore[no-untyped-def]
+    folder = tmp_path / name
+    folder.mkdir()
+    for i, f in enumerate(demo_files()[:2]):
+        raw = json.loads(f.read_text())
+        edit(raw, i)
+        (folder / f.name).write_text(json.dumps(raw))
+    return folder
+
+
+def _note(raw: dict, i: int) -> None:  # type: ignore[type-arg]
+    from medlethe.tasks.synthclinic.task import SynthclinicTask
+
+    patient = SynthclinicTask("patient-10").forget[0]
+    raw["model"]["provenance"]["comment"] = patient.note
+
+
+def _name(raw: dict, i: int) -> None:  # type: ignore[type-arg]
+    from medlethe.tasks.synthclinic.task import SynthclinicTask
+
+    raw["model"]["provenance"]["who"] = SynthclinicTask("patient-10").forget[0].name
+
+
+def _script(raw: dict, i: int) -> None:  # type: ignore[type-arg]
+    raw["backend"]["args"]["note"] = "<script>alert(1)</script>"
+
+
+def _schema(raw: dict, i: int) -> None:  # type: ignore[type-arg]
+    raw["schema_version"] = 99
+
+
+def _mixed(raw: dict, i: int) -> None:  # type: ignore[type-arg]
+    if i == 1:
+        for task in raw["tasks"].values():
+            task["version"] = "999"
+
+
+def _provenance(raw: dict, i: int) -> None:  # type: ignore[type-arg]
+    del raw["model"]["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (_note, "free text"),
+        (_name, "patient's name or record number"),
+        (_script, "markup"),
+        (_schema, "unknown schema_version 99"),
+        (_mixed, "mixed task versions"),
+        (_provenance, "required provenance is missing"),
+    ],
+)
+def test_bad_submission_is_rejected_alone(tmp_path: Path, edit, reason: str) -> None:  # type: ignore[no-untyped-def]
+    bad = _submission(tmp_path, "bad", edit)
+    with pytest.raises(SubmissionError, match=re.escape(reason)):
+        validate_submission(bad)
+    good = _submission(tmp_path, "good", lambda raw, i: None)
+    report = build_site([good, bad], tmp_path / "site")
+    assert [src for src, _ in report.rejected] == [str(bad)]
+    assert [s.source for s in report.accepted] == [good]
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert str(escape(reason)) in index and "<script>alert" not in index
+    site_text = "".join(p.read_text() for p in (tmp_path / "site").rglob("*.html"))
+    assert "<script>alert" not in site_text and "&lt;script&gt;alert" not in site_text
+
+
+def test_cli_validate_and_build(tmp_path: Path) -> None:
+    ok = run_cli("leaderboard", "validate", str(DEMO))
+    assert ok.returncode == 0 and "ok:" in ok.stdout, ok.stderr
+    bad = _submission(tmp_path, "bad", _script)
+    rejected = run_cli("leaderboard", "validate", str(bad))
+    assert rejected.returncode == 1 and "markup" in rejected.stderr
+    built = run_cli("leaderboard", "build", str(DEMO), str(bad), "--out", str(tmp_path / "s"))
+    assert built.returncode == 0, built.stderr
+    assert f"leaderboard: {(tmp_path / 's' / 'index.html').resolve()}" in built.stdout
+    assert "rejected" in built.stderr
