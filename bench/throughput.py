@@ -59,6 +59,7 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
         llm = LLM(
             model=model,
             gpu_memory_utilization=args.memory,
+            kv_cache_memory_bytes=args.kv_bytes,
             seed=1234,
             dtype="float32",
             enforce_eager=True,
@@ -72,7 +73,9 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
         if path == PATHS[1]:
             from medlethe.backends.vllm import VLLMBackend
 
-            backend: Any = VLLMBackend(model, gpu_memory_utilization=args.memory)
+            backend: Any = VLLMBackend(
+                model, gpu_memory_utilization=args.memory, kv_cache_memory_bytes=args.kv_bytes
+            )
         else:
             from medlethe.backends.hf import HFBackend
 
@@ -93,6 +96,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--memory", type=float, default=0.3, help="gpu_memory_utilization")
+    parser.add_argument(
+        "--kv-bytes", type=int, default=2 << 30, help="kv_cache_memory_bytes, the same on both"
+    )
     parser.add_argument("--hf-batch", type=int, default=32, help="hf backend batch size")
     parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     parser.add_argument("--only", choices=PATHS, help=argparse.SUPPRESS)

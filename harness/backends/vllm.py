@@ -45,6 +45,10 @@ INSTALL = (
 #: engines alive in this process, least recently used first; at most MAX_ENGINES stay
 _ENGINES: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 MAX_ENGINES = 2
+#: On CPU, vLLM sizes the KV cache as gpu_memory_utilization x node memory minus this whole
+#: process's memory, so a second engine in one process (an oracle after a target) finds no
+#: room. Unless kv_cache_memory_bytes is given, CPU engines get this fixed KV cache instead.
+CPU_KV_CACHE_BYTES = 2 << 30
 #: how many times each model's weights were loaded into an engine (tests assert on it)
 _LOADS: dict[str, int] = {}
 
@@ -139,10 +143,17 @@ class VLLMBackend(Backend):
             self.model_name, self.adapter, self.revision, "vllm", str(self.settings["dtype"])
         )
 
+    def _engine_settings(self) -> dict[str, Any]:
+        """The engine arguments in effect (the CPU KV-cache default filled in)."""
+        settings = dict(self.settings)
+        if settings["kv_cache_memory_bytes"] is None and _on_cpu():
+            settings["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+        return settings
+
     def describe(self) -> dict[str, Any]:
         vllm = _import_vllm()
         return {
-            **self.settings,
+            **self._engine_settings(),
             "lora_logprobs": self.lora_logprobs,
             "revision": self.revision,
             "seed": self.seed,
@@ -166,7 +177,9 @@ class VLLMBackend(Backend):
 
                 gc.collect()
             kwargs: dict[str, Any] = {
-                k: v for k, v in self.settings.items() if k != "max_lora_rank" and v is not None
+                k: v
+                for k, v in self._engine_settings().items()
+                if k != "max_lora_rank" and v is not None
             }
             if lora:
                 kwargs.update(enable_lora=True, max_lora_rank=self.settings["max_lora_rank"])
