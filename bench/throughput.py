@@ -4,7 +4,8 @@ transformers backend, on the same synthclinic questions and the same model.
     python bench/throughput.py [--model smollm2-135m] [--n 256] [--max-tokens 32]
 
 Tokens per second = generated tokens / wall seconds of the generation call (engine start and
-model loading excluded, one warm-up call first). Prints a Markdown row set for
+model loading excluded, one warm-up call first); each path runs in a fresh process, the paths
+take turns for ``--rounds`` rounds and the median round is reported. Prints a Markdown row set for
 docs/benchmarks.md and writes bench/throughput.json. Needs vLLM (``make test-vllm`` sets up
 ``.venv-vllm``).
 """
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument(
         "--kv-bytes", type=int, default=2 << 30, help="kv_cache_memory_bytes, the same on both"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all paths; median kept")
     parser.add_argument("--hf-batch", type=int, default=32, help="hf backend batch size")
     parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     parser.add_argument("--only", choices=PATHS, help=argparse.SUPPRESS)
@@ -111,19 +113,31 @@ def main() -> None:
     import torch
 
     # Each path in its own process: an engine that is not fully torn down (threads, memory)
-    # would otherwise slow the next path down.
+    # would otherwise slow the next path down. The paths take turns for --rounds rounds, so
+    # a slow spell of a shared machine hits all of them; the median round is reported.
+    runs: dict[str, list[dict[str, Any]]] = {p: [] for p in PATHS}
+    for _ in range(args.rounds):
+        for path in PATHS:
+            proc = subprocess.run(
+                [sys.executable, __file__, *sys.argv[1:], "--only", path],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("MEASURED ")), None)
+            if line is None:
+                sys.exit(f"{path} failed:\n{proc.stderr[-3000:]}")
+            runs[path].append(json.loads(line[len("MEASURED ") :]))
     rows: dict[str, dict[str, Any]] = {}
-    for path in PATHS:
-        proc = subprocess.run(
-            [sys.executable, __file__, *sys.argv[1:], "--only", path],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("MEASURED ")), None)
-        if line is None:
-            sys.exit(f"{path} failed:\n{proc.stderr[-3000:]}")
-        rows[path] = json.loads(line[len("MEASURED ") :])
+    for path, measured in runs.items():
+        ordered = sorted(measured, key=lambda m: m["seconds"])
+        row = dict(ordered[len(ordered) // 2])
+        row["seconds_all_rounds"] = [round(m["seconds"], 2) for m in measured]
+        row["tokens_per_s_range"] = [
+            round(ordered[-1]["tokens_per_s"], 1),
+            round(ordered[0]["tokens_per_s"], 1),
+        ]
+        rows[path] = row
     reference = rows[PATHS[0]].pop("texts")
     for row in rows.values():
         texts = row.pop("texts", reference)
@@ -136,17 +150,20 @@ def main() -> None:
         "model": args.model,
         "prompts": args.n,
         "max_tokens": args.max_tokens,
+        "rounds": args.rounds,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "rows": rows,
     }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"({report['machine']})")
+    print(f"median of {args.rounds} rounds (tokens/s range over rounds in brackets)")
     print("| path | tokens | seconds | tokens/s | vs raw vLLM | vs hf | answers differing |")
     print("|---|---|---|---|---|---|---|")
     for name, row in rows.items():
+        lo, hi = row["tokens_per_s_range"]
         print(
             f"| {name} | {row['tokens']:.0f} | {row['seconds']:.1f} | "
-            f"{row['tokens_per_s']:.1f} | {row['tokens_per_s'] / raw:.2f} | "
+            f"{row['tokens_per_s']:.1f} [{lo:.0f}, {hi:.0f}] | {row['tokens_per_s'] / raw:.2f} | "
             f"{row['tokens_per_s'] / hf:.1f}x | {row['answers_differing_from_raw']} |"
         )
 

@@ -241,20 +241,33 @@ class VLLMBackend(Backend):
 
         engine = self._engine(self.model_name, lora=self.adapter is not None)
         tok = engine.get_tokenizer()
-        params = [
-            SamplingParams(temperature=0.0, max_tokens=r.max_new_tokens, stop=list(r.stop) or None)
-            for r in requests
-        ]
+        # one SamplingParams object per distinct (max tokens, stop) pair: a task's requests
+        # usually share one, and vLLM then skips per-request parameter handling
+        shared: dict[tuple[int, tuple[str, ...]], Any] = {}
+        params = []
+        for r in requests:
+            key = (r.max_new_tokens, tuple(r.stop))
+            if key not in shared:
+                shared[key] = SamplingParams(
+                    temperature=0.0, max_tokens=r.max_new_tokens, stop=list(r.stop) or None
+                )
+            params.append(shared[key])
         outputs = engine.generate(
             [r.prompt for r in requests],
-            params,
+            params[0] if len(shared) == 1 else params,
             lora_request=self._lora_request(),
             use_tqdm=False,
         )
         results = []
         for r, o in zip(requests, outputs, strict=True):
             text = truncate_at_stop(o.outputs[0].text, r.stop)
-            n = len(tok(text, add_special_tokens=False).input_ids)
+            # without stop strings the generated ids are the answer; with them vLLM's ids may
+            # include the stop, so count the answer's own tokens as the hf backend does
+            n = (
+                len(tok(text, add_special_tokens=False).input_ids)
+                if r.stop
+                else len(o.outputs[0].token_ids)
+            )
             results.append(GenerateResult(text=text, n_tokens=n))
         self.model_calls += len(requests)
         return results
