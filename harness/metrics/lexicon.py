@@ -128,9 +128,10 @@ class Lexicon:
 
 
 @functools.lru_cache(maxsize=16)
-def _cached(spec_key: tuple[tuple[str, tuple[str, ...]], ...], terms_key: tuple[
-    tuple[str, tuple[str, ...]], ...
-]) -> Lexicon:
+def _cached(
+    spec_key: tuple[tuple[str, tuple[str, ...]], ...],
+    terms_key: tuple[tuple[str, tuple[str, ...]], ...],
+) -> Lexicon:
     return Lexicon.from_spec(LexiconSpec(dict(spec_key), dict(terms_key)))
 
 

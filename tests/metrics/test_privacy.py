@@ -67,3 +67,21 @@ def test_paired_bootstrap_of_a_ratio() -> None:
     # the ratio is 0.5 in every resample because the pairs move together
     assert value == pytest.approx(0.5) and ci is not None
     assert ci.low == pytest.approx(0.5) and ci.high == pytest.approx(0.5)
+
+
+def test_bootstrap_auc_rows_equal_sklearn_with_ties() -> None:
+    """The vectorised bootstrap must give exactly the AUC sklearn gives for each resample,
+    ties included (scores rounded to one decimal to force many)."""
+    from sklearn.metrics import roc_auc_score
+
+    from medlethe.metrics.privacy import _auc_rows
+
+    rng = np.random.default_rng(3)
+    members = np.round(rng.normal(0.4, 1, (20, 30)), 1)
+    non_members = np.round(rng.normal(0.0, 1, (20, 50)), 1)
+    got = _auc_rows(members, non_members)
+    y = np.r_[np.ones(30), np.zeros(50)]
+    want = [roc_auc_score(y, np.r_[m, h]) for m, h in zip(members, non_members, strict=True)]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    value, ci = auc_with_ci(members[0], non_members[0], n_resamples=200)
+    assert ci is not None and ci.low <= value <= ci.high and ci.low < ci.high
