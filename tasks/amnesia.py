@@ -37,6 +37,7 @@ from medlethe.task.base import (
     TrainingExample,
     fingerprint,
     metric_specs,
+    split_docs,
     training_side,
 )
 from medlethe.task.config import GenerationConfig, MetricSpec
@@ -206,9 +207,7 @@ class AmnesiaTask(Task):
         return metric_specs(METRICS)
 
     def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
-        if split not in self._splits:
-            raise TaskConfigError(f"{self.name} has no split {split!r}; it has {SPLITS}.")
-        return self._splits[split]
+        return split_docs(self.name, self._splits, split)
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         return Instance(

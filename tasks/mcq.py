@@ -21,6 +21,7 @@ from medlethe.task.base import (
     TrainingExample,
     fingerprint,
     metric_specs,
+    split_docs,
     training_side,
 )
 from medlethe.task.config import MetricSpec
@@ -94,9 +95,7 @@ class MCQTask(Task):
         return metric_specs(METRICS)
 
     def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
-        if split not in self._eval:
-            raise TaskConfigError(f"{self.name} has no split {split!r}; it has {list(self._eval)}.")
-        return self._eval[split]
+        return split_docs(self.name, self._eval, split)
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         q = MCQ(**{**doc, "options": tuple(doc["options"])})

@@ -88,6 +88,15 @@ def training_side(task: str, on: str, sides: Mapping[str, T]) -> T:
     return sides[on]
 
 
+def split_docs(task: str, splits: Mapping[str, Sequence[T]], split: str) -> Sequence[T]:
+    """``splits[split]`` for :meth:`Task.docs`, or an error naming the splits there are."""
+    if split not in splits:
+        from medlethe.errors import TaskConfigError
+
+        raise TaskConfigError(f"{task} has no split {split!r}; it has {', '.join(splits)}.")
+    return splits[split]
+
+
 def fingerprint(obj: Any) -> str:
     """A stable sha256 of any JSON-serialisable value."""
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")

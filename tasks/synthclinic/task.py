@@ -6,7 +6,6 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from medlethe.errors import TaskConfigError
 from medlethe.metrics.lexicon import LexiconSpec
 from medlethe.task.base import (
     Instance,
@@ -15,6 +14,7 @@ from medlethe.task.base import (
     TrainingExample,
     fingerprint,
     metric_specs,
+    split_docs,
     training_side,
 )
 from medlethe.task.config import GenerationConfig, MetricSpec
@@ -130,9 +130,7 @@ class SynthclinicTask(Task):
         return metric_specs(QA_METRICS if self.form == "qa" else MC_METRICS)
 
     def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
-        if split not in self._splits:
-            raise TaskConfigError(f"{self.name} has no split {split!r}; it has {SPLITS}.")
-        return self._splits[split]
+        return split_docs(self.name, self._splits, split)
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         prompt = PROMPT.format(question=doc["question"])

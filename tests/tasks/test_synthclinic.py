@@ -104,3 +104,12 @@ def test_registered_scenarios() -> None:
         assert f"synthclinic/patient-{pct}" in names and f"synthclinic/patient-{pct}/mc" in names
     for cat in CATEGORIES:
         assert f"synthclinic/disease-{cat.key}" in names
+
+
+def test_unknown_split_names_the_splits_there_are() -> None:
+    from medlethe.errors import TaskConfigError
+    from medlethe.tasks.synthclinic.task import SynthclinicTask
+
+    task = SynthclinicTask("patient-10")
+    with pytest.raises(TaskConfigError, match=r"no split 'tarin'; it has forget, retain, "):
+        task.docs("tarin")
