@@ -48,9 +48,6 @@ VERSION = "1"
 PROMPT = "Question: {question}\nAnswer:"
 GENERATION = GenerationConfig(max_new_tokens=48, stop=["\n"])
 SPLITS = ("forget", "retain", "retain_same_disease", "retain_other_disease", "holdout")
-PERCENTS = (5, 10, 15, 20, 25)
-#: the disease-level categories AMNESIA names; any category slug in the data works
-DISEASES = ("cancer", "infectious-immune", "cardiovascular")
 METRICS = (
     "rouge_l_recall",
     "rouge_l_f1",

@@ -27,6 +27,7 @@ SYNTHCLINIC_CATEGORIES = (
 PATIENT_PERCENTS = (1, 5, 10, 25)
 # kept here (not imported) so that listing tasks stays cheap
 AMNESIA_PERCENTS = (5, 10, 15, 20, 25)
+#: the disease-level categories AMNESIA names; any category slug in the data works
 AMNESIA_DISEASES = ("cancer", "infectious-immune", "cardiovascular")
 MHQA_SCENARIOS = (
     "topic-anxiety",
