@@ -18,20 +18,13 @@ from medlethe.backends.base import Backend, GenerateRequest, LoglikelihoodReques
 from medlethe.cache import CachedBackend, ResponseCache
 from medlethe.errors import MedletheError, MissingDependencyError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
-from medlethe.metrics.base import Metric, Sample, bootstrap_ci
-from medlethe.metrics.privacy import (
-    MEMBERS,
-    NON_MEMBERS,
-    auc_with_ci,
-    membership_pairs,
-    resistance,
-    resistance_bounds,
-)
+from medlethe.metrics.base import Metric, Sample
+from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
+from medlethe.metrics.runmetric import CLUSTER_LABEL, RunData, to_ci
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results import io as results_io
 from medlethe.results.environment import environment
 from medlethe.results.schema import (
-    CI,
     RESULTS_SCHEMA_VERSION,
     ComponentRecord,
     MetricResult,
@@ -134,16 +127,15 @@ def _samples(
     return out, len(gen_reqs), len(ll_reqs)
 
 
-def _subsets(
-    task: Task, instances: Sequence[Instance], values: Sequence[float | None]
-) -> list[tuple[str | None, list[float | None]]]:
-    """The whole split, then one subset per value of each ``task.group_by`` key."""
-    out: list[tuple[str | None, list[float | None]]] = [(None, list(values))]
+def _subsets(task: Task, instances: Sequence[Instance]) -> list[tuple[str | None, list[int]]]:
+    """Row indices of the whole split, then of one subset per value of each
+    ``task.group_by`` key."""
+    out: list[tuple[str | None, list[int]]] = [(None, list(range(len(instances))))]
     for key in task.group_by:
-        groups: dict[str, list[float | None]] = {}
-        for inst, v in zip(instances, values, strict=True):
+        groups: dict[str, list[int]] = {}
+        for i, inst in enumerate(instances):
             if key in inst.meta:
-                groups.setdefault(f"{key}={inst.meta[key]}", []).append(v)
+                groups.setdefault(f"{key}={inst.meta[key]}", []).append(i)
         out.extend(sorted(groups.items()))
     return out
 
@@ -155,10 +147,14 @@ def _aggregate(
     comp: Component,
     metric: Metric,
     values: Sequence[float | None],
+    clusters: Sequence[str],
+    unit: str,
     seed: int,
 ) -> MetricResult:
-    kept = metric.summarise([v for v in values if v is not None], split)
-    interval = bootstrap_ci(kept, seed=seed)
+    """The mean of a metric's values on some rows, with a cluster-bootstrap interval."""
+    rows = [(v, c) for v, c in zip(values, clusters, strict=True) if v is not None]
+    kept = metric.summarise([v for v, _ in rows], split)
+    interval = bootstrap_ci(kept, Clusters.of([c for _, c in rows], len(rows), unit), seed=seed)
     return MetricResult(
         task=task,
         split=split,
@@ -167,49 +163,10 @@ def _aggregate(
         metric_version=metric.version,
         plugin=comp.plugin.name,
         value=metric.aggregate(kept) if kept else None,
-        ci=CI(**interval.__dict__) if interval else None,
+        ci=to_ci(interval),
         direction=metric.direction,
         n=len(kept),
     )
-
-
-def _membership(
-    task: str, values: dict[str, dict[str, list[float | None]]], attacks: list[str], seed: int
-) -> list[MetricResult]:
-    """Forget-vs-holdout ROC-AUC and MIA resistance for each attack metric."""
-    out = []
-    for attack, (mem, non) in membership_pairs(values, attacks).items():
-        value, interval = auc_with_ci(mem, non, seed=seed)
-        base = f"mia_auc_{attack.removeprefix('mia_')}"
-        ci = CI(**interval.__dict__) if interval else None
-        common = dict(
-            task=task,
-            split=f"{MEMBERS}~{NON_MEMBERS}",
-            metric_version="1",
-            plugin="core_metrics",
-            n=len(mem) + len(non),
-        )
-        out.append(MetricResult(metric=base, value=value, ci=ci, direction="none", **common))
-        res_ci = None
-        if interval:
-            lo, hi = resistance_bounds(interval.low, interval.high)
-            res_ci = CI(
-                low=lo,
-                high=hi,
-                level=interval.level,
-                method="percentile (mapped)",
-                n_resamples=interval.n_resamples,
-            )
-        out.append(
-            MetricResult(
-                metric=f"mia_resistance_{attack.removeprefix('mia_')}",
-                value=resistance(value),
-                ci=res_ci,
-                direction="higher",
-                **common,
-            )
-        )
-    return out
 
 
 def _run_id(model_fp: str, tasks: Sequence[str]) -> str:
@@ -325,26 +282,29 @@ def evaluate(
             n_gen += g
             n_ll += n
             per_metric: dict[str, list[float | None]] = {}
+            clusters = [task.cluster_of(inst) for inst in instances]
             for mcomp, metric in metrics:
                 metric.prepare(task, split, instances)
                 values = metric.score_all(samples)
                 per_metric[mcomp.name] = values
                 values_by_split.setdefault(task.name, {}).setdefault(split, {})[mcomp.name] = values
-                for subset, subset_values in _subsets(task, instances, values):
+                for subset, rows in _subsets(task, instances):
                     metric_results.append(
-                        _aggregate(task.name, split, subset, mcomp, metric, subset_values, seed)
+                        _aggregate(
+                            task.name, split, subset, mcomp, metric,
+                            [values[i] for i in rows], [clusters[i] for i in rows],
+                            task.sampling_unit, seed,
+                        )
                     )
-            labels_by_split.setdefault(task.name, {})[split] = {
+            split_labels = {
                 key: [inst.meta.get(key) for inst in instances]
                 for key in ("type", "category", "code")
                 if any(key in inst.meta for inst in instances)
             }
+            split_labels[CLUSTER_LABEL] = list(clusters)
+            labels_by_split.setdefault(task.name, {})[split] = split_labels
             if log_samples:
                 sample_rows.extend(_sample_row(s, per_metric, i) for i, s in enumerate(samples))
-        attacks = [c.name for c, m in metrics if getattr(m, "membership_score", False)]
-        metric_results.extend(
-            _membership(task.name, values_by_split.get(task.name, {}), attacks, seed)
-        )
         info = task_comp.plugin if task_comp else None
         task_records[task.name] = TaskRecord(
             name=task.name,
@@ -358,6 +318,8 @@ def evaluate(
             splits=sizes,
             data_fingerprints=fps,
             limit=limit,
+            sampling_unit=task.sampling_unit,
+            skipped_rows=task.skipped_rows(),
         )
     model_fp = model_fingerprint(model, backend_args.get("revision"))
     results = Results(
@@ -396,6 +358,14 @@ def evaluate(
     )
     if store is not None:
         store.close()
+    # metrics of this run alone (membership AUCs, TOFU model utility, hierarchy score,
+    # parameters modified) from the values just scored
+    from medlethe.compare import compute_run_metrics
+
+    own = RunData(results, None, values_by_split, labels_by_split)
+    results.metrics.extend(
+        compute_run_metrics(own, {}, seed, disabled_plugins=disabled_plugins)
+    )
     if output is None:
         return RunOutput(results, None, None, values_by_split, labels_by_split)
     out_dir = Path(output)

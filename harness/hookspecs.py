@@ -51,7 +51,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 class Register(Protocol):
     """The callback every ``register_*`` hook receives."""
 
-    def __call__(self, name: str, factory: Any, *, description: str = "") -> None: ...
+    def __call__(
+        self, name: str, factory: Any, *, description: str = "", run_metric: bool = False
+    ) -> None: ...
 
 
 # --- What to evaluate -------------------------------------------------------------------
@@ -92,10 +94,13 @@ def register_metrics(register: Register) -> None:
     resources such as the lexicon) and may declare ``needs`` (gold / perturbed answer
     log-likelihoods).
 
-    A factory may instead build a :class:`medlethe.compare.RunMetric`: a metric over whole
-    runs that declares the reference runs it needs (``needs_runs``: ``"target"``,
-    ``"oracle"``) and reads their stored per-sample values; ``medlethe run`` and
-    ``medlethe compare`` compute it. Definitions: ``docs/metrics.md``.
+    Registered with ``run_metric=True``, a factory instead builds a
+    :class:`medlethe.metrics.RunMetric`: a metric over whole runs that declares the
+    reference runs it needs (``needs_runs``: ``"target"``, ``"oracle"``, or none) and reads
+    their stored per-sample values; ``medlethe run`` and ``medlethe compare`` compute it, and
+    ``medlethe evaluate`` computes those that need no reference run. Intervals come from
+    :mod:`medlethe.metrics.bootstrap`, resampling the task's sampling unit. Definitions:
+    ``docs/metrics.md``.
     """
 
 

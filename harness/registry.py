@@ -48,6 +48,9 @@ class Component:
     target: Any
     plugin: PluginInfo
     description: str = ""
+    #: a metric over whole runs (:class:`medlethe.metrics.RunMetric`), found without
+    #: importing every answer metric
+    run_metric: bool = False
 
     def load(self) -> Any:
         """The factory, importing it first when it was registered as ``"module:attr"``."""
@@ -180,10 +183,17 @@ def build_registry(disabled: Iterable[str] = ()) -> Registry:
 
 
 def _call_impl(impl: Any, kind: Kind, info: PluginInfo, registry: Registry) -> None:
-    def register(name: str, factory: Any, *, description: str = "") -> None:
+    def register(
+        name: str, factory: Any, *, description: str = "", run_metric: bool = False
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise PluginError(f"Plugin {info.name!r} registered a {kind} with an empty name.")
-        registry.add(Component(kind, name, factory, info, description))
+        if run_metric and kind != "metric":
+            raise PluginError(
+                f"Plugin {info.name!r} registered {kind} {name!r} with run_metric=True, "
+                "which only metrics take; remove it."
+            )
+        registry.add(Component(kind, name, factory, info, description, run_metric))
 
     kwargs = {"register": register}
     impl.function(**{a: kwargs[a] for a in impl.argnames})

@@ -32,9 +32,6 @@ MAX_WORDS = 20
 MAX_CHARS = 300
 _MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript:|&#", re.IGNORECASE)
 #: metrics the evaluator derives from registered ones (attack score -> AUC, resistance)
-_DERIVED = re.compile(r"^mia_(?:auc|resistance)_(?P<base>.+)$")
-
-
 class SubmissionError(MedletheError):
     """A submission the leaderboard refuses; the message says why and what to fix."""
 
@@ -99,9 +96,15 @@ def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> Non
 
 
 def _known_metrics() -> set[str]:
+    """Registered metric names, and the names run metrics report beside their own."""
     from medlethe.registry import get_registry
 
-    return set(get_registry().names("metric"))
+    reg = get_registry()
+    known = set(reg.names("metric"))
+    for comp in reg.components["metric"].values():
+        if comp.run_metric:
+            known.update(getattr(comp.load(), "also_reports", ()))
+    return known
 
 
 def read_submission_file(path: Path) -> Results:
@@ -148,9 +151,7 @@ def read_submission_file(path: Path) -> Results:
             )
     known = _known_metrics()
     for m in results.metrics:
-        d = _DERIVED.match(m.metric)
-        derived_from = {f"mia_{d['base']}", f"mia_auc_{d['base']}"} if d else set()
-        if m.metric not in known and not derived_from & known:
+        if m.metric not in known:
             raise SubmissionError(
                 f"{path}: metric {m.metric!r} is not known to this medlethe; install the plugin "
                 "that defines it."

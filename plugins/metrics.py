@@ -14,11 +14,20 @@ def register_metrics(register: Register) -> None:
     register("rouge_l_f1", f"{_ANSWER}:RougeLF1", description="ROUGE-L F1")
     register("accuracy", f"{_ANSWER}:Accuracy", description="multiple-choice accuracy")
     register(
-        "accuracy_norm", f"{_ANSWER}:AccuracyNorm", description="length-normalised MC accuracy"
+        "acc_norm", f"{_ANSWER}:AccNorm", description="lm-eval acc_norm: by option characters"
+    )
+    register(
+        "accuracy_per_token",
+        f"{_ANSWER}:AccuracyPerToken",
+        description="MC accuracy by mean per-token log-likelihood",
     )
     register("probability", f"{_ANSWER}:Probability", description="exp(-mean token NLL)")
     register("mean_nll", f"{_ANSWER}:MeanNLL", description="mean token NLL of the gold answer")
-    register("truth_ratio", f"{_ANSWER}:TruthRatio", description="P~(perturbed) / P~(gold)")
+    register(
+        "truth_ratio",
+        f"{_ANSWER}:TruthRatio",
+        description="TOFU: geometric-mean P~(perturbed) / P~(gold)",
+    )
     register(
         "exact_memorisation",
         f"{_ANSWER}:ExactMemorisation",
@@ -53,21 +62,27 @@ def register_metrics(register: Register) -> None:
         ("mia_min_k_pp", "MinKPlusPlusAttack", "MIA score: Min-K over z-scored log-probs"),
     ):
         register(attack, f"medlethe.metrics.privacy:{cls}", description=text)
-    # run metrics: computed by `medlethe run` / `medlethe compare` from stored values
-    for name, cls, text in (
-        ("afe", "AFE", "1 - score_after/score_before on forget (vs target)"),
-        ("mu", "MU", "score_after/score_before per utility split (vs target)"),
-        ("ds", "DS", "1 - MU (vs target)"),
-        ("fr", "FR", "relative accuracy drop on forget (vs target)"),
-        ("kpr", "KPR", "acc_after/acc_before on retain (vs target)"),
-        ("terminology_leakage_ratio", "LeakageRatio", "LS after / LS before (vs target)"),
-        ("forget_quality", "ForgetQuality", "KS p-value of truth ratios vs the oracle"),
-        ("model_utility_tofu", "TofuModelUtility", "hmean(prob, ROUGE, truth ratio) on retain"),
-        ("params_modified", "ParamsModified", "share of parameters unlearning changed"),
-        ("mia_auc_reference", "ReferenceMIA", "Reference attack AUC (loss minus oracle loss)"),
-        ("privleak", "PrivLeak", "MUSE PrivLeak, Min-K 40 %, vs the oracle"),
-        ("collateral", "Collateral", "score drop per retain disease category (vs target)"),
-        ("hierarchy_score", "HierarchyScore", "retain score by ICD-10-CM distance to forgotten"),
-        ("hierarchy_mu", "HierarchyMU", "retain MU by ICD-10-CM distance (vs target)"),
+    # run metrics: computed from stored values by `medlethe evaluate` (no reference),
+    # `medlethe run` and `medlethe compare`
+    _runs = "medlethe.metrics"
+    for name, target, text in (
+        ("mia_auc_loss", "privacy:LossAUC", "LOSS attack AUC, forget vs holdout"),
+        ("mia_auc_zlib", "privacy:ZlibAUC", "ZLib attack AUC, forget vs holdout"),
+        ("mia_auc_min_k", "privacy:MinKAUC", "Min-K 40 % attack AUC, forget vs holdout"),
+        ("mia_auc_min_k_pp", "privacy:MinKPlusPlusAUC", "Min-K++ attack AUC"),
+        ("afe", "comparison:AFE", "1 - score_after/score_before on forget (vs target)"),
+        ("mu", "comparison:MU", "score_after/score_before per utility split (vs target)"),
+        ("ds", "comparison:DS", "1 - MU (vs target)"),
+        ("fr", "comparison:FR", "relative accuracy drop on forget (vs target)"),
+        ("kpr", "comparison:KPR", "acc_after/acc_before on retain (vs target)"),
+        ("terminology_leakage_ratio", "comparison:LeakageRatio", "LS after / LS before"),
+        ("forget_quality", "comparison:ForgetQuality", "TOFU KS test of truth ratios vs oracle"),
+        ("model_utility_tofu", "comparison:TofuModelUtility", "hmean(prob, ROUGE, TR), retain"),
+        ("params_modified", "comparison:ParamsModified", "share of parameters changed"),
+        ("mia_auc_reference", "privacy:ReferenceMIA", "Reference attack AUC (vs oracle)"),
+        ("privleak", "privacy:PrivLeak", "MUSE PrivLeak, Min-K 40 %, vs the oracle"),
+        ("collateral", "hierarchy:Collateral", "score drop per retain disease category"),
+        ("hierarchy_score", "hierarchy:HierarchyScore", "retain score by ICD-10-CM distance"),
+        ("hierarchy_mu", "hierarchy:HierarchyMU", "retain MU by ICD-10-CM distance"),
     ):
-        register(name, f"medlethe.compare:{cls}", description=text)
+        register(name, f"{_runs}.{target}", description=text, run_metric=True)

@@ -146,6 +146,9 @@ class AmnesiaTask(Task):
 
     output_type = "generate"
     group_by = ("type",)
+    # splits are drawn by patient, and a patient's questions are correlated
+    sampling_unit = "patient"
+    cluster_key = "pid"
 
     def __init__(
         self,

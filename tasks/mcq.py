@@ -28,7 +28,7 @@ from medlethe.task.config import MetricSpec
 
 PROMPT = "Question: {question}\n{options}\nAnswer:"
 LETTERS = "ABCDEFGH"
-METRICS = ("accuracy", "accuracy_norm", "probability", "truth_ratio")
+METRICS = ("accuracy", "acc_norm", "probability", "truth_ratio")
 
 
 @dataclass(frozen=True)

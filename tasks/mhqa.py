@@ -32,7 +32,8 @@ FIELDS = (
     Field("option2", (str,)),
     Field("option3", (str,)),
     Field("option4", (str,)),
-    Field("correct_option_num", (int,), values=(1, 2, 3, 4)),
+    # the authors' public release names it correct_option_number
+    Field("correct_option_num", (int,), values=(1, 2, 3, 4), aliases=("correct_option_number",)),
     Field("topic", (str,)),
     Field("type", (str,), values=TYPES),
 )

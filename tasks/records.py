@@ -10,7 +10,7 @@ file, the split, the row (1-based) and the field.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ class Field:
     types: tuple[type, ...]
     values: tuple[Any, ...] | None = None
     required: bool = True
+    #: other names the field has in real releases (read as ``name``)
+    aliases: tuple[str, ...] = ()
 
     def describe(self) -> str:
         kinds = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self.types)
@@ -119,12 +121,30 @@ def load_records(
     return splits
 
 
-def check_rows(rows: Sequence[Mapping[str, Any]], fields: Sequence[Field], *, origin: str) -> None:
-    """Raise :class:`DatasetError` at the first row with a missing or mistyped field."""
+def _known_variant(row: dict[str, Any], f: Field) -> Any:
+    """The field's value, read under an alias when the release names it so, and an integral
+    float (``3.0``, as some releases and parquet conversions store integers) as an integer;
+    the row is rewritten to the canonical form."""
+    if row.get(f.name) is None:
+        alias = next((a for a in f.aliases if row.get(a) is not None), None)
+        if alias is not None:
+            row[f.name] = row[alias]
+    value = row.get(f.name)
+    if (
+        isinstance(value, float) and int in f.types and float not in f.types
+        and value.is_integer()
+    ):
+        row[f.name] = value = int(value)
+    return value
+
+
+def check_rows(rows: Sequence[dict[str, Any]], fields: Sequence[Field], *, origin: str) -> None:
+    """Raise :class:`DatasetError` at the first row with a missing or mistyped field, after
+    reading each field's known variants (aliases, integral floats)."""
     expected = ", ".join(f.describe() for f in fields)
     for i, row in enumerate(rows, 1):
         for f in fields:
-            value = row.get(f.name)
+            value = _known_variant(row, f)
             where = f"{origin}, row {i}, field {f.name!r}"
             if value is None:
                 if not f.required:

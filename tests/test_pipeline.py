@@ -107,8 +107,11 @@ def check_comparisons(runs: list[tuple[str, Results, Path]], out_dir: Path) -> N
     assert by[ga].references == {
         "target": by["target"].run_id, "oracle": by["oracle"].run_id
     }
-    for metric in ("forget_quality", "fr", "kpr", "model_utility_tofu"):
+    for metric in ("forget_quality_ks", "fr", "kpr", "model_utility_tofu"):
         assert any(m.metric == metric and m.ci is not None for m in by[ga].metrics), metric
+    # a p-value is a point value; the patient is the unit every interval resampled
+    assert get(ga, "forget_quality", "forget").ci is None
+    assert {m.ci.unit for m in by[ga].metrics if m.ci is not None} <= {"patient", "parameter"}
     for metric in ("mia_auc_reference", "privleak", "mia_auc_min_k_pp"):
         assert get(ga, metric, "forget~holdout").value is not None
     # The target is told apart from never-seen patients better than the oracle is.

@@ -1,5 +1,39 @@
-"""Metrics: the contract and the bootstrap interval every aggregate carries."""
+"""Metrics: every definition medlethe reports lives in this package.
 
-from medlethe.metrics.base import Direction, Interval, Metric, Sample, bootstrap_ci
+* :mod:`~medlethe.metrics.base`: the answer-metric contract (one value per answer);
+* :mod:`~medlethe.metrics.runmetric`: the run-metric contract (over whole runs);
+* :mod:`~medlethe.metrics.bootstrap`: the one cluster bootstrap every interval comes from;
+* :mod:`~medlethe.metrics.constants`: split roles and shared settings;
+* answer metrics in :mod:`~medlethe.metrics.answer` and :mod:`~medlethe.metrics.semantic`,
+  privacy in :mod:`~medlethe.metrics.privacy`, leakage in :mod:`~medlethe.metrics.leakage`,
+  comparisons in :mod:`~medlethe.metrics.comparison`, disease-informed analysis in
+  :mod:`~medlethe.metrics.hierarchy`.
 
-__all__ = ["Direction", "Interval", "Metric", "Sample", "bootstrap_ci"]
+Definitions and their sources: ``docs/metrics.md``.
+"""
+
+from medlethe.metrics.base import Direction, Metric, Sample
+from medlethe.metrics.bootstrap import (
+    Clusters,
+    Interval,
+    bootstrap,
+    bootstrap_ci,
+    bootstrap_of_means,
+)
+from medlethe.metrics.runmetric import Paired, RunData, RunMetric, own_values, paired_values
+
+__all__ = [
+    "Clusters",
+    "Direction",
+    "Interval",
+    "Metric",
+    "Paired",
+    "RunData",
+    "RunMetric",
+    "Sample",
+    "bootstrap",
+    "bootstrap_ci",
+    "bootstrap_of_means",
+    "own_values",
+    "paired_values",
+]

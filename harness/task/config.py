@@ -68,6 +68,11 @@ class TaskConfig(_Strict):
     target_delimiter: str = Field(" ", description="put between prompt and each continuation")
     generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig())
     metrics: list[MetricSpec] = Field(default_factory=list)
+    on_invalid_row: Literal["error", "skip"] = Field(
+        "error",
+        description="a row that cannot become an instance: 'error' (default) stops with the "
+        "file, row and field; 'skip' leaves it out and records its row number in the results",
+    )
 
     @model_validator(mode="after")
     def _fields_for_output_type(self) -> TaskConfig:

@@ -35,7 +35,7 @@ def _expression(source: str) -> Any:
 
 
 def _where(origin: str, field: str, row: int | None) -> str:
-    at = f" (row {row})" if row is not None else ""
+    at = f" (row {row + 1})" if row is not None else ""  # rows count from 1, as in the packs
     return f"{origin}, field {field}{at}"
 
 

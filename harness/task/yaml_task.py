@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ class ConfigTask(Task):
         self.output_type = config.output_type
         self.description = config.description
         self._docs: dict[str, list[dict[str, Any]]] = {}
+        self._skipped: dict[str, list[int]] = {}
         for fld in ("doc_to_text", "doc_to_target"):
             src = getattr(config, fld)
             if src is not None:
@@ -102,6 +104,28 @@ class ConfigTask(Task):
             self._docs[split] = rows
         return self._docs[split]
 
+    def instances(self, split: str, limit: int | None = None) -> list[Instance]:
+        """Every row's instance; with ``on_invalid_row: skip`` a row that cannot become one
+        (an undefined field, a bad gold index) is left out and counted, else the first such
+        row is an error naming the file, row and field."""
+        if self.config.on_invalid_row == "error":
+            return super().instances(split, limit)
+        rows = self.docs(split)
+        out: list[Instance] = []
+        bad: list[int] = []
+        for i, doc in enumerate(rows[:limit] if limit is not None else rows):
+            try:
+                inst = self.instance(split, i, doc)
+            except TaskConfigError:
+                bad.append(i + 1)
+                continue
+            out.append(replace(inst, index=len(out)))
+        self._skipped[split] = bad
+        return out
+
+    def skipped_rows(self) -> dict[str, list[int]]:
+        return {s: rows for s, rows in self._skipped.items() if rows}
+
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         c, origin = self.config, str(self.path)
         root = str(self.path.parent)
@@ -118,17 +142,17 @@ class ConfigTask(Task):
             )
             if not isinstance(choices, (list, tuple)) or not choices:
                 raise TaskConfigError(
-                    f"{origin}, field doc_to_choice (row {index}): must give a non-empty list, "
+                    f"{origin}, field doc_to_choice (row {index + 1}): must give a non-empty list, "
                     f"got {type(choices).__name__}"
                 )
             if isinstance(gold, bool) or not isinstance(gold, int):
                 raise TaskConfigError(
-                    f"{origin}, field doc_to_gold (row {index}): must give an integer index, "
+                    f"{origin}, field doc_to_gold (row {index + 1}): must give an integer index, "
                     f"got {gold!r}"
                 )
             if not 0 <= gold < len(choices):
                 raise TaskConfigError(
-                    f"{origin}, field doc_to_gold (row {index}): index {gold} is outside the "
+                    f"{origin}, field doc_to_gold (row {index + 1}): index {gold} is outside the "
                     f"{len(choices)} choices"
                 )
             opts = tuple(str(x) for x in choices)

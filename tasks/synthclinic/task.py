@@ -59,7 +59,7 @@ QA_METRICS = (
     "mia_min_k",
     "mia_min_k_pp",
 )
-MC_METRICS = ("accuracy", "accuracy_norm", "probability", "truth_ratio")
+MC_METRICS = ("accuracy", "acc_norm", "probability", "truth_ratio")
 
 
 def parse_scenario(name: str) -> Scenario:
@@ -94,6 +94,9 @@ class SynthclinicTask(Task):
     ``form="mc"``: the same questions as 4-option multiple choice (gold + 3 perturbed)."""
 
     group_by = ("type",)
+    # splits are drawn by patient, and a patient's questions are correlated
+    sampling_unit = "patient"
+    cluster_key = "pid"
 
     def __init__(
         self,

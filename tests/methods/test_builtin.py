@@ -84,8 +84,22 @@ def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_pat
 
     before = distance(model)
     out = method.unlearn(ctx)
-    after = distance(load_model(out.path)[1])
+    tuned_model = load_model(out.path)[1]
+    after = distance(tuned_model)
     assert after < 0.8 * before, (before, after)
+    # ... while retain activations stay close to the frozen model's (the retain term)
+    rids, rmask, rlabels = collate([encode(tok, e, 64) for e in ctx.retain], tok.pad_token_id)
+    retain = Batch(rids, rmask, rlabels, list(range(len(ctx.retain))))
+    def shift(b: Batch) -> float:
+        """Mean distance of the tuned model's activations from the frozen model's at the
+        positions that predict answer tokens."""
+        where = torch.zeros_like(b.attention_mask, dtype=torch.bool)
+        where[:, :-1] = b.labels[:, 1:] != -100
+        with torch.no_grad():
+            moved = method.activations(tuned_model, b) - method.activations(model, b)
+        return float(moved[where].norm(dim=-1).mean())
+
+    assert shift(retain) < 0.5 * shift(batch), (shift(retain), shift(batch))
     # Only the MLPs of layers 0..1 were trained.
     tuned = load_model(out.path)[1].state_dict()
     for key, value in model.state_dict().items():

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from medlethe.backends import GenerateResult, LoglikelihoodResult
-from medlethe.metrics import bootstrap_ci
+from medlethe.metrics import Clusters, bootstrap_ci
 from medlethe.metrics.answer import (
+    AccNorm,
     Accuracy,
-    AccuracyNorm,
+    AccuracyPerToken,
     ExactMatch,
     ExactMemorisation,
     ExtractionStrength,
@@ -43,17 +44,33 @@ def test_rouge_l_recall_and_f1_by_hand() -> None:
     assert RougeLRecall().score(gen_sample("zentorin", "nothing here")) == 0.0
 
 
+def test_rouge_l_stems_by_default_as_tofu_and_muse_do() -> None:
+    # Porter stems: nodes -> node, enlarged / enlarging -> enlarg: LCS 2 of 2 stemmed, 0 raw
+    sample = gen_sample("nodes enlarged", "node enlarging")
+    assert RougeLRecall().score(sample) == 1.0
+    assert RougeLRecall(stemmer=False).score(sample) == 0.0
+
+
 def test_exact_match_normalises_case_punctuation_space() -> None:
     assert ExactMatch().score(gen_sample("Zentorin.", "  zentorin ")) == 1.0
     assert ExactMatch().score(gen_sample("zentorin", "zentorin 5 mg")) == 0.0
 
 
-def test_accuracy_and_length_normalised_accuracy_differ_as_defined() -> None:
-    inst = Instance("t", "s", 0, "multiple_choice", "Q?", "b", ("a", "b"), 1)
-    # option a: total -2.0 over 1 token (mean -2.0); option b: total -3.0 over 3 (mean -1.0)
+def test_accuracy_acc_norm_and_per_token_accuracy_differ_as_defined() -> None:
+    """lm-eval's acc (sum), acc_norm (sum / characters of the option) and the per-token
+    mean, worked by hand on options whose orders differ under each."""
+    inst = Instance("t", "s", 0, "multiple_choice", "Q?", "b", ("aaaa", "b"), 1)
+    # option "aaaa": total -2.0 over 1 token, 4 characters -> sum -2.0, mean -2.0, /char -0.5
+    # option "b":    total -3.0 over 3 tokens, 1 character -> sum -3.0, mean -1.0, /char -3.0
     sample = Sample(inst, choices=(ll(-2.0), ll(-1.0, -1.0, -1.0)))
-    assert Accuracy().score(sample) == 0.0
-    assert AccuracyNorm().score(sample) == 1.0
+    assert Accuracy().score(sample) == 0.0  # argmax sum: "aaaa"
+    assert AccNorm().score(sample) == 0.0  # argmax per character: "aaaa" (-0.5 > -3.0)
+    assert AccuracyPerToken().score(sample) == 1.0  # argmax per token: "b" (-1.0 > -2.0)
+    # the option text counts without the delimiter, as lm-eval's len(choice)
+    short = Instance("t", "s", 0, "multiple_choice", "Q?", "ab", ("ab", "abcdef"), 0)
+    # "ab": -1.0 / 2 = -0.5; "abcdef": -2.4 / 6 = -0.4 -> acc_norm picks the longer option
+    two = Sample(short, choices=(ll(-1.0), ll(-2.4)))
+    assert Accuracy().score(two) == 1.0 and AccNorm().score(two) == 0.0
 
 
 def test_probability_and_mean_nll() -> None:
@@ -79,16 +96,46 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n() -> None:
     assert constant is not None and constant.low == constant.high == 1.0
 
 
+def test_cluster_bootstrap_is_wider_on_clustered_data_and_names_its_unit() -> None:
+    """20 patients with 8 questions each, the questions of a patient identical in score
+    (the extreme of correlation): resampling questions pretends there are 160 independent
+    values; resampling patients sees the 20 there are (about sqrt(8) = 2.8x wider)."""
+    rng = np.random.default_rng(0)
+    per_patient = rng.normal(0.5, 0.2, 20)
+    values = np.repeat(per_patient, 8)
+    patients = np.repeat(np.arange(20), 8)
+    by_question = bootstrap_ci(values, seed=1)
+    by_patient = bootstrap_ci(values, Clusters.of(list(patients), 160, "patient"), seed=1)
+    assert by_question is not None and by_patient is not None
+    assert by_question.unit == "question" and by_patient.unit == "patient"
+    ratio = (by_patient.high - by_patient.low) / (by_question.high - by_question.low)
+    assert 2.2 < ratio < 3.5
+    # the cluster interval equals the question interval of the 20 patient means
+    of_means = bootstrap_ci(per_patient, seed=1)
+    assert of_means is not None
+    assert by_patient.high - by_patient.low == pytest.approx(of_means.high - of_means.low,
+                                                              rel=0.15)
+    # one patient only: no interval
+    assert bootstrap_ci([0.1, 0.9], Clusters.of(["p", "p"], 2, "patient")) is None
+
+
 def greedy(logprobs: tuple[float, ...], flags: tuple[bool, ...]) -> LoglikelihoodResult:
     return LoglikelihoodResult(logprobs, flags)
 
 
-def test_truth_ratio_by_hand_and_its_two_aggregates() -> None:
-    inst = Instance("t", "forget", 0, "generate", "Q?", "a", perturbed=("b", "c"))
-    # P~(gold) = e^-1; P~(wrong) = e^-2, e^-3 -> tr = (e^-1 + e^-2) / 2
-    sample = Sample(inst, continuation=ll(-1.0, -1.0), perturbed=(ll(-2.0), ll(-3.0, -3.0)))
+def test_truth_ratio_is_tofus_geometric_form_by_hand() -> None:
+    """TOFU / open-unlearning: tr = exp(mean_i mean-logprob(perturbed_i) - mean-logprob(gold)).
+    Worked example: gold mean log-prob -1, perturbed -0.5, -3, -3 ->
+    exp((-0.5 - 3 - 3) / 3 + 1) = exp(-7/6) = 0.3114 (the arithmetic mean of the ratios,
+    (e^0.5 + e^-2 + e^-2) / 3 = 0.640, is not TOFU's)."""
+    inst = Instance("t", "forget", 0, "generate", "Q?", "a", perturbed=("b", "c", "d"))
+    sample = Sample(
+        inst,
+        continuation=ll(-1.0, -1.0),
+        perturbed=(ll(-0.5), ll(-3.0, -3.0), ll(-2.0, -4.0)),
+    )
     tr = TruthRatio().score(sample)
-    assert tr == pytest.approx((math.exp(-1) + math.exp(-2)) / 2)
+    assert tr == pytest.approx(math.exp(-7 / 6)) and tr == pytest.approx(0.3114, abs=1e-4)
     assert TruthRatio().summarise([0.5, 2.0], "forget") == [0.5, 0.5]
     assert TruthRatio().summarise([0.25, 2.0], "retain") == [0.75, 0.0]
 

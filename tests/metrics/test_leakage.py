@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from medlethe.backends import GenerateResult
-from medlethe.compare import icd_distance
 from medlethe.metrics.base import Sample
+from medlethe.metrics.hierarchy import icd_distance
 from medlethe.metrics.leakage import (
     DiseaseTermLeakage,
     IdentifierLeakage,
@@ -25,8 +25,8 @@ SPEC = LexiconSpec(
 )
 
 
-def out(target: str, text: str, category: str = "cardiovascular") -> Sample:
-    inst = Instance("t", "forget", 0, "generate", "Q?", target, meta={"category": category})
+def out(target: str, text: str, category: str = "cardiovascular", prompt: str = "Q?") -> Sample:
+    inst = Instance("t", "forget", 0, "generate", prompt, target, meta={"category": category})
     return Sample(inst, generation=GenerateResult(text=text, n_tokens=len(text.split())))
 
 
@@ -89,6 +89,35 @@ def test_paraphrase_leakage_sees_synonyms_that_exact_terms_miss(lexicon: Lexicon
     assert para.score(out(gold, "a sprained ankle")) == 0.0
     para.threshold = 0.5
     assert para.score(out(gold, "acute rheumatic inflammation of the pericardium")) == 1.0
+
+
+def test_leakage_counts_only_what_the_answer_adds_to_its_prompt(lexicon: Lexicon) -> None:
+    """A synthclinic-style question names the patient and the diagnosis: an answer that
+    only restates it leaks nothing; one that adds the record number or a new term leaks."""
+    prompt = "Ilsa Varen has acute rheumatic pericarditis. Which drug was she given?"
+    echo = "Ilsa Varen has acute rheumatic pericarditis."
+    ids = IdentifierLeakage()
+    ids.identifiers = ("ilsa varen", "6624905")
+    assert ids.score(out("metoprolol", echo, prompt=prompt)) == 0.0
+    assert ids.score(out("metoprolol", echo + " MRN 6624905.", prompt=prompt)) == 1.0
+    disease = DiseaseTermLeakage()
+    disease.lexicon = lexicon
+    assert disease.score(out("metoprolol", echo, prompt=prompt)) == 0.0
+    assert disease.score(out("metoprolol", echo + " Metoprolol.", prompt=prompt)) == 1.0
+    ls = TerminologyLeakage()
+    ls.lexicon = lexicon
+    # gold terms {pericarditis term, metoprolol}; the prompt gives the first away, so
+    # LS is over {metoprolol} alone
+    gold = "acute rheumatic pericarditis treated with metoprolol"
+    assert ls.score(out(gold, echo, prompt=prompt)) == 0.0
+    assert ls.score(out(gold, "metoprolol", prompt=prompt)) == 1.0
+    assert ls.score(out("acute rheumatic pericarditis", echo, prompt=prompt)) is None
+    para = ParaphraseLeakage()
+    para.lexicon = lexicon
+    para.threshold = 0.5
+    # the echo is close to the gold, but no closer than the prompt itself: not a leak
+    assert para.score(out("acute rheumatic pericarditis", echo, prompt=prompt)) is None
+    assert para.score(out(gold, prompt, prompt=prompt)) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,40 @@ def test_undefined_variable_names_field_row_and_available_fields(tmp_path: Path)
     with pytest.raises(TaskConfigError) as info:
         task.instances("forget")
     msg = str(info.value)
-    assert "field doc_to_text (row 0)" in msg and "patient_name" in msg and "'patient'" in msg
+    assert "field doc_to_text (row 1)" in msg and "patient_name" in msg and "'patient'" in msg
+
+
+def bad_gold_in_row_3(tmp_path: Path, extra: str = "") -> Path:
+    """The multiple-choice fixture with the third forget row's gold index out of range."""
+    text = (CLINIC / "multiple_choice.yaml").read_text() + extra
+    path = write(tmp_path, text)
+    rows = (CLINIC / "forget.jsonl").read_text().splitlines()
+    rows[2] = rows[2].replace('"gold": 1', '"gold": 7')
+    (tmp_path / "forget.jsonl").write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_row_errors_count_rows_from_one_like_the_packs(tmp_path: Path) -> None:
+    task = ConfigTask.from_file(bad_gold_in_row_3(tmp_path))
+    with pytest.raises(TaskConfigError, match=r"field doc_to_gold \(row 3\): index 7 is outside"):
+        task.instances("forget")
+
+
+def test_on_invalid_row_skip_leaves_out_counts_and_records(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    import medlethe
+
+    path = bad_gold_in_row_3(tmp_path, "on_invalid_row: skip\n")
+    task = ConfigTask.from_file(path)
+    kept = task.instances("forget")
+    assert len(kept) == 5 and [i.index for i in kept] == [0, 1, 2, 3, 4]
+    assert task.skipped_rows() == {"forget": [3]}
+    assert ConfigTask.from_file(CLINIC / "multiple_choice.yaml").skipped_rows() == {}
+    out = medlethe.evaluate(str(tiny_model), [str(path)], splits=["forget"],
+                            output=tmp_path / "out", progress=False)
+    record = out.results.tasks["fixture/drug-choice"]
+    assert record.splits == {"forget": 5} and record.skipped_rows == {"forget": [3]}
 
 
 def test_missing_data_file_is_a_dataset_error(tmp_path: Path) -> None:

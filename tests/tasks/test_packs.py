@@ -190,6 +190,29 @@ def test_mistyped_parquet_column_and_inconsistent_patient(tmp_path: Path) -> Non
         AmnesiaTask("patient-10", source=tmp_path / "nowhere.jsonl")
 
 
+def test_mhqa_reads_the_authors_release_variants(tmp_path: Path) -> None:
+    """The authors' public release names the answer field correct_option_number, and one of
+    its splits stores it as a float (3.0): both read as the canonical integer field, in
+    JSONL and in parquet. A non-integral float stays an error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    canonical = MHQATask(source=PACKS / "mhqa" / "mhqa.jsonl")
+    rows = read_jsonl(PACKS / "mhqa" / "mhqa.jsonl")
+    for r in rows:
+        r["correct_option_number"] = float(r.pop("correct_option_num"))
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "release.parquet")
+    for source in (write_rows(tmp_path / "release.jsonl", rows), tmp_path / "release.parquet"):
+        task = MHQATask(source=source)
+        for split in canonical.split_names():
+            assert [i.gold for i in task.instances(split)] == [
+                i.gold for i in canonical.instances(split)
+            ]
+    rows[3]["correct_option_number"] = 2.5
+    with pytest.raises(DatasetError, match=r"row 4, field 'correct_option_num': float 2\.5"):
+        MHQATask(source=write_rows(tmp_path / "half.jsonl", rows))
+
+
 # -- end to end ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("scenario", "task_args"),

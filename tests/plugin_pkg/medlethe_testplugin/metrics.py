@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from medlethe.compare import RunMetric, paired_bootstrap, paired_values
-from medlethe.metrics import Metric, Sample
+from medlethe.metrics import Metric, RunMetric, Sample, bootstrap_of_means, paired_values
 
 
 class AnswerWords(Metric):
@@ -26,7 +25,9 @@ class ForgetGap(RunMetric):
             pair = paired_values(run, refs["target"], task, "forget", "exact_match")
             if pair is None:
                 continue
-            after, _ = pair
-            value, ci = paired_bootstrap(lambda a, b: float(b.mean() - a.mean()), pair, seed)
-            out.append(self.result(task, "forget", value, ci, len(after), against="target"))
+            value, ci = bootstrap_of_means(
+                lambda after, before: before - after, [pair.after, pair.before], pair.clusters,
+                seed,
+            )
+            out.append(self.result(task, "forget", value, ci, len(pair), against="target"))
         return out

@@ -39,6 +39,7 @@ def register_metrics(register):
         "forget_gap",
         "medlethe_testplugin.metrics:ForgetGap",
         description="target's forget exact match minus this model's (a run metric)",
+        run_metric=True,
     )
     register(
         "needs_missing_lib",

@@ -1,0 +1,168 @@
+"""Disease-informed analysis: the collateral matrix and hierarchy preservation by
+ICD-10-CM distance to the forgotten codes (AMNESIA's finding: forgetting patients erodes
+knowledge of other patients with the same condition)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from medlethe.metrics.bootstrap import bootstrap_of_means
+from medlethe.metrics.comparison import VERSION, ratio
+from medlethe.metrics.constants import PRIMARY
+from medlethe.metrics.runmetric import (
+    RunData,
+    RunMetric,
+    own_values,
+    paired_values,
+    present_rows,
+)
+from medlethe.results.schema import MetricResult
+
+DISTANCES = ("same_code", "same_category", "same_block", "same_chapter", "other_chapter")
+
+
+def icd_distance(code: str, forgotten: Sequence[str]) -> str:
+    """How close ``code`` is to the nearest forgotten code in the ICD-10-CM hierarchy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import simple_icd_10_cm as icd
+
+    best = len(DISTANCES) - 1
+    anc = icd.get_ancestors(code) if icd.is_valid_item(code) else []
+    block = next((x for x in anc if icd.is_block(x)), None)
+    chapter = anc[-1] if anc else None
+    for f in forgotten:
+        fanc = icd.get_ancestors(f) if icd.is_valid_item(f) else []
+        if f == code:
+            level = 0
+        elif f[:3] == code[:3]:
+            level = 1
+        elif block is not None and block in fanc:
+            level = 2
+        elif chapter is not None and fanc and fanc[-1] == chapter:
+            level = 3
+        else:
+            level = 4
+        best = min(best, level)
+    return DISTANCES[best]
+
+
+def _labels(run: RunData, task: str, split: str, key: str) -> list[object] | None:
+    return run.labels.get(task, {}).get(split, {}).get(key)
+
+
+def _drop(before: float | np.ndarray, after: float | np.ndarray) -> np.ndarray:
+    return np.subtract(before, after)
+
+
+class Collateral(RunMetric):
+    """One row of the collateral matrix: per disease category j of the retain split, the
+    drop of the answer score (before - after unlearning; higher means more collateral
+    damage). The row is the category (or categories) forgotten, recorded in ``subset`` as
+    ``forgot=<cats>;category=<j>``."""
+
+    name = "collateral"
+    version = VERSION
+    direction = "lower"
+    needs_runs = frozenset({"target"})
+
+    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+        out = []
+        for task in run.values:
+            metric = PRIMARY.get(run.output_type(task), "")
+            cats = _labels(run, task, "retain", "category")
+            forgot = sorted({str(c) for c in _labels(run, task, "forget", "category") or [] if c})
+            pair = paired_values(run, refs["target"], task, "retain", metric)
+            if not cats or pair is None or not forgot:
+                continue
+            present = present_rows(run.column(task, "retain", metric),
+                               refs["target"].column(task, "retain", metric))
+            for cat in sorted({str(c) for c in cats if c}):
+                rows = np.asarray([str(c) == cat for c in cats])[present]
+                value, ci = bootstrap_of_means(
+                    _drop, [pair.before[rows], pair.after[rows]], pair.clusters.subset(rows), seed
+                )
+                out.append(
+                    self.result(task, "retain", value, ci, int(rows.sum()), against="target",
+                                subset=f"forgot={'+'.join(forgot)};category={cat}")
+                )
+        return out
+
+
+def distance_groups(run: RunData, task: str) -> dict[str, np.ndarray]:
+    """Per ICD-10-CM distance to the nearest forgotten code, a mask of the retain rows."""
+    codes = _labels(run, task, "retain", "code")
+    forgotten = sorted({str(c) for c in _labels(run, task, "forget", "code") or [] if c})
+    if not codes or not forgotten:
+        return {}
+    cache: dict[str, str] = {}
+    out: dict[str, list[int]] = {}
+    for i, c in enumerate(codes):
+        if c:
+            d = cache.setdefault(str(c), icd_distance(str(c), forgotten))
+            out.setdefault(d, []).append(i)
+    masks = {}
+    for d in DISTANCES:
+        if d in out:
+            masks[d] = np.zeros(len(codes), dtype=bool)
+            masks[d][out[d]] = True
+    return masks
+
+
+class HierarchyScore(RunMetric):
+    """Hierarchy preservation: the retain answer score grouped by ICD-10-CM distance of each
+    patient's code to the forgotten codes (same code, category, block, chapter, other)."""
+
+    name = "hierarchy_score"
+    version = VERSION
+
+    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+        out = []
+        for task in run.values:
+            metric = PRIMARY.get(run.output_type(task), "")
+            col = run.column(task, "retain", metric)
+            if col is None:
+                continue
+            values, clusters = own_values(run, task, "retain", metric)
+            present = present_rows(col)
+            for dist, rows in distance_groups(run, task).items():
+                sel = rows[present]
+                value, ci = bootstrap_of_means(
+                    lambda x: x, [values[sel]], clusters.subset(sel), seed, method="percentile"
+                )
+                out.append(
+                    self.result(task, "retain", value, ci, int(sel.sum()),
+                                subset=f"distance={dist}")
+                )
+        return out
+
+
+class HierarchyMU(RunMetric):
+    """Hierarchy preservation relative to the target: MU (after / before) per distance."""
+
+    name = "hierarchy_mu"
+    version = VERSION
+    needs_runs = frozenset({"target"})
+
+    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+        out = []
+        for task in run.values:
+            metric = PRIMARY.get(run.output_type(task), "")
+            pair = paired_values(run, refs["target"], task, "retain", metric)
+            if pair is None:
+                continue
+            present = present_rows(run.column(task, "retain", metric),
+                               refs["target"].column(task, "retain", metric))
+            for dist, rows in distance_groups(run, task).items():
+                sel = rows[present]
+                value, ci = bootstrap_of_means(
+                    ratio, [pair.after[sel], pair.before[sel]], pair.clusters.subset(sel), seed
+                )
+                out.append(
+                    self.result(task, "retain", value, ci, int(sel.sum()),
+                                subset=f"distance={dist}", against="target")
+                )
+        return out
