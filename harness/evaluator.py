@@ -16,6 +16,7 @@ from typing import Any
 from medlethe import __version__
 from medlethe.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from medlethe.cache import CachedBackend, ResponseCache
+from medlethe.compare import compute_run_metrics
 from medlethe.errors import MedletheError, MissingDependencyError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample
@@ -360,8 +361,6 @@ def evaluate(
         store.close()
     # metrics of this run alone (membership AUCs, TOFU model utility, hierarchy score,
     # parameters modified) from the values just scored
-    from medlethe.compare import compute_run_metrics
-
     own = RunData(results, None, values_by_split, labels_by_split)
     results.metrics.extend(
         compute_run_metrics(own, {}, seed, disabled_plugins=disabled_plugins)
