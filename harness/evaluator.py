@@ -21,7 +21,7 @@ from medlethe.errors import MedletheError, MissingDependencyError, TaskConfigErr
 from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
-from medlethe.metrics.runmetric import CLUSTER_LABEL, RunData, to_ci
+from medlethe.metrics.runmetric import CLUSTER_LABEL, RunData, present_rows, to_ci
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results import io as results_io
 from medlethe.results.environment import environment
@@ -148,14 +148,14 @@ def _aggregate(
     comp: Component,
     metric: Metric,
     values: Sequence[float | None],
-    clusters: Sequence[str],
-    unit: str,
+    clusters: Clusters,
     seed: int,
 ) -> MetricResult:
-    """The mean of a metric's values on some rows, with a cluster-bootstrap interval."""
-    rows = [(v, c) for v, c in zip(values, clusters, strict=True) if v is not None]
-    kept = metric.summarise([v for v, _ in rows], split)
-    interval = bootstrap_ci(kept, Clusters.of([c for _, c in rows], len(rows), unit), seed=seed)
+    """The mean of a metric's values on some rows, with a cluster-bootstrap interval
+    (``clusters``: those of the same rows)."""
+    present = present_rows(values)
+    kept = metric.summarise([v for v in values if v is not None], split)
+    interval = bootstrap_ci(kept, clusters.subset(present), seed=seed)
     return MetricResult(
         task=task,
         split=split,
@@ -284,6 +284,7 @@ def evaluate(
             n_ll += n
             per_metric: dict[str, list[float | None]] = {}
             clusters = [task.cluster_of(inst) for inst in instances]
+            units = Clusters.of(clusters, len(clusters), task.sampling_unit)
             for mcomp, metric in metrics:
                 metric.prepare(task, split, instances)
                 values = metric.score_all(samples)
@@ -293,8 +294,7 @@ def evaluate(
                     metric_results.append(
                         _aggregate(
                             task.name, split, subset, mcomp, metric,
-                            [values[i] for i in rows], [clusters[i] for i in rows],
-                            task.sampling_unit, seed,
+                            [values[i] for i in rows], units.subset(rows), seed,
                         )
                     )
             split_labels = {

@@ -20,10 +20,18 @@ from medlethe.metrics.bootstrap import (
     bootstrap_ci,
     bootstrap_of_means,
 )
-from medlethe.metrics.runmetric import Paired, RunData, RunMetric, own_values, paired_values
+from medlethe.metrics.runmetric import (
+    Column,
+    Paired,
+    RunData,
+    RunMetric,
+    own_values,
+    paired_values,
+)
 
 __all__ = [
     "Clusters",
+    "Column",
     "Direction",
     "Interval",
     "Metric",

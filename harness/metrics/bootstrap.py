@@ -28,9 +28,16 @@ class Interval:
     unit: str = DEFAULT_UNIT
 
 
+def _dense(keys: np.ndarray) -> np.ndarray:
+    """Cluster keys renumbered 0..k-1 in sorted order."""
+    _, ids = np.unique(keys, return_inverse=True)
+    return ids.reshape(-1)
+
+
 @dataclass(frozen=True)
 class Clusters:
-    """Which cluster each row of a split belongs to, and what a cluster is."""
+    """Which cluster each row of a split belongs to (``ids``: 0..k-1), and what a cluster
+    is."""
 
     ids: np.ndarray
     unit: str = DEFAULT_UNIT
@@ -43,25 +50,25 @@ class Clusters:
         cluster, the unit then being the question."""
         if labels is None or len(labels) != n or any(x is None for x in labels):
             return cls(np.arange(n), DEFAULT_UNIT)
-        _, ids = np.unique(np.asarray([str(x) for x in labels]), return_inverse=True)
-        return cls(ids.reshape(-1), unit or DEFAULT_UNIT)
+        return cls(_dense(np.asarray([str(x) for x in labels])), unit or DEFAULT_UNIT)
 
     def __len__(self) -> int:
         return int(self.ids.size)
 
     @property
     def n_clusters(self) -> int:
-        return int(np.unique(self.ids).size)
+        return int(self.ids.max()) + 1 if self.ids.size else 0
 
-    def subset(self, mask: np.ndarray) -> Clusters:
+    def subset(self, mask: np.ndarray | Sequence[int]) -> Clusters:
         """The clusters of the rows where ``mask`` holds (a boolean array or indices)."""
-        return Clusters(self.ids[mask], self.unit)
+        rows = mask if isinstance(mask, np.ndarray) else np.asarray(mask, dtype=int)
+        return Clusters(_dense(self.ids[rows]), self.unit)
 
     def groups(self) -> list[np.ndarray]:
         """Row indices of each cluster."""
         order = np.argsort(self.ids, kind="stable")
-        _, starts = np.unique(self.ids[order], return_index=True)
-        return np.split(order, starts[1:])
+        starts = np.searchsorted(self.ids[order], np.arange(1, self.n_clusters))
+        return np.split(order, starts)
 
     def draw_counts(self, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
         """How often each cluster is drawn in each resample, shape (resamples, clusters)."""
@@ -70,13 +77,6 @@ class Clusters:
         counts = np.zeros((n_resamples, k))
         np.add.at(counts, (np.arange(n_resamples)[:, None], draws), 1)
         return counts
-
-
-def _cluster_sums(values: np.ndarray, clusters: Clusters) -> tuple[np.ndarray, np.ndarray]:
-    _, ids = np.unique(clusters.ids, return_inverse=True)
-    ids = ids.reshape(-1)
-    k = int(ids.max()) + 1 if ids.size else 0
-    return np.bincount(ids, weights=values, minlength=k), np.bincount(ids, minlength=k)
 
 
 def percentile_interval(
@@ -99,11 +99,13 @@ def resampled_means(
     all arrays resampled together. Exact: the mean of the drawn clusters' rows."""
     rng = np.random.default_rng(seed)
     counts = clusters.draw_counts(rng, n_resamples)
+    k = clusters.n_clusters
+    sizes = counts @ np.bincount(clusters.ids, minlength=k)
     out = []
     for a in arrays:
-        sums, sizes = _cluster_sums(np.asarray(a, dtype=float), clusters)
+        sums = np.bincount(clusters.ids, weights=np.asarray(a, dtype=float), minlength=k)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out.append((counts @ sums) / (counts @ sizes))
+            out.append((counts @ sums) / sizes)
     return out
 
 
@@ -145,6 +147,11 @@ def bootstrap_of_means(
     return value, percentile_interval(stats, method, clusters.unit)
 
 
+def _draw_rows(groups: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """The rows of one resample: as many clusters as there are, drawn with replacement."""
+    return np.concatenate([groups[c] for c in rng.integers(0, len(groups), len(groups))])
+
+
 def bootstrap(
     fn: Callable[..., float],
     arrays: Sequence[np.ndarray],
@@ -163,7 +170,7 @@ def bootstrap(
     groups = clusters.groups()
     stats = []
     for _ in range(n_resamples):
-        rows = np.concatenate([groups[c] for c in rng.integers(0, len(groups), len(groups))])
+        rows = _draw_rows(groups, rng)
         stats.append(fn(*(a[rows] for a in arrays)))
     return value, percentile_interval(stats, method, clusters.unit)
 
@@ -186,7 +193,5 @@ def bootstrap_two_samples(
     g1, g2 = first.groups(), second.groups()
     stats = []
     for _ in range(n_resamples):
-        r1 = np.concatenate([g1[c] for c in rng.integers(0, len(g1), len(g1))])
-        r2 = np.concatenate([g2[c] for c in rng.integers(0, len(g2), len(g2))])
-        stats.append(fn(r1, r2))
+        stats.append(fn(_draw_rows(g1, rng), _draw_rows(g2, rng)))
     return value, percentile_interval(stats, method, first.unit)

@@ -17,7 +17,6 @@ from medlethe.metrics.runmetric import (
     RunMetric,
     own_values,
     paired_values,
-    present_rows,
 )
 from medlethe.results.schema import MetricResult
 
@@ -50,10 +49,6 @@ def icd_distance(code: str, forgotten: Sequence[str]) -> str:
     return DISTANCES[best]
 
 
-def _labels(run: RunData, task: str, split: str, key: str) -> list[object] | None:
-    return run.labels.get(task, {}).get(split, {}).get(key)
-
-
 def _drop(before: float | np.ndarray, after: float | np.ndarray) -> np.ndarray:
     return np.subtract(before, after)
 
@@ -73,15 +68,13 @@ class Collateral(RunMetric):
         out = []
         for task in run.values:
             metric = PRIMARY.get(run.output_type(task), "")
-            cats = _labels(run, task, "retain", "category")
-            forgot = sorted({str(c) for c in _labels(run, task, "forget", "category") or [] if c})
+            cats = run.row_labels(task, "retain", "category")
+            forgot = sorted({str(c) for c in run.row_labels(task, "forget", "category") or [] if c})
             pair = paired_values(run, refs["target"], task, "retain", metric)
             if not cats or pair is None or not forgot:
                 continue
-            present = present_rows(run.column(task, "retain", metric),
-                               refs["target"].column(task, "retain", metric))
             for cat in sorted({str(c) for c in cats if c}):
-                rows = np.asarray([str(c) == cat for c in cats])[present]
+                rows = np.asarray([str(c) == cat for c in cats])[pair.kept]
                 value, ci = bootstrap_of_means(
                     _drop, [pair.before[rows], pair.after[rows]], pair.clusters.subset(rows), seed
                 )
@@ -94,8 +87,8 @@ class Collateral(RunMetric):
 
 def distance_groups(run: RunData, task: str) -> dict[str, np.ndarray]:
     """Per ICD-10-CM distance to the nearest forgotten code, a mask of the retain rows."""
-    codes = _labels(run, task, "retain", "code")
-    forgotten = sorted({str(c) for c in _labels(run, task, "forget", "code") or [] if c})
+    codes = run.row_labels(task, "retain", "code")
+    forgotten = sorted({str(c) for c in run.row_labels(task, "forget", "code") or [] if c})
     if not codes or not forgotten:
         return {}
     cache: dict[str, str] = {}
@@ -123,15 +116,14 @@ class HierarchyScore(RunMetric):
         out = []
         for task in run.values:
             metric = PRIMARY.get(run.output_type(task), "")
-            col = run.column(task, "retain", metric)
-            if col is None:
+            if run.column(task, "retain", metric) is None:
                 continue
-            values, clusters = own_values(run, task, "retain", metric)
-            present = present_rows(col)
+            own = own_values(run, task, "retain", metric)
             for dist, rows in distance_groups(run, task).items():
-                sel = rows[present]
+                sel = rows[own.kept]
                 value, ci = bootstrap_of_means(
-                    lambda x: x, [values[sel]], clusters.subset(sel), seed, method="percentile"
+                    lambda x: x, [own.values[sel]], own.clusters.subset(sel), seed,
+                    method="percentile",
                 )
                 out.append(
                     self.result(task, "retain", value, ci, int(sel.sum()),
@@ -154,10 +146,8 @@ class HierarchyMU(RunMetric):
             pair = paired_values(run, refs["target"], task, "retain", metric)
             if pair is None:
                 continue
-            present = present_rows(run.column(task, "retain", metric),
-                               refs["target"].column(task, "retain", metric))
             for dist, rows in distance_groups(run, task).items():
-                sel = rows[present]
+                sel = rows[pair.kept]
                 value, ci = bootstrap_of_means(
                     ratio, [pair.after[sel], pair.before[sel]], pair.clusters.subset(sel), seed
                 )

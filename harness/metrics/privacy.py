@@ -179,12 +179,13 @@ class MembershipAUC(_AUCMetric):
     def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
         out = []
         for task in run.values:
-            m, cm = own_values(run, task, MEMBERS, self.attack)
-            h, ch = own_values(run, task, NON_MEMBERS, self.attack)
-            if m.size == 0 or h.size == 0:
+            m = own_values(run, task, MEMBERS, self.attack)
+            h = own_values(run, task, NON_MEMBERS, self.attack)
+            if m.values.size == 0 or h.values.size == 0:
                 continue
-            value, ci = auc_with_ci(m, h, member_clusters=cm, non_member_clusters=ch, seed=seed)
-            out.extend(self.pair_results(task, value, ci, m.size + h.size, None))
+            value, ci = auc_with_ci(m.values, h.values, member_clusters=m.clusters,
+                                    non_member_clusters=h.clusters, seed=seed)
+            out.extend(self.pair_results(task, value, ci, m.values.size + h.values.size, None))
         return out
 
 

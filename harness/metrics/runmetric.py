@@ -53,10 +53,14 @@ class RunData:
     def output_type(self, task: str) -> str:
         return self.results.tasks[task].output_type
 
+    def row_labels(self, task: str, split: str, key: str) -> list[Any] | None:
+        """One per-sample label of a split (``type``, ``category``, ``code``, ...)."""
+        return self.labels.get(task, {}).get(split, {}).get(key)
+
     def clusters(self, task: str, split: str) -> Clusters:
         """The sampling units of a split's rows (each row alone for runs written before
         tasks declared them)."""
-        labels = self.labels.get(task, {}).get(split, {}).get(CLUSTER_LABEL)
+        labels = self.row_labels(task, split, CLUSTER_LABEL)
         record = self.results.tasks.get(task)
         unit = record.sampling_unit if record is not None else None
         n = len(labels) if labels is not None else len(next(iter(
@@ -67,11 +71,13 @@ class RunData:
 @dataclass(frozen=True)
 class Paired:
     """Per-question values of a run and of a reference on the same questions, with the
-    clusters of the rows kept (pairs where either value is missing are dropped)."""
+    clusters of the rows kept (pairs where either value is missing are dropped; ``kept``
+    marks the split's rows that remain, to select labels of the same rows)."""
 
     after: np.ndarray
     before: np.ndarray
     clusters: Clusters
+    kept: np.ndarray
 
     def __len__(self) -> int:
         return int(self.after.size)
@@ -105,17 +111,26 @@ def paired_values(
         return None
     after = np.asarray([x for x, k in zip(a, keep, strict=True) if k], dtype=float)
     before = np.asarray([y for y, k in zip(b, keep, strict=True) if k], dtype=float)
-    return Paired(after, before, run.clusters(task, split).subset(keep))
+    return Paired(after, before, run.clusters(task, split).subset(keep), keep)
 
 
-def own_values(run: RunData, task: str, split: str, metric: str) -> tuple[np.ndarray, Clusters]:
-    """One run's non-missing values of ``metric`` on ``task:split`` with their clusters
-    (empty when absent)."""
+@dataclass(frozen=True)
+class Column:
+    """One run's non-missing values of a metric on a split, with their clusters; ``kept``
+    marks the split's rows that remain."""
+
+    values: np.ndarray
+    clusters: Clusters
+    kept: np.ndarray
+
+
+def own_values(run: RunData, task: str, split: str, metric: str) -> Column:
+    """One run's values of ``metric`` on ``task:split`` (empty when absent)."""
     col = run.column(task, split, metric) or []
     keep = present_rows(col)
     values = np.asarray([v for v in col if v is not None], dtype=float)
-    clusters = run.clusters(task, split) if col else Clusters.of(None, 0)
-    return values, clusters.subset(keep) if col else clusters
+    clusters = run.clusters(task, split).subset(keep) if col else Clusters.of(None, 0)
+    return Column(values, clusters, keep)
 
 
 def to_ci(interval: Interval | None) -> CI | None:

@@ -34,8 +34,10 @@ def _expression(source: str) -> Any:
     return _env(None).compile_expression(source, undefined_to_none=False)
 
 
-def _where(origin: str, field: str, row: int | None) -> str:
-    at = f" (row {row + 1})" if row is not None else ""  # rows count from 1, as in the packs
+def location(origin: str, field: str, row: int | None = None) -> str:
+    """Where an error is: file, field and, for a 0-based row index, the row counted from 1
+    (as the packs count)."""
+    at = f" (row {row + 1})" if row is not None else ""
     return f"{origin}, field {field}{at}"
 
 
@@ -47,7 +49,7 @@ def check_syntax(
         _expression(source) if expression else _template(source, root)
     except jinja2.TemplateSyntaxError as exc:
         raise TaskConfigError(
-            f"{_where(origin, field, None)}: Jinja2 syntax error: {exc.message}"
+            f"{location(origin, field, None)}: Jinja2 syntax error: {exc.message}"
         ) from exc
 
 
@@ -65,16 +67,16 @@ def render(
         return _template(source, root).render(**doc)
     except jinja2.TemplateNotFound as exc:
         raise TaskConfigError(
-            f"{_where(origin, field, row)}: included template {exc.name!r} is not in "
+            f"{location(origin, field, row)}: included template {exc.name!r} is not in "
             f"{root}; put it next to the task file."
         ) from exc
     except jinja2.UndefinedError as exc:
         raise TaskConfigError(
-            f"{_where(origin, field, row)}: {exc.message}. The row has fields "
+            f"{location(origin, field, row)}: {exc.message}. The row has fields "
             f"{sorted(doc)}; fix the template or the data."
         ) from exc
     except jinja2.TemplateError as exc:
-        raise TaskConfigError(f"{_where(origin, field, row)}: {exc}") from exc
+        raise TaskConfigError(f"{location(origin, field, row)}: {exc}") from exc
 
 
 def evaluate(
@@ -85,10 +87,10 @@ def evaluate(
         value = _expression(source)(**doc)
     except jinja2.UndefinedError as exc:
         raise TaskConfigError(
-            f"{_where(origin, field, row)}: {exc.message}. The row has fields {sorted(doc)}."
+            f"{location(origin, field, row)}: {exc.message}. The row has fields {sorted(doc)}."
         ) from exc
     except jinja2.TemplateError as exc:
-        raise TaskConfigError(f"{_where(origin, field, row)}: {exc}") from exc
+        raise TaskConfigError(f"{location(origin, field, row)}: {exc}") from exc
     if isinstance(value, jinja2.Undefined):
-        raise TaskConfigError(f"{_where(origin, field, row)}: expression is undefined")
+        raise TaskConfigError(f"{location(origin, field, row)}: expression is undefined")
     return value

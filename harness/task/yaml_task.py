@@ -142,18 +142,15 @@ class ConfigTask(Task):
             )
             if not isinstance(choices, (list, tuple)) or not choices:
                 raise TaskConfigError(
-                    f"{origin}, field doc_to_choice (row {index + 1}): must give a non-empty list, "
-                    f"got {type(choices).__name__}"
+                    f"{templates.location(origin, 'doc_to_choice', index)}: must give a "
+                    f"non-empty list, got {type(choices).__name__}"
                 )
+            at_gold = templates.location(origin, "doc_to_gold", index)
             if isinstance(gold, bool) or not isinstance(gold, int):
-                raise TaskConfigError(
-                    f"{origin}, field doc_to_gold (row {index + 1}): must give an integer index, "
-                    f"got {gold!r}"
-                )
+                raise TaskConfigError(f"{at_gold}: must give an integer index, got {gold!r}")
             if not 0 <= gold < len(choices):
                 raise TaskConfigError(
-                    f"{origin}, field doc_to_gold (row {index + 1}): index {gold} is outside the "
-                    f"{len(choices)} choices"
+                    f"{at_gold}: index {gold} is outside the {len(choices)} choices"
                 )
             opts = tuple(str(x) for x in choices)
             return Instance(
