@@ -1,30 +1,109 @@
 """medlethe: measure how well a language model forgets medical data, and what it still leaks.
 
-``import medlethe`` is cheap: heavy modules load when first used.
+Everything a plugin author or a script needs is importable from here (``__all__``);
+``medlethe.task``, ``medlethe.metrics``, ``medlethe.unlearn`` and ``medlethe.backends`` hold
+the rest of each contract. Other modules are internal. ``import medlethe`` is cheap: heavy
+modules load when a name is first used.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
+from medlethe._optional import optional_import
 from medlethe.errors import MedletheError
-from medlethe.hookspecs import hookimpl
+from medlethe.hookspecs import Named, Register, hookimpl
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from medlethe.backends import Backend
+    from medlethe.comparison import compare
     from medlethe.evaluator import evaluate
+    from medlethe.metrics import Metric, RunMetric, Sample
     from medlethe.registry import get_registry
+    from medlethe.results.evaluation import EvaluationRun
+    from medlethe.run import run_pipeline
+    from medlethe.task import Instance, Task, TrainingData, TrainingExample
+    from medlethe.unlearn import (
+        Batch,
+        LossMethod,
+        Method,
+        MethodParams,
+        UnlearnContext,
+        UnlearnOutput,
+        collate,
+        encode,
+        nll,
+    )
 
-_LAZY = {"evaluate": "medlethe.evaluator", "get_registry": "medlethe.registry"}
+_LAZY = {
+    # running
+    "evaluate": "medlethe.evaluator",
+    "compare": "medlethe.comparison",
+    "run_pipeline": "medlethe.run",
+    "EvaluationRun": "medlethe.results.evaluation",
+    "get_registry": "medlethe.registry",
+    # tasks
+    "Task": "medlethe.task",
+    "Instance": "medlethe.task",
+    "TrainingData": "medlethe.task",
+    "TrainingExample": "medlethe.task",
+    # metrics
+    "Metric": "medlethe.metrics",
+    "Sample": "medlethe.metrics",
+    "RunMetric": "medlethe.metrics",
+    # methods
+    "Method": "medlethe.unlearn",
+    "LossMethod": "medlethe.unlearn",
+    "MethodParams": "medlethe.unlearn",
+    "UnlearnContext": "medlethe.unlearn",
+    "UnlearnOutput": "medlethe.unlearn",
+    "Batch": "medlethe.unlearn",
+    "encode": "medlethe.unlearn",
+    "collate": "medlethe.unlearn",
+    "nll": "medlethe.unlearn",
+    # backends
+    "Backend": "medlethe.backends",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'medlethe' has no attribute {name!r}")
 
 
-__all__ = ["MedletheError", "__version__", "evaluate", "get_registry", "hookimpl"]
+__all__ = [
+    "Backend",
+    "Batch",
+    "EvaluationRun",
+    "Instance",
+    "LossMethod",
+    "MedletheError",
+    "Method",
+    "MethodParams",
+    "Metric",
+    "Named",
+    "Register",
+    "RunMetric",
+    "Sample",
+    "Task",
+    "TrainingData",
+    "TrainingExample",
+    "UnlearnContext",
+    "UnlearnOutput",
+    "__version__",
+    "collate",
+    "compare",
+    "encode",
+    "evaluate",
+    "get_registry",
+    "hookimpl",
+    "nll",
+    "optional_import",
+    "run_pipeline",
+]

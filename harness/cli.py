@@ -39,13 +39,17 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 
-def _disabled(args: argparse.Namespace) -> list[str]:
-    out = []
+def _registry(args: argparse.Namespace) -> Any:
+    """The registry of this command: every installed plugin minus those ``-p no:NAME``
+    (and ``MEDLETHE_DISABLE_PLUGINS``) switch off. Every stage receives it."""
+    from medlethe.registry import get_registry
+
+    disabled = []
     for item in args.plugin_flags or []:
         if not item.startswith("no:"):
             raise MedletheError(f"-p takes 'no:NAME' to disable a plugin, got {item!r}")
-        out.append(item[3:])
-    return out
+        disabled.append(item[3:])
+    return get_registry(disabled)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -65,7 +69,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         log_samples=args.log_samples,
         cache=cache,
         seed=args.seed,
-        disabled_plugins=_disabled(args),
+        registry=_registry(args),
         command=["medlethe", *sys.argv[1:]],
     )
     rows = []
@@ -79,8 +83,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(_table(rows, ["task", "split", "subset", "metric", "value", "95% CI", "n"]))
     req = out.results.requests
     print(f"\nmodel calls: {req.model_calls}, cache hits: {req.cache_hits}")
-    if out.results_path:
-        print(f"results: {out.results_path}")
+    if out.path:
+        print(f"results: {out.path}")
     if out.samples_path:
         print(f"samples: {out.samples_path}")
     return 0
@@ -103,7 +107,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from medlethe.training.pipeline import finetune, load_scenario
 
     config = _train_config(args.model, args.train_args)
-    task = load_scenario(args.scenario, args.task_args)
+    task = load_scenario(args.scenario, args.task_args, registry=_registry(args))
     out = finetune(args.model, task, args.on, config=config)
     state = "cached" if out.cached else f"trained in {out.seconds:.0f} s"
     print(f"{'target' if args.on == 'train' else 'oracle'} ({state}): {out.path}")
@@ -126,6 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         train_config=_train_config(args.model, args.train_args),
         seed=args.seed,
         command=["medlethe", *sys.argv[1:]],
+        registry=_registry(args),
     )
     return 0
 
@@ -143,11 +148,14 @@ def _method_args(items: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _cmd_unlearn(args: argparse.Namespace) -> int:
     from medlethe.training.pipeline import finetune, load_scenario
-    from medlethe.unlearn.pipeline import unlearn
+    from medlethe.unlearn.pipeline import build_method, unlearn
 
-    task = load_scenario(args.scenario, args.task_args)
+    registry = _registry(args)
+    build_method(args.method, args.params, registry=registry)  # fail before fine-tuning
+    task = load_scenario(args.scenario, args.task_args, registry=registry)
     target = finetune(args.model, task, "train", config=_train_config(args.model, {}))
-    result = unlearn(args.method, task, target, args.model, params=args.params)
+    result = unlearn(args.method, task, target, args.model, params=args.params,
+                     registry=registry)
     state = "cached" if result.cached else f"done in {result.seconds:.0f} s"
     where = result.output.adapter or result.output.path
     kind = "adapter" if result.output.adapter else "model"
@@ -158,7 +166,7 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
 def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
     from medlethe.leaderboard import build_site
 
-    report = build_site(args.results, args.out)
+    report = build_site(args.results, args.out, _registry(args))
     runs = sum(len(s.runs) for s in report.accepted)
     print(f"accepted {len(report.accepted)} submission(s), {runs} run(s)")
     for src, reason in report.rejected:
@@ -173,7 +181,7 @@ def _cmd_leaderboard_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         try:
-            sub = validate_submission(path)
+            sub = validate_submission(path, _registry(args))
         except SubmissionError as exc:
             print(f"rejected: {exc}", file=sys.stderr)
             status = 1
@@ -190,7 +198,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from medlethe.compare import compare
+    from medlethe.comparison import compare_files
     from medlethe.results import read_results
 
     refs = {r: v for r, v in (("target", args.target), ("oracle", args.oracle)) if v}
@@ -198,16 +206,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise MedletheError("medlethe compare needs --target and/or --oracle (a results file "
                             "or a run id in the same folder).")
     before = len(read_results(args.results).metrics)
-    res = compare(args.results, refs)
+    res = compare_files(args.results, refs, registry=_registry(args)).results
     print(f"{args.results}: {len(res.metrics) - before} comparison results added "
           f"(references: {res.references})")
     return 0
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from medlethe.registry import get_registry
-
-    reg = get_registry(_disabled(args))
+    reg = _registry(args)
     rows = []
     for p in reg.plugins:
         comps = reg.of_plugin(p.name)
@@ -219,17 +225,32 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 def _cmd_list(kind: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from medlethe.registry import get_registry
-
-        reg = get_registry(_disabled(args))
+        reg = _registry(args)
+        if getattr(args, "params", None):
+            return _method_params(reg, args.params)
         rows = [
-            [c.name, c.plugin.name, c.description]
+            [c.name, c.plugin.name, c.summary()]
             for c in (reg.components[kind][n] for n in reg.names(kind))
         ]
         print(_table(rows, [kind, "plugin", "description"]))
         return 0
 
     return run
+
+
+def _method_params(reg: Any, name: str) -> int:
+    """``medlethe methods --params NAME``: a method's hyperparameters."""
+    from medlethe.unlearn.pipeline import build_method
+
+    _, method = build_method(name, registry=reg)
+    rows = []
+    for field, info in type(method.params).model_fields.items():
+        default = getattr(method.params, field)
+        kind = getattr(info.annotation, "__name__", None) or str(info.annotation)
+        rows.append([field, kind, repr(default),
+                     info.description or ""])
+    print(_table(rows, ["parameter", "type", "default", "description"]))
+    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -330,9 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
         func=_cmd_plugins
     )
     for kind in ("task", "method", "metric", "backend"):
-        sub.add_parser(f"{kind}s", help=f"list registered {kind}s").set_defaults(
-            func=_cmd_list(kind)
-        )
+        lister = sub.add_parser(f"{kind}s", help=f"list registered {kind}s")
+        lister.set_defaults(func=_cmd_list(kind))
+        if kind == "method":
+            lister.add_argument("--params", metavar="NAME",
+                                help="show one method's hyperparameters and defaults")
     lb = sub.add_parser("leaderboard", help="build or check the static leaderboard")
     lb_sub = lb.add_subparsers(dest="leaderboard_command", required=True)
     lbb = lb_sub.add_parser("build", help="build the site from results files or folders")

@@ -1,4 +1,11 @@
-"""Evaluate one model (plus optional adapter) on tasks; write one versioned results file."""
+"""Evaluate one model (plus optional adapter) on tasks: an :class:`EvaluationRun`.
+
+The stages: resolve each task's metrics (:func:`resolve_metrics`), score each split
+(:func:`score_split`: backend requests through the response cache, per-sample values,
+aggregates with cluster-bootstrap intervals), record each task (:func:`task_record`), add
+the run metrics that need no reference run, and, when an output folder is given, write the
+run once (:meth:`EvaluationRun.write`).
+"""
 
 from __future__ import annotations
 
@@ -16,15 +23,15 @@ from typing import Any
 from medlethe import __version__
 from medlethe.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from medlethe.cache import CachedBackend, ResponseCache
-from medlethe.compare import compute_run_metrics
-from medlethe.errors import MedletheError, MissingDependencyError, TaskConfigError
+from medlethe.comparison import compute_run_metrics
+from medlethe.errors import MissingDependencyError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
-from medlethe.metrics.runmetric import CLUSTER_LABEL, RunData, present_rows, to_ci
+from medlethe.metrics.runmetric import present_rows, to_ci
 from medlethe.registry import Component, Registry, get_registry
-from medlethe.results import io as results_io
 from medlethe.results.environment import environment
+from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
 from medlethe.results.schema import (
     RESULTS_SCHEMA_VERSION,
     ComponentRecord,
@@ -41,18 +48,6 @@ from medlethe.task.yaml_task import load_task_file
 def default_cache_path() -> Path:
     root = os.environ.get("MEDLETHE_CACHE_DIR") or Path.home() / ".cache" / "medlethe"
     return Path(root) / "responses.sqlite"
-
-
-@dataclass
-class RunOutput:
-    results: Results
-    results_path: Path | None
-    samples_path: Path | None
-    #: per-sample metric values: task -> split -> metric -> values (numbers only)
-    values: dict[str, dict[str, dict[str, list[float | None]]]]
-    #: per-sample labels (type, category, code): task -> split -> key -> labels
-    labels: dict[str, dict[str, dict[str, list[Any]]]]
-    values_path: Path | None = None
 
 
 def component_record(c: Component, args: dict[str, Any]) -> ComponentRecord:
@@ -176,6 +171,157 @@ def _run_id(model_fp: str, tasks: Sequence[str]) -> str:
     return f"{stamp}-{digest.hexdigest()[:8]}"
 
 
+def resolve_metrics(
+    registry: Registry,
+    task: Task,
+    built: dict[tuple[str, str], Metric],
+    skipped: dict[str, str],
+    *,
+    progress: bool = True,
+) -> list[tuple[Component, Metric]]:
+    """The answer metrics ``task`` lists, built once per (name, arguments) across tasks
+    (``built``); an optional metric whose library is missing is left out and noted in
+    ``skipped``. A run metric, or one that does not apply to the task's output type, is an
+    error naming the task."""
+    out: list[tuple[Component, Metric]] = []
+    for spec in task.metric_specs():
+        comp = registry.get("metric", spec.name)
+        key = (spec.name, json.dumps(spec.args, sort_keys=True))
+        if key not in built:
+            try:
+                built[key] = comp.build(**spec.args)
+            except MissingDependencyError as exc:
+                if not spec.optional:
+                    raise
+                skipped[spec.name] = str(exc)
+                if progress:
+                    print(f"medlethe: skipping metric {spec.name!r}: {exc}", file=sys.stderr)
+                continue
+        metric = built[key]
+        if not isinstance(metric, Metric):
+            raise TaskConfigError(
+                f"Task {task.name!r} lists {spec.name!r}, which is not a per-answer metric "
+                "(it compares whole runs; medlethe run and medlethe compare compute it). "
+                "Remove it from metrics:."
+            )
+        if task.output_type not in metric.output_types:
+            raise TaskConfigError(
+                f"Task {task.name!r} asks for metric {spec.name!r}, which does not apply "
+                f"to output_type {task.output_type} (it takes "
+                f"{', '.join(sorted(metric.output_types))}). Remove it from metrics:."
+            )
+        out.append((comp, metric))
+    return out
+
+
+@dataclass
+class ScoredSplit:
+    """One split of one task, scored: per-sample values and labels, aggregate results,
+    the opt-in per-sample rows, and how many requests it took."""
+
+    size: int
+    fingerprint: str
+    values: dict[str, list[float | None]]
+    labels: dict[str, list[Any]]
+    metrics: list[MetricResult]
+    samples: list[dict[str, Any]]
+    generate_requests: int
+    loglikelihood_requests: int
+
+
+def score_split(
+    task: Task,
+    split: str,
+    metrics: Sequence[tuple[Component, Metric]],
+    runner: CachedBackend,
+    *,
+    limit: int | None,
+    seed: int,
+    log_samples: bool,
+) -> ScoredSplit:
+    """Ask the backend what ``split`` needs, score every metric on every sample, and
+    aggregate the whole split and each subset the task breaks results down by."""
+    instances = task.instances(split, limit)
+    needs = frozenset().union(*(m.needs for _, m in metrics))
+    samples, n_gen, n_ll = _samples(instances, runner, f"{task.name}:{split}", needs)
+    clusters = [task.cluster_of(inst) for inst in instances]
+    units = Clusters.of(clusters, len(clusters), task.sampling_unit)
+    values: dict[str, list[float | None]] = {}
+    results: list[MetricResult] = []
+    for comp, metric in metrics:
+        metric.prepare(task, split, instances)
+        column = metric.score_all(samples)
+        values[comp.name] = column
+        for subset, rows in _subsets(task, instances):
+            results.append(
+                _aggregate(
+                    task.name, split, subset, comp, metric,
+                    [column[i] for i in rows], units.subset(rows), seed,
+                )
+            )
+    labels = {
+        key: [inst.meta.get(key) for inst in instances]
+        for key in task.label_keys()
+        if any(key in inst.meta for inst in instances)
+    }
+    labels[CLUSTER_LABEL] = list(clusters)
+    logged = [_sample_row(s, values, i) for i, s in enumerate(samples)] if log_samples else []
+    return ScoredSplit(
+        len(instances), task.data_fingerprint(split), values, labels, results, logged,
+        n_gen, n_ll,
+    )
+
+
+def task_record(
+    task: Task,
+    comp: Component | None,
+    scored: dict[str, ScoredSplit],
+    *,
+    limit: int | None,
+    task_args: dict[str, Any] | None,
+) -> TaskRecord:
+    """What the results file says about one task: its version, plugin, provenance hashes,
+    split sizes and data fingerprints, sampling unit and skipped rows."""
+    info = comp.plugin if comp else None
+    return TaskRecord(
+        name=task.name,
+        version=task.version,
+        output_type=task.output_type,
+        plugin=info.name if info else "(file)",
+        distribution=info.distribution if info else "(file)",
+        plugin_version=info.version if info else "(file)",
+        **task.provenance(),
+        args=dict(task_args or {}) if comp else {},
+        splits={s: x.size for s, x in scored.items()},
+        data_fingerprints={s: x.fingerprint for s, x in scored.items()},
+        limit=limit,
+        sampling_unit=task.sampling_unit,
+        skipped_rows=task.skipped_rows(),
+    )
+
+
+def _backend(
+    registry: Registry,
+    backend: str | Backend,
+    model: str,
+    adapter: str | None,
+    seed: int,
+    backend_args: dict[str, Any],
+) -> tuple[Backend, ComponentRecord]:
+    if isinstance(backend, Backend):
+        record = ComponentRecord(
+            name=backend.name,
+            args=backend.describe(),
+            plugin="(instance)",
+            distribution="(instance)",
+            version=__version__,
+        )
+        return backend, record
+    comp = registry.get("backend", backend)
+    engine = comp.build(model=model, adapter=adapter, seed=seed, **backend_args)
+    return engine, component_record(comp, engine.describe())
+
+
 def evaluate(
     model: str,
     tasks: Sequence[str],
@@ -190,49 +336,40 @@ def evaluate(
     log_samples: bool = False,
     cache: str | Path | bool = True,
     seed: int = 1234,
-    disabled_plugins: Sequence[str] = (),
+    registry: Registry | None = None,
     progress: bool = True,
     command: Sequence[str] | None = None,
     model_role: str | None = None,
     model_provenance: dict[str, Any] | None = None,
     method: ComponentRecord | None = None,
-) -> RunOutput:
+) -> EvaluationRun:
     """Evaluate ``model`` (a hub id or a local folder) on ``tasks`` (registered names or
-    YAML paths) and, when ``output`` is given, write ``results_<run_id>.json`` there.
+    YAML paths); when ``output`` is given, write the run there (``results_<run_id>.json``
+    and its values file).
 
     ``cache``: ``True`` for the default SQLite cache, a path for another, ``False`` for none.
     ``splits`` restricts every task to those splits; ``limit`` takes the first N rows;
     ``task_args`` go to every registered task's factory (e.g. ``{"n_patients": 440}``).
+    ``registry``: the plugins to use (default: every installed one, minus those disabled by
+    ``MEDLETHE_DISABLE_PLUGINS``).
     """
     started = time.perf_counter()
-    registry = get_registry(disabled_plugins)
+    registry = registry or get_registry()
     backend_args = dict(backend_args or {})
-    if isinstance(backend, Backend):
-        engine = backend
-        backend_record = ComponentRecord(
-            name=engine.name,
-            args=engine.describe(),
-            plugin="(instance)",
-            distribution="(instance)",
-            version=__version__,
-        )
-    else:
-        comp = registry.get("backend", backend)
-        engine = comp.build(model=model, adapter=adapter, seed=seed, **backend_args)
-        backend_record = component_record(comp, engine.describe())
+    engine, backend_record = _backend(registry, backend, model, adapter, seed, backend_args)
     store = None
     if cache is not False:
         store = ResponseCache(default_cache_path() if cache is True else Path(cache))
     runner = CachedBackend(engine, store, progress=progress)
 
-    task_records: dict[str, TaskRecord] = {}
+    records: dict[str, TaskRecord] = {}
     metric_results: list[MetricResult] = []
     metric_records: dict[str, ComponentRecord] = {}
-    sample_rows: list[dict[str, Any]] = []
-    metric_cache: dict[tuple[str, str], Metric] = {}
-    values_by_split: dict[str, dict[str, dict[str, list[float | None]]]] = {}
+    built: dict[tuple[str, str], Metric] = {}
     skipped: dict[str, str] = {}
-    labels_by_split: dict[str, dict[str, dict[str, list[Any]]]] = {}
+    values: dict[str, dict[str, dict[str, list[float | None]]]] = {}
+    labels: dict[str, dict[str, dict[str, list[Any]]]] = {}
+    sample_rows: list[dict[str, Any]] = []
     n_gen = n_ll = 0
     for task_name in tasks:
         task, task_comp = load_task(registry, task_name, task_args)
@@ -243,84 +380,25 @@ def evaluate(
                 f"Task {task.name!r} has no split(s) {', '.join(unknown)}; it has "
                 f"{', '.join(task.split_names())}."
             )
-        metrics: list[tuple[Component, Metric]] = []
-        for spec in task.metric_specs():
-            mcomp = registry.get("metric", spec.name)
-            key = (spec.name, json.dumps(spec.args, sort_keys=True))
-            if key not in metric_cache:
-                try:
-                    metric_cache[key] = mcomp.build(**spec.args)
-                except MissingDependencyError as exc:
-                    if not spec.optional:
-                        raise
-                    skipped[spec.name] = str(exc)
-                    if progress:
-                        print(f"medlethe: skipping metric {spec.name!r}: {exc}", file=sys.stderr)
-                    continue
-            metric = metric_cache[key]
-            if not isinstance(metric, Metric):
-                raise TaskConfigError(
-                    f"Task {task.name!r} lists {spec.name!r}, which is not a per-answer metric "
-                    "(it compares whole runs; medlethe run and medlethe compare compute it). "
-                    "Remove it from metrics:."
-                )
-            if task.output_type not in metric.output_types:
-                raise TaskConfigError(
-                    f"Task {task.name!r} asks for metric {spec.name!r}, which does not apply "
-                    f"to output_type {task.output_type} (it takes "
-                    f"{', '.join(sorted(metric.output_types))}). Remove it from metrics:."
-                )
-            metrics.append((mcomp, metric))
-            metric_records[spec.name] = component_record(mcomp, dict(spec.args))
-        sizes: dict[str, int] = {}
-        fps: dict[str, str] = {}
-        for split in wanted:
-            instances = task.instances(split, limit)
-            sizes[split] = len(instances)
-            fps[split] = task.data_fingerprint(split)
-            needs = frozenset().union(*(m.needs for _, m in metrics))
-            samples, g, n = _samples(instances, runner, f"{task.name}:{split}", needs)
-            n_gen += g
-            n_ll += n
-            per_metric: dict[str, list[float | None]] = {}
-            clusters = [task.cluster_of(inst) for inst in instances]
-            units = Clusters.of(clusters, len(clusters), task.sampling_unit)
-            for mcomp, metric in metrics:
-                metric.prepare(task, split, instances)
-                values = metric.score_all(samples)
-                per_metric[mcomp.name] = values
-                values_by_split.setdefault(task.name, {}).setdefault(split, {})[mcomp.name] = values
-                for subset, rows in _subsets(task, instances):
-                    metric_results.append(
-                        _aggregate(
-                            task.name, split, subset, mcomp, metric,
-                            [values[i] for i in rows], units.subset(rows), seed,
-                        )
-                    )
-            split_labels = {
-                key: [inst.meta.get(key) for inst in instances]
-                for key in ("type", "category", "code")
-                if any(key in inst.meta for inst in instances)
-            }
-            split_labels[CLUSTER_LABEL] = list(clusters)
-            labels_by_split.setdefault(task.name, {})[split] = split_labels
-            if log_samples:
-                sample_rows.extend(_sample_row(s, per_metric, i) for i, s in enumerate(samples))
-        info = task_comp.plugin if task_comp else None
-        task_records[task.name] = TaskRecord(
-            name=task.name,
-            version=task.version,
-            output_type=task.output_type,
-            plugin=info.name if info else "(file)",
-            distribution=info.distribution if info else "(file)",
-            plugin_version=info.version if info else "(file)",
-            **task.provenance(),
-            args=dict(task_args or {}) if task_comp else {},
-            splits=sizes,
-            data_fingerprints=fps,
-            limit=limit,
-            sampling_unit=task.sampling_unit,
-            skipped_rows=task.skipped_rows(),
+        metrics = resolve_metrics(registry, task, built, skipped, progress=progress)
+        specs = {s.name: s for s in task.metric_specs()}
+        for comp, _ in metrics:
+            metric_records[comp.name] = component_record(comp, dict(specs[comp.name].args))
+        scored = {
+            split: score_split(
+                task, split, metrics, runner, limit=limit, seed=seed, log_samples=log_samples
+            )
+            for split in wanted
+        }
+        for split, x in scored.items():
+            values.setdefault(task.name, {})[split] = x.values
+            labels.setdefault(task.name, {})[split] = x.labels
+            metric_results.extend(x.metrics)
+            sample_rows.extend(x.samples)
+            n_gen += x.generate_requests
+            n_ll += x.loglikelihood_requests
+        records[task.name] = task_record(
+            task, task_comp, scored, limit=limit, task_args=task_args
         )
     model_fp = model_fingerprint(model, backend_args.get("revision"))
     results = Results(
@@ -339,7 +417,7 @@ def evaluate(
         ),
         backend=backend_record,
         method=method,
-        tasks=task_records,
+        tasks=records,
         metrics=metric_results,
         metric_components=metric_records,
         skipped_metrics=skipped,
@@ -359,39 +437,11 @@ def evaluate(
     )
     if store is not None:
         store.close()
+    run = EvaluationRun(results, values, labels, samples=sample_rows if log_samples else None)
     # metrics of this run alone (membership AUCs, TOFU model utility, hierarchy score,
     # parameters modified) from the values just scored
-    own = RunData(results, None, values_by_split, labels_by_split)
-    results.metrics.extend(
-        compute_run_metrics(own, {}, seed, disabled_plugins=disabled_plugins)
-    )
-    if output is None:
-        return RunOutput(results, None, None, values_by_split, labels_by_split)
-    out_dir = Path(output)
-    samples_path = None
-    if log_samples:
-        samples_path = out_dir / f"samples_{results.run_id}.jsonl"
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_rows)
-        results_io.atomic_write_text(samples_path, text)
-        results.samples_file = samples_path.name
-    values_path = out_dir / f"values_{results.run_id}.json"
-    results_io.atomic_write_text(
-        values_path,
-        json.dumps(
-            {
-                "values_version": 1,
-                "run_id": results.run_id,
-                "values": values_by_split,
-                "labels": labels_by_split,
-            }
-        ),
-    )
-    results.values_file = values_path.name
-    results_path = out_dir / f"results_{results.run_id}.json"
-    results_io.write_results(results, results_path)
-    return RunOutput(
-        results, results_path, samples_path, values_by_split, labels_by_split, values_path
-    )
+    run = run.with_metrics(compute_run_metrics(run, {}, seed, registry=registry))
+    return run.write(output) if output is not None else run
 
 
 def _sample_row(
@@ -415,4 +465,4 @@ def _sample_row(
     return row
 
 
-__all__ = ["MedletheError", "RunOutput", "default_cache_path", "evaluate"]
+__all__ = ["EvaluationRun", "default_cache_path", "evaluate", "resolve_metrics", "score_split"]

@@ -12,7 +12,7 @@ A plugin is a Python module with one or more functions decorated with
 
     @medlethe.hookimpl
     def register_methods(register):
-        register("my-method", "my_package.method:MyMethod", description="...")
+        register("my-method", "my_package.method:MyMethod")
 
 Every hook below receives a ``register`` callback, ``register(name, factory, *, description="")``:
 
@@ -23,7 +23,14 @@ Every hook below receives a ``register`` callback, ``register(name, factory, *, 
   ``"module.path:attribute"`` that medlethe imports only when the component is used. Use
   the string form whenever your module imports heavy libraries (torch, vllm, opacus), so
   that ``medlethe --help`` and ``medlethe plugins`` stay fast.
-* ``description``: one line, shown by ``medlethe tasks`` / ``methods`` / ``metrics``.
+* ``description``: one line, shown by ``medlethe tasks`` / ``methods`` / ``metrics``;
+  left out, the first line of the factory's docstring is shown.
+
+A component has one name, the registered one: the registry sets ``name`` (and ``plugin``,
+the entry-point name of the plugin that registered it) on every metric, method and backend
+it builds (they subclass :class:`Named`), so classes never repeat their names. Everything a
+plugin author imports is public in ``medlethe`` (see ``medlethe.__all__``) and in
+``medlethe.task``, ``medlethe.metrics``, ``medlethe.unlearn`` and ``medlethe.backends``.
 
 Built-in components are registered through exactly these hooks (see
 ``medlethe/plugins/``, ``medlethe/tasks/plugin.py``), so they are examples too. Hooks are
@@ -46,6 +53,28 @@ PROJECT = "medlethe"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Named:
+    """Base of what the registry builds by name: metrics, run metrics, methods, backends.
+
+    The registry sets ``name`` to the registered name and ``plugin`` to the registering
+    plugin's name on each object it builds; an object built directly (in a test) is named
+    after its class.
+    """
+
+    #: the registering plugin's entry-point name
+    plugin: str = "(direct)"
+    _name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The registered name (the class name when built directly)."""
+        return self._name or type(self).__name__
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
 
 class Register(Protocol):
@@ -76,8 +105,17 @@ def register_tasks(register: Register) -> None:
 def register_methods(register: Register) -> None:
     """Register unlearning methods.
 
-    ``factory`` builds a method object when called with the method's hyperparameters as
-    keyword arguments. (The method contract arrives with the unlearning-methods issue.)
+    ``factory`` builds a :class:`medlethe.Method` when called with the method's
+    hyperparameters as keyword arguments (validated by its pydantic ``Params`` class; bad
+    values raise :class:`medlethe.unlearn.MethodError`). ``Method.unlearn(ctx)`` receives an
+    :class:`medlethe.UnlearnContext` (the target model folder, the forget and retain
+    examples, an output folder) and returns an :class:`medlethe.UnlearnOutput`: full weights,
+    or a PEFT adapter on the target. Most methods are a loss: subclass
+    :class:`medlethe.LossMethod` and write ``loss(model, ref, forget, retain)`` over two
+    :class:`medlethe.Batch` es (helpers: ``medlethe.nll``, ``medlethe.unlearn.sequence_logprob``,
+    ``kl_to_reference``); medlethe's one training loop does the rest (optimizer, schedule,
+    full or LoRA training, seeds, progress, checkpoints, resume). Example:
+    ``tests/plugin_pkg/medlethe_testplugin/method.py``; built-ins: ``medlethe/methods/``.
     """
 
 

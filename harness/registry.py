@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,7 +14,12 @@ from typing import Any, Literal
 import pluggy
 
 from medlethe import hookspecs
-from medlethe.errors import MissingDependencyError, PluginError, UnknownComponentError
+from medlethe.errors import (
+    MedletheError,
+    MissingDependencyError,
+    PluginError,
+    UnknownComponentError,
+)
 
 Kind = Literal["task", "method", "metric", "backend"]
 KINDS: tuple[Kind, ...] = ("task", "method", "metric", "backend")
@@ -77,7 +83,26 @@ class Component:
             ) from exc
 
     def build(self, **kwargs: Any) -> Any:
-        return self.load()(**kwargs)
+        """Call the factory; name what it built (a :class:`~medlethe.hookspecs.Named`) after
+        this registration. An error the factory raises is prefixed with the component."""
+        try:
+            built = self.load()(**kwargs)
+        except MedletheError as exc:
+            raise type(exc)(f"{self.kind} {self.name!r} ({self.plugin.name}): {exc}") from exc
+        if isinstance(built, hookspecs.Named):
+            built.name = self.name
+            built.plugin = self.plugin.name
+        return built
+
+    def summary(self) -> str:
+        """The registered description, else the first line of the factory's docstring."""
+        if self.description:
+            return self.description
+        try:
+            doc = inspect.getdoc(self.load()) or ""
+        except MedletheError as exc:
+            return f"(unavailable: {exc})"
+        return doc.splitlines()[0] if doc else ""
 
 
 @dataclass

@@ -1,5 +1,11 @@
-"""The main pipeline: fine-tune target and oracle, unlearn with each method, evaluate every
-model on every split, summarise. A method that fails is reported; the others go on."""
+"""``medlethe run``: fine-tune target and oracle, unlearn with each method, evaluate every
+model on every split, compare each with its references, summarise.
+
+Each model's run is evaluated in memory, compared, and written once (target and oracle
+after they are compared with each other, each unlearned model after it is compared with
+both), so a run folder never holds a half-judged results file and a killed pipeline keeps
+every model it finished. A method that fails is reported; the others go on.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medlethe.compare import compare
+from medlethe.comparison import compare
 from medlethe.evaluator import component_record, evaluate
-from medlethe.registry import get_registry
+from medlethe.registry import Registry, get_registry
 from medlethe.report.summary import build_summary, write_summary
-from medlethe.report.text import print_report
-from medlethe.results.schema import Results
+from medlethe.report.text import show_report
+from medlethe.results.evaluation import EvaluationRun
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import FinetuneOutput, finetune, load_scenario
 from medlethe.unlearn.pipeline import unlearn
@@ -27,20 +33,22 @@ class PipelineOutput:
     summary: dict[str, Any]
     summary_path: Path
     html_path: Path
-    runs: list[tuple[str, Results, Path]]
+    #: every written run by label: ``target``, ``oracle``, then one per method that ran
+    runs: dict[str, EvaluationRun]
 
 
-def scenario_tasks(scenario: str) -> list[str]:
+def scenario_tasks(scenario: str, registry: Registry) -> list[str]:
     """The scenario's task plus its multiple-choice form where one is registered."""
-    names = get_registry().names("task")
+    names = registry.names("task")
     return [scenario] + ([f"{scenario}/mc"] if f"{scenario}/mc" in names else [])
 
 
-def builtin_methods() -> list[str]:
+def builtin_methods(registry: Registry) -> list[str]:
     """The methods medlethe itself ships, in registration order."""
-    reg = get_registry()
     return [
-        c.name for c in reg.components["method"].values() if c.plugin.distribution == "medlethe"
+        c.name
+        for c in registry.components["method"].values()
+        if c.plugin.distribution == "medlethe"
     ]
 
 
@@ -75,48 +83,45 @@ def run_pipeline(
     cache: str | Path | bool = True,
     command: Sequence[str] | None = None,
     echo: bool = True,
+    registry: Registry | None = None,
 ) -> PipelineOutput:
+    """Run the whole benchmark of ``scenario`` on ``model``; write every run under
+    ``output/results`` and the summary (``summary.json``, ``index.html``) in ``output``.
+    ``methods``: registered method names (default: every built-in one)."""
+    registry = registry or get_registry()
     out = Path(output)
+    results_dir = out / "results"
     task_args = dict(task_args or {})
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    task = load_scenario(scenario, task_args)
+    task = load_scenario(scenario, task_args, registry=registry)
     target = finetune(model, task, "train", config=train_config, progress=progress)
     timings["finetune_target_s"] = target.seconds
     oracle = finetune(model, task, "retain", config=train_config, progress=progress)
     timings["finetune_oracle_s"] = oracle.seconds
-    tasks = scenario_tasks(scenario)
-    runs: list[tuple[str, Results, Path]] = []
+    tasks = scenario_tasks(scenario, registry)
+    runs: dict[str, EvaluationRun] = {}
 
-    def run_eval(label: str, path: Path, **kwargs: Any) -> Path:
+    def timed(key: str, t0: float) -> None:
+        timings[key] = time.perf_counter() - t0
+
+    def run_eval(label: str, path: Path, **kwargs: Any) -> EvaluationRun:
         t0 = time.perf_counter()
-        res = evaluate(
-            str(path),
-            tasks,
-            backend=backend,
-            backend_args=backend_args,
-            task_args=task_args,
-            splits=splits,
-            output=out / "results",
-            seed=seed,
-            progress=progress,
-            cache=cache,
-            command=command,
-            **kwargs,
+        run = evaluate(
+            str(path), tasks, backend=backend, backend_args=backend_args,
+            task_args=task_args, splits=splits, seed=seed, progress=progress, cache=cache,
+            command=command, registry=registry, **kwargs,
         )
-        assert res.results_path is not None
-        runs.append((label, res.results, res.results_path))
-        timings[f"evaluate_{label}_s"] = time.perf_counter() - t0
-        return res.results_path
+        timed(f"evaluate_{label}_s", t0)
+        return run
 
-    def run_compare(path: Path, refs: dict[str, Path]) -> None:
+    def judged(label: str, run: EvaluationRun, refs: dict[str, EvaluationRun]) -> None:
         t0 = time.perf_counter()
-        updated = compare(path, refs, seed=seed)
-        label = next(lab for lab, _, p in runs if p == path)
-        runs[:] = [(lab, updated if p == path else r, p) for lab, r, p in runs]
-        timings[f"compare_{label}_s"] = time.perf_counter() - t0
+        run = compare(run, refs, seed=seed, registry=registry)
+        timed(f"compare_{label}_s", t0)
+        runs[label] = run.write(results_dir)
 
-    paths = {
+    before = {
         label: run_eval(
             label, ft.path, model_role=label,
             model_provenance=_provenance(model, scenario, ft, task_args),
@@ -125,17 +130,18 @@ def run_pipeline(
     }
     # The target against the oracle (how far it is from never having seen the forget set)
     # and the oracle against the target (what perfect unlearning would achieve).
-    run_compare(paths["target"], {"oracle": paths["oracle"]})
-    run_compare(paths["oracle"], {"target": paths["target"]})
+    judged("target", before["target"], {"oracle": before["oracle"]})
+    judged("oracle", before["oracle"], {"target": before["target"]})
+    refs = {"target": runs["target"], "oracle": runs["oracle"]}
     failures: list[dict[str, str]] = []
-    for name in builtin_methods() if methods is None else methods:
+    for name in builtin_methods(registry) if methods is None else methods:
         try:
             result = unlearn(
-                name, task, target, model,
-                params=(method_args or {}).get(name), progress=progress,
+                name, task, target, model, params=(method_args or {}).get(name),
+                progress=progress, registry=registry,
             )
             timings[f"unlearn_{name}_s"] = result.seconds
-            path = run_eval(
+            run = run_eval(
                 name,
                 result.output.path,
                 adapter=str(result.output.adapter) if result.output.adapter else None,
@@ -147,19 +153,18 @@ def run_pipeline(
                 },
                 method=component_record(result.component, result.params),
             )
-            run_compare(path, paths)
+            judged(name, run, refs)
         except Exception as exc:  # one failing method must not stop the others
             failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
             print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
     timings["total_s"] = time.perf_counter() - started
     summary = build_summary(
-        runs,
-        scenario=scenario,
+        runs, scenario=scenario,
         extra={"model": model, "timings": timings, "failures": failures},
     )
     json_path, html_path = write_summary(summary, out)
     if echo:
-        print_report(out)
+        show_report([(label, run.results) for label, run in runs.items()], out)
         print(f"\nsummary: {json_path}\nreport:  {html_path}")
     return PipelineOutput(summary, json_path, html_path, runs)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.leaderboard.validate import Submission, SubmissionError, validate_submission
+from medlethe.registry import Registry
 from medlethe.report.text import HEADLINE, Row, _main_tasks, cell, collateral_matrix, find
 from medlethe.results.io import atomic_write_text
 from medlethe.results.schema import MetricResult, Results
@@ -161,7 +162,9 @@ def _env() -> Any:
     return env
 
 
-def build_site(inputs: Sequence[str | Path], out: str | Path) -> BuildReport:
+def build_site(
+    inputs: Sequence[str | Path], out: str | Path, registry: Registry | None = None
+) -> BuildReport:
     """Validate each input (a results file, or a folder: each sub-folder holding results
     files is one submission) and write the site to ``out``. Rejected submissions are listed
     with their reasons and leave the rest of the build untouched."""
@@ -177,7 +180,7 @@ def build_site(inputs: Sequence[str | Path], out: str | Path) -> BuildReport:
     rejected: list[tuple[str, str]] = []
     for src in sources:
         try:
-            accepted.append(validate_submission(src))
+            accepted.append(validate_submission(src, registry))
         except SubmissionError as exc:
             rejected.append((str(src), str(exc)))
     groups = group_runs(

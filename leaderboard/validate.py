@@ -11,7 +11,7 @@ output). It is rejected, with the reason, when it
   ranked together);
 - holds free text anywhere (a string of more than 20 words, a line break, or more than 300
   characters: results carry numbers, names and fingerprints only), the name or record number
-  of a synthclinic patient, or markup (``<tag``, ``javascript:``).
+  of a person behind the data (as its task declares them), or markup (``<tag``, ``javascript:``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from medlethe.errors import MedletheError
+from medlethe.registry import Registry, get_registry
 from medlethe.results.schema import RESULTS_SCHEMA_VERSION, Results
 
 MAX_WORDS = 20
 MAX_CHARS = 300
 _MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript:|&#", re.IGNORECASE)
-#: metrics the evaluator derives from registered ones (attack score -> AUC, resistance)
+
+
 class SubmissionError(MedletheError):
     """A submission the leaderboard refuses; the message says why and what to fix."""
 
@@ -56,19 +58,20 @@ def _strings(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
         yield where.lstrip("."), value
 
 
-def _patient_identifiers(results: Results) -> set[str]:
-    """Names and record numbers of every synthclinic patient behind the file's tasks."""
+def _person_identifiers(results: Results, reg: Registry) -> set[str]:
+    """Identifiers of every person behind the file's tasks, as each task declares them
+    (:meth:`medlethe.task.Task.person_identifiers`), built with the file's task arguments.
+    A task that cannot be built here (its data is not on this machine) adds none; the
+    free-text check still applies to it."""
     found: set[str] = set()
-    for name, task in results.tasks.items():
-        if not name.startswith("synthclinic/"):
+    for name, record in results.tasks.items():
+        if name not in reg.components["task"]:
             continue
-        from medlethe.tasks.synthclinic.generator import SynthConfig, generate
-
-        keys = {"n_patients", "n_holdout", "seed"}
-        config = SynthConfig(**{k: v for k, v in task.args.items() if k in keys})
-        data = generate(config)
-        for p in [*data.train, *data.holdout]:
-            found.update((p.name, p.mrn))
+        try:
+            task = reg.get("task", name).build(**record.args)
+        except (MedletheError, TypeError, OSError):
+            continue
+        found.update(i for i in task.person_identifiers() if i)
     return found
 
 
@@ -95,19 +98,19 @@ def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> Non
             )
 
 
-def _known_metrics() -> set[str]:
+def _known_metrics(reg: Registry) -> set[str]:
     """Registered metric names, and the names run metrics report beside their own."""
-    from medlethe.registry import get_registry
-
-    reg = get_registry()
     known = set(reg.names("metric"))
     for comp in reg.components["metric"].values():
         if comp.run_metric:
-            known.update(getattr(comp.load(), "also_reports", ()))
+            try:
+                known.update(comp.build().also_reports)
+            except MedletheError:
+                continue  # not loadable here: its extra names stay unknown
     return known
 
 
-def read_submission_file(path: Path) -> Results:
+def read_submission_file(path: Path, registry: Registry | None = None) -> Results:
     """One results file, fully checked on its own."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -139,17 +142,16 @@ def read_submission_file(path: Path) -> Results:
                 f"{path}: task {name!r} has no data fingerprints or prompt hash; the run "
                 "cannot be reproduced."
             )
-    check_text(raw, path, _patient_identifiers(results))
-    from medlethe.registry import get_registry
-
-    tasks = set(get_registry().names("task"))
+    reg = registry or get_registry()
+    check_text(raw, path, _person_identifiers(results, reg))
+    tasks = set(reg.names("task"))
     for name in results.tasks:
         if name not in tasks:
             raise SubmissionError(
                 f"{path}: task {name!r} is not known to this medlethe; install its task pack "
                 "before building the leaderboard."
             )
-    known = _known_metrics()
+    known = _known_metrics(reg)
     for m in results.metrics:
         if m.metric not in known:
             raise SubmissionError(
@@ -159,7 +161,7 @@ def read_submission_file(path: Path) -> Results:
     return results
 
 
-def validate_submission(path: str | Path) -> Submission:
+def validate_submission(path: str | Path, registry: Registry | None = None) -> Submission:
     """A results file, or every ``results_*.json`` under a folder, as one submission."""
     source = Path(path)
     if source.is_dir():
@@ -174,7 +176,7 @@ def validate_submission(path: str | Path) -> Submission:
     task_versions: dict[str, tuple[str, Path]] = {}
     metric_versions: dict[str, tuple[str, Path]] = {}
     for f in files:
-        res = read_submission_file(f)
+        res = read_submission_file(f, registry)
         for name, task in res.tasks.items():
             seen = task_versions.setdefault(name, (task.version, f))
             if seen[0] != task.version:

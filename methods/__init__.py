@@ -1,1 +1,2 @@
-"""Built-in unlearning methods (arrive with the unlearning-methods issue)."""
+"""Built-in unlearning methods: the baselines of the spec (section 4), registered by
+``plugin.py`` through the same hook a third-party plugin uses."""

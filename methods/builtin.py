@@ -12,16 +12,25 @@ from typing import Any
 
 from pydantic import Field
 
-from medlethe.task.base import TrainingExample
-from medlethe.training.finetune import encode
-from medlethe.unlearn import Batch, LossMethod, Method, MethodParams, UnlearnContext, UnlearnOutput
-from medlethe.unlearn.losses import forward, kl_to_reference, nll, sequence_logprob
+from medlethe.task import TrainingExample
+from medlethe.unlearn import (
+    Batch,
+    LossMethod,
+    Method,
+    MethodParams,
+    UnlearnContext,
+    UnlearnOutput,
+    collate,
+    encode,
+    forward,
+    kl_to_reference,
+    nll,
+    sequence_logprob,
+)
 
 
 class GradAscent(LossMethod):
     """Gradient ascent on the forget set: loss = -CE(D_f)."""
-
-    name = "GradAscent"
 
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
         return -nll(model, forget)
@@ -34,7 +43,6 @@ class RetainWeighted(MethodParams):
 class GradDiff(LossMethod):
     """Gradient difference: loss = -CE(D_f) + alpha CE(D_r)."""
 
-    name = "GradDiff"
     Params = RetainWeighted
 
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
@@ -44,7 +52,6 @@ class GradDiff(LossMethod):
 class KLMin(LossMethod):
     """KL minimisation: loss = -CE(D_f) + alpha KL(p_ref || p_theta) on D_r."""
 
-    name = "KL-Min"
     Params = RetainWeighted
     needs_reference = True
 
@@ -57,10 +64,10 @@ class NPOParams(RetainWeighted):
 
 
 class NPO(LossMethod):
-    """Negative preference optimisation:
+    """Negative preference optimisation on D_f, plus alpha CE(D_r).
+
     loss = -(2/beta) mean log sigma(-beta [log pi(y_f|x) - log pi_ref(y_f|x)]) + alpha CE(D_r)."""
 
-    name = "NPO"
     Params = NPOParams
     needs_reference = True
 
@@ -83,10 +90,10 @@ class SimNPOParams(MethodParams):
 
 
 class SimNPO(LossMethod):
-    """Simple NPO, reference-free:
+    """SimNPO: reference-free, length-normalised NPO, plus lambda CE(D_r).
+
     loss = -(2/beta) mean log sigma(-(beta/|y|) log pi(y|x) - gamma) + lambda CE(D_r)."""
 
-    name = "SimNPO"
     Params = SimNPOParams
 
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
@@ -109,13 +116,14 @@ class RMUParams(MethodParams):
 
 
 class RMU(LossMethod):
-    """Representation misdirection: at layer l,
-    loss = ||h_theta(x_f) - c u||^2 + alpha ||h_theta(x_r) - h_ref(x_r)||^2 (mean squared
-    error over positions and units), u a fixed random unit vector; only the MLPs of layers
-    l-k+1..l are trained. Harness choice: the forget term covers the positions that predict
-    answer tokens, since forget and retain prompts share their template."""
+    """Representation misdirection: steer layer-l activations of D_f to c*u, keep D_r's.
 
-    name = "RMU"
+    At layer l, loss = ||h_theta(x_f) - c u||^2 + alpha ||h_theta(x_r) - h_ref(x_r)||^2
+    (mean squared error over positions and units), u a fixed random unit vector; only the
+    MLPs of layers l-k+1..l are trained. Harness choice: the forget term covers the
+    positions that predict answer tokens, since forget and retain prompts share their
+    template."""
+
     Params = RMUParams
     needs_reference = True
 
@@ -181,11 +189,11 @@ class IdkParams(NPOParams):
 
 
 class IdkPO(LossMethod):
-    """Preference for an "I don't know" answer over the forgotten one (DPO, reference =
-    target): loss = -log sigma(beta [(log pi(y_idk|x) - log pi_ref(y_idk|x)) -
+    """DPO preferring an "I don't know" answer over the forgotten one, plus alpha CE(D_r).
+
+    Reference = the target; loss = -log sigma(beta [(log pi(y_idk|x) - log pi_ref(y_idk|x)) -
     (log pi(y_f|x) - log pi_ref(y_f|x))]) + alpha CE(D_r)."""
 
-    name = "IdkPO"
     Params = IdkParams
     needs_reference = True
 
@@ -201,8 +209,6 @@ class IdkPO(LossMethod):
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
         import torch
         import torch.nn.functional as F
-
-        from medlethe.training.loop import collate
 
         ids, mask, labels = collate(
             [self.idk[i] for i in forget.index], self.tokenizer.pad_token_id
@@ -223,10 +229,9 @@ def _idk_for(prompt: str) -> str:
 
 
 class Retrain(Method):
-    """The oracle: the base model fine-tuned on D_r only, exactly as the target was on
-    D_f + D_r (reuses the cached oracle)."""
+    """The oracle: fine-tune the base model on D_r only, as the target was on D_f + D_r.
 
-    name = "Retrain"
+    Reuses the cached oracle."""
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
         from medlethe.training.pipeline import finetune
@@ -239,14 +244,3 @@ class Retrain(Method):
             meta={"method": self.name, "oracle_fingerprint": oracle.fingerprint},
         )
 
-
-BUILTIN: tuple[type[Method], ...] = (
-    GradAscent,
-    GradDiff,
-    KLMin,
-    NPO,
-    SimNPO,
-    RMU,
-    IdkPO,
-    Retrain,
-)

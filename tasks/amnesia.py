@@ -146,6 +146,7 @@ class AmnesiaTask(Task):
 
     output_type = "generate"
     group_by = ("type",)
+    row_labels = ("category",)
     # splits are drawn by patient, and a patient's questions are correlated
     sampling_unit = "patient"
     cluster_key = "pid"

@@ -1,41 +1,21 @@
 """Registers the built-in task packs: synthclinic (embedded), amnesia, medmcqa and mhqa
-scenarios, and YAML tasks under yaml/. Every factory imports its pack only when built."""
+scenarios. Every factory imports its pack only when built; the scenario lists come from
+the packs' own light modules (the categories table, MHQA's topics), so they cannot drift."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from medlethe.hookspecs import Register, hookimpl
-from medlethe.task.yaml_task import register_yaml_tasks
+from medlethe.tasks.mhqa import SCENARIOS as MHQA_SCENARIOS
+from medlethe.tasks.synthclinic.categories import CATEGORIES
 
-YAML_DIR = Path(__file__).parent / "yaml"
-SYNTHCLINIC_CATEGORIES = (
-    "oncology",
-    "cardiovascular",
-    "infectious",
-    "respiratory",
-    "endocrine",
-    "neurological",
-    "mental",
-    "digestive",
-    "renal",
-    "musculoskeletal",
-    "hematologic",
-)
+#: the synthclinic patient-X scenarios registered by name
 PATIENT_PERCENTS = (1, 5, 10, 25)
-# kept here (not imported) so that listing tasks stays cheap
+#: the AMNESIA scenarios registered by name (the paper's)
 AMNESIA_PERCENTS = (5, 10, 15, 20, 25)
-#: the disease-level categories AMNESIA names; any category slug in the data works
 AMNESIA_DISEASES = ("cancer", "infectious-immune", "cardiovascular")
-MHQA_SCENARIOS = (
-    "topic-anxiety",
-    "topic-depression",
-    "topic-trauma",
-    "topic-ocd",
-    "topics-anxiety-depression-trauma",
-)
 
 
 def _synthclinic(scenario: str, form: str) -> Callable[..., Any]:
@@ -87,7 +67,7 @@ def _register_packs(register: Register) -> None:
 def register_tasks(register: Register) -> None:
     _register_packs(register)
     scenarios = [f"patient-{p}" for p in PATIENT_PERCENTS]
-    scenarios += [f"disease-{c}" for c in SYNTHCLINIC_CATEGORIES]
+    scenarios += [f"disease-{c.key}" for c in CATEGORIES]
     for scenario in scenarios:
         register(
             f"synthclinic/{scenario}",
@@ -99,5 +79,3 @@ def register_tasks(register: Register) -> None:
             _synthclinic(scenario, "mc"),
             description=f"synthclinic {scenario}: 4-option multiple choice",
         )
-    if YAML_DIR.is_dir():
-        register_yaml_tasks(register, YAML_DIR)

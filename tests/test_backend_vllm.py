@@ -131,7 +131,9 @@ def test_run_with_vllm_matches_the_hf_backend(tmp_path: Path) -> None:
         **kwargs,
     )
     compared = 0
-    for (label, a, _), (_, b, _) in zip(hf.runs, vl.runs, strict=True):
+    assert list(hf.runs) == list(vl.runs)
+    for label in hf.runs:
+        a, b = hf.runs[label].results, vl.runs[label].results
         assert b.backend.name == "vllm"
         values = {(m.task, m.split, m.subset, m.metric): m.value for m in b.metrics}
         for m in a.metrics:

@@ -39,7 +39,7 @@ def test_evaluate_generate_and_multiple_choice(tiny_model: Path, tmp_path: Path)
     # MC: 4 options x 18; generate: the gold answer's log-likelihood (probability) x 18
     assert res.requests.generate == 18 and res.requests.loglikelihood == 18 * 4 + 18
 
-    raw = json.loads(out.results_path.read_text())  # type: ignore[union-attr]
+    raw = json.loads(out.path.read_text())  # type: ignore[union-attr]
     jsonschema.validate(raw, json_schema())
     assert raw["schema_version"] == 1
     assert raw["model"]["fingerprint"].startswith("sha256:")
@@ -49,9 +49,9 @@ def test_evaluate_generate_and_multiple_choice(tiny_model: Path, tmp_path: Path)
     assert len(task["prompt_template_hash"]) == 64 and len(task["config_hash"]) == 64
     assert set(task["data_fingerprints"]) == {"forget", "retain", "holdout"}
     # No prompt or answer text in the results file.
-    text = out.results_path.read_text()  # type: ignore[union-attr]
+    text = out.path.read_text()  # type: ignore[union-attr]
     assert "Ilsa Varen" not in text and "zentorin" not in text
-    assert read_results(out.results_path).run_id == res.run_id  # type: ignore[arg-type]
+    assert read_results(out.path).run_id == res.run_id  # type: ignore[arg-type]
 
 
 def test_second_run_is_answered_from_the_cache(tiny_model: Path, tmp_path: Path) -> None:

@@ -14,9 +14,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from medlethe.compare import compare
+from medlethe.comparison import compare_files
 from medlethe.report.text import print_report
-from medlethe.results.schema import MetricResult, Results
+from medlethe.results import EvaluationRun
+from medlethe.results.schema import MetricResult
 from medlethe.run import run_pipeline
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import finetune, load_scenario
@@ -49,12 +50,12 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     names = [d["qid"].split("-")[0] for d in task.docs("forget")]
     patients = {p.pid: p for p in task.data.train}
     texts = [out.summary_path.read_text(), out.html_path.read_text()]
-    texts += [path.read_text() for _, _, path in out.runs]
+    texts += [run.path.read_text() for run in out.runs.values() if run.path]
     for pid in names:
         p = patients[pid]
         for secret in (p.name, p.mrn, p.admitted):
             assert all(secret not in t for t in texts), secret
-    roles = [r.model.role for _, r, _ in out.runs]
+    roles = [r.results.model.role for r in out.runs.values()]
     assert roles == ["target", "oracle", "unlearned", "unlearned", "unlearned"]
     # Methods: gradient ascent forgets; the third-party method ran through the same path;
     # Retrain is the oracle; failures are reported and did not stop the others.
@@ -64,12 +65,12 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     failures = {f["method"]: f["error"] for f in out.summary["failures"]}
     assert set(failures) == {"NPO", "GradAscnt"}
     assert "beta" in failures["NPO"] and "Did you mean 'GradAscent'" in failures["GradAscnt"]
-    ga = next(r for label, r, _ in out.runs if label == "GradAscent")
+    ga = out.runs["GradAscent"].results
     assert ga.method is not None and ga.method.name == "GradAscent"
     assert ga.method.args["learning_rate"] == 5e-4 and ga.method.distribution == "medlethe"
     assert ga.model.provenance["unlearn"]["steps"] > 0
     check_comparisons(out.runs, tmp_path / "out")
-    provenance = out.runs[1][1].model.provenance
+    provenance = out.runs["oracle"].results.model.provenance
     assert provenance["trained_on"] == "retain" and provenance["train_config"]["qa_epochs"] == 48
     # The second call reuses both fine-tuned models and every cached response.
     again = run_pipeline(
@@ -77,15 +78,18 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
         train_config=SMALL_TRAINING, progress=False, echo=False, methods=[],
         splits=["forget", "retain"],
     )
-    assert all(r.requests.model_calls == 0 for _, r, _ in again.runs)
+    assert all(r.results.requests.model_calls == 0 for r in again.runs.values())
     assert len(again.runs) == 2
     assert again.summary["timings"]["finetune_target_s"] < 5
 
 
-def check_comparisons(runs: list[tuple[str, Results, Path]], out_dir: Path) -> None:
+def check_comparisons(runs: dict[str, EvaluationRun], out_dir: Path) -> None:
     """Comparison metrics were added to every results file, with intervals."""
-    by = {label: r for label, r, _ in runs}
-    paths = {label: p for label, _, p in runs}
+    by = {label: r.results for label, r in runs.items()}
+    paths = {label: r.path for label, r in runs.items()}
+    # each run was written once, complete: the file holds what the pipeline returned
+    for run in runs.values():
+        assert run.path is not None and EvaluationRun.load(run.path).results == run.results
     task = "synthclinic/patient-25"
 
     def get(label: str, metric: str, split: str, subset: str | None = None) -> MetricResult:
@@ -130,12 +134,13 @@ def check_comparisons(runs: list[tuple[str, Results, Path]], out_dir: Path) -> N
     # The oracle judged against itself: identical truth ratios (KS p = 1) and a Reference
     # attack with nothing to go on (AUC 0.5). A second compare computes nothing again.
     before = len(by["oracle"].metrics)
-    itself = compare(paths["oracle"], {"oracle": paths["oracle"]})
+    itself = compare_files(paths["oracle"], {"oracle": paths["oracle"]}).results
     fq = next(m for m in itself.metrics if m.metric == "forget_quality" and m.task == task)
     assert fq.value == pytest.approx(1.0)
     ref = next(m for m in itself.metrics if m.metric == "mia_auc_reference" and m.task == task)
     assert ref.value == pytest.approx(0.5)
-    assert len(compare(paths["oracle"], {"oracle": paths["oracle"]}).metrics) == len(
+    again = compare_files(paths["oracle"], {"oracle": paths["oracle"]}).results
+    assert len(again.metrics) == len(
         itself.metrics
     ) > before
     shown = print_report(out_dir)
@@ -229,7 +234,9 @@ def test_cli_unlearn_and_run_with_methods(tmp_path: Path) -> None:
     again = run_cli("unlearn", "--method", "GradDiff", "--scenario", "synthclinic/patient-10",
                     "--params", "epochs=1,lora_rank=2", *small)
     assert "GradDiff (cached)" in again.stdout
+    # -p no:testplugin reaches every stage of run: its run metric (forget_gap) is not computed
     proc = run_cli(
+        "-p", "no:testplugin",
         "run", "--scenario", "synthclinic/patient-10", "--output", str(tmp_path), *small,
         "--methods", "GradDiff,SimNPO", "--method-args", "GradDiff.epochs=1,GradDiff.lora_rank=2",
         "--splits", "forget,retain",
@@ -244,3 +251,12 @@ def test_cli_unlearn_and_run_with_methods(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     graddiff = next(m for m in summary["models"] if m["label"] == "GradDiff")
     assert graddiff["role"] == "unlearned"
+    files = {m["label"]: tmp_path / "results" / m["results_file"] for m in summary["models"]}
+    assert all("forget_gap" not in f.read_text() for f in files.values())
+    # ... and of compare: off, nothing to add; on, the plugin's run metric is added
+    judged, target = str(files["GradDiff"]), str(files["target"])
+    off = run_cli("-p", "no:testplugin", "compare", judged, "--target", target)
+    assert off.returncode == 0 and ": 0 comparison results added" in off.stdout, off.stderr
+    on = run_cli("compare", judged, "--target", target)
+    assert on.returncode == 0 and ": 0 comparison" not in on.stdout, on.stderr
+    assert "forget_gap" in files["GradDiff"].read_text()

@@ -6,7 +6,9 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any
+
+from medlethe.hookspecs import Named
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,13 @@ def encode_loglikelihood(
     return (ctx + cont)[-max_len:], len(cont)
 
 
-class Backend(ABC):
+class Backend(Named, ABC):
     """Subclass this to run models somewhere new; register it with ``register_backends``.
 
     A backend is built as ``Backend(model=..., adapter=..., **args)`` and must not load
     weights before the first request, so a run answered entirely from the cache is fast.
     ``model_calls`` counts the requests the model actually computed.
     """
-
-    name: ClassVar[str]
 
     def __init__(self) -> None:
         self.model_calls = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from itertools import groupby
-from typing import Any, ClassVar
+from typing import Any
 
 from medlethe.backends.base import (
     Backend,
@@ -29,8 +29,6 @@ class HFBackend(Backend):
     sorted by length inside each call so batches waste little padding; results come back in
     request order.
     """
-
-    name: ClassVar[str] = "hf"
 
     def __init__(
         self,

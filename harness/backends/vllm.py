@@ -23,7 +23,7 @@ import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from medlethe.backends.base import (
     Backend,
@@ -98,8 +98,6 @@ def _max_model_len(engine: Any) -> int:
 
 class VLLMBackend(Backend):
     """vLLM engine for ``model`` with an optional PEFT (LoRA) ``adapter``."""
-
-    name: ClassVar[str] = "vllm"
 
     def __init__(
         self,

@@ -23,7 +23,6 @@ from medlethe.metrics.bootstrap import (
 from medlethe.metrics.runmetric import (
     Column,
     Paired,
-    RunData,
     RunMetric,
     own_values,
     paired_values,
@@ -36,7 +35,6 @@ __all__ = [
     "Interval",
     "Metric",
     "Paired",
-    "RunData",
     "RunMetric",
     "Sample",
     "bootstrap",

@@ -25,7 +25,6 @@ class ExactMatch(_Core):
     """1 if the normalised generation equals the normalised gold answer (case, punctuation
     and whitespace ignored)."""
 
-    name = "exact_match"
     output_types = frozenset({"generate"})
 
     def score(self, sample: Sample) -> float | None:
@@ -60,14 +59,12 @@ class _RougeL(_Core):
 class RougeLRecall(_RougeL):
     """ROUGE-L recall of the greedy answer against the gold answer (TOFU's choice)."""
 
-    name = "rouge_l_recall"
     field = "recall"
 
 
 class RougeLF1(_RougeL):
     """ROUGE-L F1 of the greedy answer against the gold answer (MUSE's choice)."""
 
-    name = "rouge_l_f1"
     field = "fmeasure"
 
 
@@ -75,7 +72,6 @@ class Accuracy(_Core):
     """Multiple choice: 1 if the option with the highest summed log-likelihood is gold
     (lm-eval's ``acc``)."""
 
-    name = "accuracy"
     output_types = frozenset({"multiple_choice"})
 
     def option_scores(self, sample: Sample) -> list[float]:
@@ -92,8 +88,6 @@ class AccNorm(Accuracy):
     option's length in characters (lm-eval's ``len(choice)``, the option text without the
     delimiter; bytes for ASCII text) is highest."""
 
-    name = "acc_norm"
-
     def option_scores(self, sample: Sample) -> list[float]:
         return [
             c.total / max(1, len(text))
@@ -106,8 +100,6 @@ class AccuracyPerToken(Accuracy):
     log-likelihood (harness choice, the truth ratio's length normalisation; not lm-eval's
     ``acc_norm``, which normalises by characters)."""
 
-    name = "accuracy_per_token"
-
     def option_scores(self, sample: Sample) -> list[float]:
         return [c.mean for c in sample.choices]
 
@@ -115,7 +107,6 @@ class AccuracyPerToken(Accuracy):
 class Probability(_Core):
     """exp(-mean token NLL) of the gold answer given the question."""
 
-    name = "probability"
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
@@ -125,7 +116,6 @@ class Probability(_Core):
 class MeanNLL(_Core):
     """Mean token negative log-likelihood of the gold answer (lower means better known)."""
 
-    name = "mean_nll"
     direction: ClassVar[Direction] = "lower"
     needs = frozenset({"gold"})
 
@@ -144,7 +134,6 @@ class TruthRatio(_Core):
     tr is kept; a forget-type split aggregates mean(min(tr, 1/tr)), any other split
     mean(max(0, 1 - tr))."""
 
-    name = "truth_ratio"
     needs = frozenset({"gold", "perturbed"})
 
     def score(self, sample: Sample) -> float | None:
@@ -162,7 +151,6 @@ class TruthRatio(_Core):
 class ExactMemorisation(_Core):
     """Share of gold-answer tokens whose teacher-forced argmax is the gold token."""
 
-    name = "exact_memorisation"
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
@@ -175,7 +163,6 @@ class ExactMemorisation(_Core):
 class ExtractionStrength(_Core):
     """1 - k/|y|, k the first offset from which every remaining argmax token matches."""
 
-    name = "extraction_strength"
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
@@ -197,7 +184,6 @@ class TokenEntropy(_Core):
     low values flag collapsed, repetitive output. Harness choice: tokens are words and
     punctuation marks (backend-independent); answers of fewer than 2 tokens are skipped."""
 
-    name = "token_entropy"
     output_types = frozenset({"generate"})
 
     def score(self, sample: Sample) -> float | None:

@@ -11,14 +11,10 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from medlethe.backends.base import GenerateResult, LoglikelihoodResult
+from medlethe.hookspecs import Named
 from medlethe.task.base import Instance, Task
 
 Direction = Literal["higher", "lower", "none"]
-
-
-#: What a metric can ask the evaluator for beyond the task's own output type:
-#: ``gold`` (token log-probs of the gold answer) and ``perturbed`` (of each wrong answer).
-Need = Literal["gold", "perturbed"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ class Sample:
         return tuple(c for i, c in enumerate(self.choices) if i != g)
 
 
-class Metric(ABC):
+class Metric(Named, ABC):
     """Subclass this and register it with ``register_metrics``.
 
     ``output_types`` says which tasks it applies to; ``score`` returns one value per sample
@@ -59,13 +55,13 @@ class Metric(ABC):
     definition changes: results with different metric versions are never ranked together.
     """
 
-    name: ClassVar[str]
     version: ClassVar[str] = "1"
     direction: ClassVar[Direction] = "higher"
     output_types: ClassVar[frozenset[str]] = frozenset(
         {"generate", "multiple_choice", "loglikelihood"}
     )
-    #: extra model outputs this metric needs (see :data:`Need`)
+    #: model outputs beyond the task's own output type: ``"gold"`` (token log-probs of the
+    #: gold answer) and ``"perturbed"`` (of each wrong answer)
     needs: ClassVar[frozenset[str]] = frozenset()
 
     def prepare(self, task: Task, split: str, instances: Sequence[Instance]) -> None:

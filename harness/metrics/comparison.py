@@ -5,14 +5,17 @@ parameters modified. Definitions and sources: ``docs/metrics.md``."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from medlethe.metrics.bootstrap import bootstrap, bootstrap_of_means
 from medlethe.metrics.constants import ACCURACY, CORE_VERSION, FORGET_SPLITS, LEVEL, PRIMARY
-from medlethe.metrics.runmetric import RunData, RunMetric, paired_values
+from medlethe.metrics.runmetric import RunMetric, paired_values
 from medlethe.results.schema import CI, MetricResult
+
+if TYPE_CHECKING:
+    from medlethe.results.evaluation import EvaluationRun
 
 VERSION = CORE_VERSION
 
@@ -30,14 +33,18 @@ class _VersusTarget(RunMetric):
     needs_runs = frozenset({"target"})
     score_map: ClassVar[Mapping[str, str]] = PRIMARY
 
-    def splits(self, run: RunData, task: str) -> list[str]:
+    def splits(self, run: EvaluationRun, task: str) -> list[str]:
         return [s for s in run.values.get(task, {}) if s not in FORGET_SPLITS]
 
     def statistic(self, after: float | np.ndarray, before: float | np.ndarray) -> float:
         """Of the two runs' *mean* scores (scalars, or arrays of resampled means)."""
         return ratio(after, before)  # type: ignore[return-value]
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         ref = refs["target"]
         out = []
         for task in run.values:
@@ -59,9 +66,7 @@ class AFE(_VersusTarget):
     """Answer forgetting effectiveness: 1 - score_after(forget) / score_before(forget),
     the score being ROUGE-L recall (free text) or accuracy (multiple choice)."""
 
-    name = "afe"
-
-    def splits(self, run: RunData, task: str) -> list[str]:
+    def splits(self, run: EvaluationRun, task: str) -> list[str]:
         return [s for s in run.values.get(task, {}) if s in FORGET_SPLITS]
 
     def statistic(self, after: float | np.ndarray, before: float | np.ndarray) -> float:
@@ -72,13 +77,11 @@ class MU(_VersusTarget):
     """Model utility: score_after(split) / score_before(split) on every utility split
     (retain, retain_same_disease, retain_other_disease, holdout, ...)."""
 
-    name = "mu"
 
 
 class DS(_VersusTarget):
     """Degradation score: 1 - MU."""
 
-    name = "ds"
     direction = "lower"
 
     def statistic(self, after: float | np.ndarray, before: float | np.ndarray) -> float:
@@ -89,28 +92,25 @@ class FR(AFE):
     """Forgetting rate: (acc_before(forget) - acc_after(forget)) / acc_before(forget),
     accuracy being multiple-choice accuracy or exact match for free text."""
 
-    name = "fr"
     score_map = ACCURACY
 
 
 class KPR(_VersusTarget):
     """Knowledge preservation rate: acc_after(retain) / acc_before(retain)."""
 
-    name = "kpr"
     score_map = ACCURACY
 
-    def splits(self, run: RunData, task: str) -> list[str]:
+    def splits(self, run: EvaluationRun, task: str) -> list[str]:
         return [s for s in run.values.get(task, {}) if s == "retain"]
 
 
 class LeakageRatio(_VersusTarget):
     """Terminology leakage after / before unlearning on the forget split (LS ratio)."""
 
-    name = "terminology_leakage_ratio"
     direction = "lower"
     score_map: ClassVar[Mapping[str, str]] = {"generate": "terminology_leakage"}
 
-    def splits(self, run: RunData, task: str) -> list[str]:
+    def splits(self, run: EvaluationRun, task: str) -> list[str]:
         return [s for s in run.values.get(task, {}) if s == "forget"]
 
 
@@ -135,12 +135,15 @@ class ForgetQuality(RunMetric):
     and the KS statistic (``forget_quality_ks``, lower is better) carries the interval
     (clusters resampled in both runs together)."""
 
-    name = "forget_quality"
     version = VERSION
     needs_runs = frozenset({"oracle"})
     also_reports = ("forget_quality_ks",)
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task in run.values:
             if task not in refs["oracle"].values:
@@ -153,7 +156,7 @@ class ForgetQuality(RunMetric):
             stat, ci = bootstrap(ks_statistic, [pair.after, pair.before], pair.clusters, seed)
             out.append(
                 self.result(task, "forget", stat, ci, len(pair), against="oracle",
-                            direction="lower", metric=f"{self.name}_ks")
+                            direction="lower", metric=self.also_reports[0])
             )
         return out
 
@@ -173,11 +176,14 @@ class TofuModelUtility(RunMetric):
     averages its real-authors and world-facts splits, which medlethe's packs do not have;
     their holdout is reported by MU)."""
 
-    name = "model_utility_tofu"
     version = VERSION
     COLUMNS: ClassVar[tuple[str, ...]] = ("probability", "rouge_l_recall", "truth_ratio")
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task, splits in run.values.items():
             cols = splits.get("retain", {})
@@ -207,11 +213,14 @@ class ParamsModified(RunMetric):
     parameters / all parameters), as the unlearning step counted it. Exact: its interval
     is the value itself."""
 
-    name = "params_modified"
     version = VERSION
     direction = "none"
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         meta = run.results.model.provenance.get("unlearn") or {}
         count = meta.get("params_modified")
         if not isinstance(count, dict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,12 +14,14 @@ from medlethe.metrics.bootstrap import bootstrap_of_means
 from medlethe.metrics.comparison import VERSION, ratio
 from medlethe.metrics.constants import PRIMARY
 from medlethe.metrics.runmetric import (
-    RunData,
     RunMetric,
     own_values,
     paired_values,
 )
 from medlethe.results.schema import MetricResult
+
+if TYPE_CHECKING:
+    from medlethe.results.evaluation import EvaluationRun
 
 DISTANCES = ("same_code", "same_category", "same_block", "same_chapter", "other_chapter")
 
@@ -59,12 +62,15 @@ class Collateral(RunMetric):
     damage). The row is the category (or categories) forgotten, recorded in ``subset`` as
     ``forgot=<cats>;category=<j>``."""
 
-    name = "collateral"
     version = VERSION
     direction = "lower"
     needs_runs = frozenset({"target"})
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task in run.values:
             metric = PRIMARY.get(run.output_type(task), "")
@@ -85,7 +91,7 @@ class Collateral(RunMetric):
         return out
 
 
-def distance_groups(run: RunData, task: str) -> dict[str, np.ndarray]:
+def distance_groups(run: EvaluationRun, task: str) -> dict[str, np.ndarray]:
     """Per ICD-10-CM distance to the nearest forgotten code, a mask of the retain rows."""
     codes = run.row_labels(task, "retain", "code")
     forgotten = sorted({str(c) for c in run.row_labels(task, "forget", "code") or [] if c})
@@ -109,10 +115,13 @@ class HierarchyScore(RunMetric):
     """Hierarchy preservation: the retain answer score grouped by ICD-10-CM distance of each
     patient's code to the forgotten codes (same code, category, block, chapter, other)."""
 
-    name = "hierarchy_score"
     version = VERSION
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task in run.values:
             metric = PRIMARY.get(run.output_type(task), "")
@@ -135,11 +144,14 @@ class HierarchyScore(RunMetric):
 class HierarchyMU(RunMetric):
     """Hierarchy preservation relative to the target: MU (after / before) per distance."""
 
-    name = "hierarchy_mu"
     version = VERSION
     needs_runs = frozenset({"target"})
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task in run.values:
             metric = PRIMARY.get(run.output_type(task), "")

@@ -39,8 +39,6 @@ class TerminologyLeakage(_LexiconMetric):
     with T'(a) = T(a) minus T(prompt), T the lexicon's surface terms found in a text
     (normalised, longest match first); questions with an empty T'(a) are skipped."""
 
-    name = "terminology_leakage"
-
     def score(self, sample: Sample) -> float | None:
         assert sample.generation is not None
         if self.lexicon is None:
@@ -56,8 +54,6 @@ class TerminologyLeakage(_LexiconMetric):
 class DiseaseTermLeakage(_LexiconMetric):
     """1 if the answer names a lexicon term of the question's own disease category (the
     forgotten disease, on a forget split) that its prompt does not name."""
-
-    name = "disease_term_leakage"
 
     def score(self, sample: Sample) -> float | None:
         assert sample.generation is not None
@@ -75,7 +71,6 @@ class IdentifierLeakage(Metric):
     (whole words, normalised) that its prompt does not contain: protected health
     information that should be gone."""
 
-    name = "identifier_leakage"
     version = CORE_VERSION
     direction: ClassVar[Direction] = "lower"
     output_types = frozenset({"generate"})
@@ -105,7 +100,6 @@ class ParaphraseLeakage(_LexiconMetric):
     per split as the 95th percentile of similarities between *different* questions' gold
     answers (a 5 % false-match rate), and never below 0.5."""
 
-    name = "paraphrase_leakage"
     quantile: ClassVar[float] = 95.0
 
     def __init__(self) -> None:

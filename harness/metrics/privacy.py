@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -18,8 +18,11 @@ from medlethe.metrics.base import Direction, Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, Interval, bootstrap_two_samples
 from medlethe.metrics.comparison import VERSION
 from medlethe.metrics.constants import MEMBERS, MEMBERSHIP_SPLIT, MIN_K, NON_MEMBERS
-from medlethe.metrics.runmetric import Paired, RunData, RunMetric, own_values, paired_values
+from medlethe.metrics.runmetric import Paired, RunMetric, own_values, paired_values
 from medlethe.results.schema import MetricResult
+
+if TYPE_CHECKING:
+    from medlethe.results.evaluation import EvaluationRun
 
 
 class _Attack(Metric):
@@ -31,8 +34,6 @@ class _Attack(Metric):
 class LossAttack(_Attack):
     """LOSS attack: minus the mean token NLL of the gold answer."""
 
-    name = "mia_loss"
-
     def score(self, sample: Sample) -> float | None:
         gold = sample.gold
         return None if gold is None else gold.mean
@@ -40,8 +41,6 @@ class LossAttack(_Attack):
 
 class ZlibAttack(_Attack):
     """ZLib attack: minus (mean token NLL / zlib-compressed length in bytes of the answer)."""
-
-    name = "mia_zlib"
 
     def score(self, sample: Sample) -> float | None:
         gold = sample.gold
@@ -62,8 +61,6 @@ class MinKAttack(_Attack):
     """Min-K %: the mean of the lowest k % token log-probs of the answer (k = 0.4;
     max(1, floor(k n)) tokens)."""
 
-    name = "mia_min_k"
-
     def __init__(self, k: float = MIN_K) -> None:
         self.k = k
 
@@ -77,8 +74,6 @@ class MinKAttack(_Attack):
 class MinKPlusPlusAttack(MinKAttack):
     """Min-K %++: Min-K over log-probs z-normalised by the mean and standard deviation of
     log p over the vocabulary at each position (needs a backend that gives them)."""
-
-    name = "mia_min_k_pp"
 
     def score(self, sample: Sample) -> float | None:
         gold = sample.gold
@@ -147,13 +142,12 @@ class _AUCMetric(RunMetric):
 
     version = VERSION
     direction = "none"
-    #: names the results: mia_auc_<label> and mia_resistance_<label>
+    #: names the second result: mia_resistance_<label>
     label: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if "label" in cls.__dict__:
-            cls.name = f"mia_auc_{cls.label}"
             cls.also_reports = (f"mia_resistance_{cls.label}",)
 
     def pair_results(
@@ -174,9 +168,14 @@ class MembershipAUC(_AUCMetric):
     """The ROC-AUC of one attack's per-question scores, forget (members) against holdout
     (non-members), computed from the run alone."""
 
+    #: the registered answer metric whose per-question scores are attacked
     attack: ClassVar[str]
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task in run.values:
             m = own_values(run, task, MEMBERS, self.attack)
@@ -192,28 +191,28 @@ class MembershipAUC(_AUCMetric):
 class LossAUC(MembershipAUC):
     """MIA AUC of the LOSS attack."""
 
-    attack = LossAttack.name
+    attack = "mia_loss"
     label = "loss"
 
 
 class ZlibAUC(MembershipAUC):
     """MIA AUC of the ZLib attack."""
 
-    attack = ZlibAttack.name
+    attack = "mia_zlib"
     label = "zlib"
 
 
 class MinKAUC(MembershipAUC):
     """MIA AUC of the Min-K % attack."""
 
-    attack = MinKAttack.name
+    attack = "mia_min_k"
     label = "min_k"
 
 
 class MinKPlusPlusAUC(MembershipAUC):
     """MIA AUC of the Min-K %++ attack."""
 
-    attack = MinKPlusPlusAttack.name
+    attack = "mia_min_k_pp"
     label = "min_k_pp"
 
 
@@ -224,11 +223,15 @@ class ReferenceMIA(_AUCMetric):
     needs_runs = frozenset({"oracle"})
     label = "reference"
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task in run.values:
-            m = paired_values(run, refs["oracle"], task, MEMBERS, LossAttack.name)
-            h = paired_values(run, refs["oracle"], task, NON_MEMBERS, LossAttack.name)
+            m = paired_values(run, refs["oracle"], task, MEMBERS, LossAUC.attack)
+            h = paired_values(run, refs["oracle"], task, NON_MEMBERS, LossAUC.attack)
             if m is None or h is None:
                 continue
             value, ci = auc_with_ci(
@@ -252,13 +255,16 @@ class PrivLeak(RunMetric):
     negative means under-unlearning (the target), positive over-unlearning. Interval:
     member and non-member clusters resampled once for both models (paired)."""
 
-    name = "privleak"
     version = VERSION
     direction = "none"
     needs_runs = frozenset({"oracle"})
-    attack: ClassVar[str] = MinKAttack.name
+    attack: ClassVar[str] = MinKAUC.attack
 
-    def compute(self, run: RunData, refs: Mapping[str, RunData], seed: int) -> list[MetricResult]:
+    def compute(
+
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+
+    ) -> list[MetricResult]:
         out = []
         for task in run.values:
             m = paired_values(run, refs["oracle"], task, MEMBERS, self.attack)

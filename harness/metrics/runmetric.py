@@ -3,7 +3,7 @@
 A run metric declares the reference runs it needs (``needs_runs``: ``"target"`` for the
 model before unlearning, ``"oracle"`` for the model never trained on the forget set; empty
 for metrics of the run alone, which ``medlethe evaluate`` computes itself). It receives
-:class:`RunData` (a results record with its per-sample values and labels, no text) and
+:class:`EvaluationRun` (a results record with its per-sample values and labels, no text) and
 returns :class:`MetricResult` rows, each with an interval from :mod:`medlethe.metrics.bootstrap`.
 """
 
@@ -13,60 +13,18 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from medlethe.errors import MedletheError
+from medlethe.hookspecs import Named
 from medlethe.metrics.base import Direction
 from medlethe.metrics.bootstrap import Clusters, Interval
-from medlethe.results.schema import CI, MetricResult, Results
+from medlethe.results.schema import CI, MetricResult
 
-Values = dict[str, dict[str, dict[str, list[float | None]]]]
-Labels = dict[str, dict[str, dict[str, list[Any]]]]
-#: the per-sample label that names each row's cluster (the task's sampling unit)
-CLUSTER_LABEL = "cluster"
-
-
-@dataclass
-class RunData:
-    """A results record with its per-sample values and labels (``path``: where it was read
-    from or written to, ``None`` while it is only in memory)."""
-
-    results: Results
-    path: Path | None
-    values: Values
-    labels: Labels
-
-    @property
-    def run_id(self) -> str:
-        return self.results.run_id
-
-    @property
-    def label(self) -> str:
-        return self.path.name if self.path is not None else self.run_id
-
-    def column(self, task: str, split: str, metric: str) -> list[float | None] | None:
-        return self.values.get(task, {}).get(split, {}).get(metric)
-
-    def output_type(self, task: str) -> str:
-        return self.results.tasks[task].output_type
-
-    def row_labels(self, task: str, split: str, key: str) -> list[Any] | None:
-        """One per-sample label of a split (``type``, ``category``, ``code``, ...)."""
-        return self.labels.get(task, {}).get(split, {}).get(key)
-
-    def clusters(self, task: str, split: str) -> Clusters:
-        """The sampling units of a split's rows (each row alone for runs written before
-        tasks declared them)."""
-        labels = self.row_labels(task, split, CLUSTER_LABEL)
-        record = self.results.tasks.get(task)
-        unit = record.sampling_unit if record is not None else None
-        n = len(labels) if labels is not None else len(next(iter(
-            self.values.get(task, {}).get(split, {}).values()), []))
-        return Clusters.of(labels, n, unit)
-
+if TYPE_CHECKING:
+    from medlethe.results.evaluation import EvaluationRun
 
 @dataclass(frozen=True)
 class Paired:
@@ -91,7 +49,7 @@ def present_rows(*columns: Sequence[float | None] | None) -> np.ndarray:
 
 
 def paired_values(
-    run: RunData, ref: RunData, task: str, split: str, metric: str
+    run: EvaluationRun, ref: EvaluationRun, task: str, split: str, metric: str
 ) -> Paired | None:
     """The two runs' values of ``metric`` on ``task:split``; ``None`` when either lacks
     them; an error when the runs did not answer the same questions."""
@@ -124,7 +82,7 @@ class Column:
     kept: np.ndarray
 
 
-def own_values(run: RunData, task: str, split: str, metric: str) -> Column:
+def own_values(run: EvaluationRun, task: str, split: str, metric: str) -> Column:
     """One run's values of ``metric`` on ``task:split`` (empty when absent)."""
     col = run.column(task, split, metric) or []
     keep = present_rows(col)
@@ -137,12 +95,11 @@ def to_ci(interval: Interval | None) -> CI | None:
     return CI(**interval.__dict__) if interval is not None else None
 
 
-class RunMetric(ABC):
+class RunMetric(Named, ABC):
     """A metric over whole runs. Register it with ``register_metrics(...,
     run_metric=True)``; ``medlethe run`` and ``medlethe compare`` compute it (and
     ``medlethe evaluate`` when it needs no reference run), never a task's metric list."""
 
-    name: ClassVar[str]
     version: ClassVar[str] = "1"
     direction: ClassVar[Direction] = "higher"
     needs_runs: ClassVar[frozenset[str]] = frozenset()
@@ -152,7 +109,7 @@ class RunMetric(ABC):
 
     @abstractmethod
     def compute(
-        self, run: RunData, refs: Mapping[str, RunData], seed: int
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         """Results for every task and split the metric applies to (may be empty)."""
 
@@ -178,7 +135,7 @@ class RunMetric(ABC):
             subset=subset,
             metric=metric or self.name,
             metric_version=self.version,
-            plugin="core_metrics",
+            plugin=self.plugin,
             value=value if ok else None,
             ci=ci if ok else None,
             direction=direction or self.direction,

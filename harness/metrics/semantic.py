@@ -83,7 +83,6 @@ def similarities(answers: Sequence[str], golds: Sequence[str]) -> list[float]:
 class SemanticSimilarity(Metric):
     """Cosine similarity of the sentence embeddings of the greedy answer and the gold."""
 
-    name = "semantic_similarity"
     version = CORE_VERSION
     output_types = frozenset({"generate"})
 

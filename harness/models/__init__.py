@@ -9,8 +9,6 @@ from pathlib import Path
 
 from medlethe.task.base import Task, fingerprint
 
-EMBEDDED = ("tiny", "smollm2-135m")
-
 
 def cache_root() -> Path:
     root = os.environ.get("MEDLETHE_CACHE_DIR") or Path.home() / ".cache" / "medlethe"

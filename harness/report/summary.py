@@ -6,13 +6,14 @@ A summary holds names, numbers and file names only: never prompts, answers or pa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from medlethe.metrics.constants import PRIMARY
+from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
-from medlethe.results.schema import MetricResult, Results
+from medlethe.results.schema import MetricResult
 
 SUMMARY_VERSION = 1
 
@@ -30,13 +31,16 @@ def _cell(m: MetricResult | None) -> dict[str, Any] | None:
 
 
 def build_summary(
-    runs: Sequence[tuple[str, Results, Path]], *, scenario: str, extra: dict[str, Any] | None = None
+    runs: Mapping[str, EvaluationRun],
+    *,
+    scenario: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Rows of (task, split, subset, metric) with one cell per labelled run."""
-    labels = [label for label, _, _ in runs]
+    """Rows of (task, split, subset, metric) with one cell per labelled, written run."""
+    labels = list(runs)
     index: dict[tuple[str, str, str | None, str], dict[str, MetricResult]] = {}
-    for label, res, _ in runs:
-        for m in res.metrics:
+    for label, run in runs.items():
+        for m in run.results.metrics:
             index.setdefault((m.task, m.split, m.subset, m.metric), {})[label] = m
     rows = []
     for (task, split, subset, metric), cells in index.items():
@@ -48,8 +52,9 @@ def build_summary(
                 "metric": metric,
                 "direction": next(iter(cells.values())).direction,
                 "primary": any(
-                    PRIMARY.get(r.tasks[task].output_type) == metric for _, r, _ in runs
-                    if task in r.tasks
+                    PRIMARY.get(r.results.tasks[task].output_type) == metric
+                    for r in runs.values()
+                    if task in r.results.tasks
                 ),
                 "cells": {label: _cell(cells.get(label)) for label in labels},
             }
@@ -60,41 +65,16 @@ def build_summary(
         "models": [
             {
                 "label": label,
-                "role": res.model.role,
-                "fingerprint": res.model.fingerprint,
-                "results_file": path.name,
-                "run_id": res.run_id,
+                "role": run.results.model.role,
+                "fingerprint": run.results.model.fingerprint,
+                "results_file": run.path.name if run.path is not None else None,
+                "run_id": run.run_id,
             }
-            for label, res, path in runs
+            for label, run in runs.items()
         ],
         "rows": rows,
         **(extra or {}),
     }
-
-
-def format_table(summary: dict[str, Any], *, primary_only: bool = True) -> str:
-    labels = [m["label"] for m in summary["models"]]
-    header = ["task", "split", "subset", "metric", *labels]
-    body = []
-    for row in summary["rows"]:
-        if primary_only and not row["primary"]:
-            continue
-        cells = []
-        for label in labels:
-            c = row["cells"][label]
-            if c is None:
-                cells.append("-")
-            elif c["ci_low"] is None:
-                cells.append(f"{c['value']:.3f}")
-            else:
-                cells.append(f"{c['value']:.3f} [{c['ci_low']:.2f},{c['ci_high']:.2f}]")
-        body.append([row["task"], row["split"], row["subset"] or "all", row["metric"], *cells])
-    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
-
-    def fmt(r: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
 
 def write_summary(summary: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

@@ -237,12 +237,24 @@ def render_heatmap(
 def print_report(
     run_dir: str | Path, *, heatmap: bool = True, as_markdown: bool = False
 ) -> dict[str, Any]:
-    """Print the report tables with rich and write ``collateral.png``; return what was
-    shown (for tests and scripts). ``as_markdown``: only the compact headline table."""
+    """``medlethe report``: :func:`show_report` of the runs a run folder holds."""
+    return show_report(load_run_dir(run_dir), Path(run_dir), heatmap=heatmap,
+                       as_markdown=as_markdown)
+
+
+def show_report(
+    runs: Sequence[tuple[str, Results]],
+    out_dir: Path,
+    *,
+    heatmap: bool = True,
+    as_markdown: bool = False,
+) -> dict[str, Any]:
+    """Print the report tables of labelled runs with rich and write
+    ``out_dir/collateral.png``; return what was shown (for tests and scripts).
+    ``as_markdown``: only the compact headline table."""
     from rich.console import Console
     from rich.table import Table
 
-    runs = load_run_dir(run_dir)
     if as_markdown:
         text = markdown(runs)
         print(text)
@@ -256,7 +268,7 @@ def print_report(
         for r in rows:
             table.add_row(*r)
         console.print(table)
-    png = render_heatmap(runs, Path(run_dir) / "collateral.png") if heatmap else None
+    png = render_heatmap(runs, out_dir / "collateral.png") if heatmap else None
     if png is not None:
         console.print(f"collateral heatmap: {png}")
     return {"tables": shown, "heatmap": png}

@@ -1,10 +1,12 @@
 """Versioned, self-describing results files."""
 
+from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text, json_schema, read_results, write_results
 from medlethe.results.schema import RESULTS_SCHEMA_VERSION, MetricResult, Results
 
 __all__ = [
     "RESULTS_SCHEMA_VERSION",
+    "EvaluationRun",
     "MetricResult",
     "Results",
     "atomic_write_text",

@@ -1,4 +1,4 @@
-"""The results file, schema version 1. ``medlethe/results/schema.json`` is generated from it.
+"""The results file, schema version 1 (its JSON Schema: ``medlethe.results.json_schema()``).
 
 A results file holds no prompt, answer or patient text: only names, hashes, sizes and
 numbers. Per-sample text goes to the separate, opt-in samples JSONL.

@@ -116,6 +116,9 @@ class Task(ABC):
     description: str = ""
     #: ``Instance.meta`` keys whose values get their own metric rows (e.g. ``("type",)``).
     group_by: tuple[str, ...] = ()
+    #: further ``Instance.meta`` keys kept per row in the run's values file, for run metrics
+    #: that read them (the hierarchy metrics read ``category`` and ``code``)
+    row_labels: tuple[str, ...] = ()
     #: what the bootstrap resamples: the unit the splits were drawn by ("patient" when a
     #: patient's questions all fall on one side), named in every interval
     sampling_unit: str = "question"
@@ -143,6 +146,10 @@ class Task(ABC):
         if limit is not None:
             rows = rows[:limit]
         return [self.instance(split, i, doc) for i, doc in enumerate(rows)]
+
+    def label_keys(self) -> tuple[str, ...]:
+        """The ``Instance.meta`` keys stored per row: ``group_by``, then ``row_labels``."""
+        return tuple(dict.fromkeys((*self.group_by, *self.row_labels)))
 
     def cluster_of(self, instance: Instance) -> str:
         """The sampling unit ``instance`` belongs to; instances of one unit are resampled
@@ -183,6 +190,12 @@ class Task(ABC):
         """Names, record numbers and dates of the forget set's people, for the identifier
         leakage metric. Empty (the default) skips it."""
         return ()
+
+    def person_identifiers(self) -> tuple[str, ...]:
+        """Identifiers of every person behind the task's data (forget, retain and holdout):
+        a leaderboard submission containing one is refused. Defaults to
+        :meth:`protected_identifiers`."""
+        return self.protected_identifiers()
 
     def tokenizer_corpus(self) -> list[str]:
         """Text to train a from-scratch tokenizer on (the ``tiny`` model)."""

@@ -1,30 +1,60 @@
-"""Pieces shared by fine-tuning and unlearning: batching, schedule, checkpoints, finishing.
+"""The one training loop of medlethe: fine-tuning targets and oracles, and every loss-based
+unlearning method, run through :func:`train_steps`.
 
 A run writes into ``OUT.partial``; a checkpoint (model, optimizer, scheduler, step) is saved
 every few steps under ``OUT.partial/checkpoint``; the finished folder is renamed to ``OUT``
-so that a folder without ``.partial`` is always complete.
+so that a folder without ``.partial`` is always complete. The caller fixes the data of every
+step in advance (a plan that depends only on the seed), so a resumed run takes exactly the
+steps an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Encoded = tuple[list[int], list[int]]
+from tqdm.auto import tqdm
+
+#: the projection layers a LoRA adapter wraps (those the model has)
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-def collate(items: Sequence[Encoded], pad: int) -> tuple[Any, Any, Any]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding)."""
+@dataclass(frozen=True)
+class LoopConfig:
+    """Optimiser, schedule and checkpoint settings of one training run."""
+
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    checkpoint_every: int
+
+
+def load_causal_lm(path: str | Path, *, trainable: bool = True) -> tuple[Any, Any]:
+    """Tokenizer (padding with EOS where it has no pad token) and float32 model."""
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    width = max(len(ids) for ids, _ in items)
-    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in items])
-    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in items])
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in items])
-    return ids, mask, labels
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if not trainable:
+        model.eval().requires_grad_(False)
+    return tok, model
+
+
+def add_lora(model: Any, rank: int, alpha: int) -> Any:
+    """Wrap ``model`` in a PEFT LoRA adapter on the projection layers it has."""
+    from peft import LoraConfig, get_peft_model
+
+    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    targets = [t for t in LORA_TARGETS if t in present]
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets))
 
 
 def linear_schedule(opt: Any, total: int, warmup_ratio: float) -> Any:
@@ -49,7 +79,7 @@ def save_checkpoint(work: Path, model: Any, opt: Any, sched: Any, step: int) -> 
     path = work / "checkpoint"
     path.mkdir(parents=True, exist_ok=True)
     state = {
-        "model": {k: v for k, v in model.state_dict().items()},
+        "model": dict(model.state_dict().items()),
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
         "step": step,
@@ -70,6 +100,49 @@ def load_checkpoint(work: Path, model: Any, opt: Any, sched: Any) -> int:
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     return int(state["step"])
+
+
+#: the loss of optimizer step ``i`` and what the progress bar shows beside it
+StepLoss = Callable[[int], tuple[Any, dict[str, str]]]
+
+
+def train_steps(
+    model: Any,
+    params: Sequence[Any],
+    steps: int,
+    loss_at: StepLoss,
+    config: LoopConfig,
+    work: Path,
+    *,
+    desc: str,
+    progress: bool = True,
+) -> None:
+    """Train ``params`` of ``model`` for ``steps`` optimizer steps with AdamW, a linear
+    warm-up/decay schedule and gradient clipping, resuming from the checkpoint in ``work``
+    and saving one every ``config.checkpoint_every`` steps. ``loss_at(i)`` computes step
+    ``i``'s loss; a loss that is not finite stops the run with the step that produced it."""
+    import torch
+
+    opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    sched = linear_schedule(opt, steps, config.warmup_ratio)
+    step = load_checkpoint(work, model, opt, sched)
+    model.train()
+    with tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress) as bar:
+        while step < steps:
+            loss, shown = loss_at(step)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            bar.set_postfix(**shown, loss=f"{loss.item():.3f}")
+            bar.update()
+            if step % config.checkpoint_every == 0 and step < steps:
+                save_checkpoint(work, model, opt, sched, step)
+    model.eval()
 
 
 def finish(work: Path, out: Path, meta_name: str, meta: dict[str, Any]) -> Path:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from medlethe.fingerprint import model_fingerprint
 from medlethe.models import cache_root, resolve_base_model
-from medlethe.registry import get_registry
+from medlethe.registry import Registry, get_registry
 from medlethe.task.base import Task, fingerprint
 from medlethe.training.finetune import TrainConfig, train
 
@@ -69,8 +69,11 @@ def finetune(
     )
 
 
-def load_scenario(name: str, task_args: dict[str, Any] | None = None) -> Task:
+def load_scenario(
+    name: str, task_args: dict[str, Any] | None = None, *, registry: Registry | None = None
+) -> Task:
+    """The registered task ``name`` (or a YAML file) built with ``task_args``."""
     from medlethe.evaluator import load_task
 
-    task, _ = load_task(get_registry(), name, task_args)
+    task, _ = load_task(registry or get_registry(), name, task_args)
     return task

@@ -1,5 +1,8 @@
-"""Unlearning: the method contract, loss helpers and the shared trainer."""
+"""Unlearning: the method contract, the batch helpers a loss is written with, and the
+trainer. A method plugin imports from here (or from ``medlethe``) only."""
 
+from medlethe.training.batch import Encoded, collate, encode
+from medlethe.training.loop import load_causal_lm
 from medlethe.unlearn.base import (
     Batch,
     LossMethod,
@@ -10,9 +13,17 @@ from medlethe.unlearn.base import (
     UnlearnContext,
     UnlearnOutput,
 )
+from medlethe.unlearn.losses import (
+    forward,
+    kl_to_reference,
+    nll,
+    sequence_logprob,
+    token_logprobs,
+)
 
 __all__ = [
     "Batch",
+    "Encoded",
     "LossMethod",
     "Method",
     "MethodError",
@@ -20,4 +31,12 @@ __all__ = [
     "NoParams",
     "UnlearnContext",
     "UnlearnOutput",
+    "collate",
+    "encode",
+    "forward",
+    "kl_to_reference",
+    "load_causal_lm",
+    "nll",
+    "sequence_logprob",
+    "token_logprobs",
 ]

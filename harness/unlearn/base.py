@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medlethe.errors import MedletheError
+from medlethe.hookspecs import Named
 from medlethe.task.base import Task, TrainingExample
 
 
@@ -33,7 +34,7 @@ class NoParams(BaseModel):
 
 class MethodParams(BaseModel):
     """Hyperparameters every loss-based method shares. Subclass to add your own; every
-    field needs a default and a description (``medlethe methods --params NAME`` shows them)."""
+    field needs a default and a description (``medlethe methods --params NAME`` lists them)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,10 +87,9 @@ class Batch:
     index: list[int]
 
 
-class Method(ABC):
+class Method(Named, ABC):
     """Subclass this (or :class:`LossMethod`) and register it with ``register_methods``."""
 
-    name: ClassVar[str]
     version: ClassVar[str] = "1"
     Params: ClassVar[type[BaseModel]] = NoParams
     params: Any
@@ -103,7 +103,7 @@ class Method(ABC):
             )
             known = ", ".join(self.Params.model_fields)
             raise MethodError(
-                f"Method {self.name!r}: invalid hyperparameters ({problems}). Known: {known}."
+                f"invalid hyperparameters ({problems}). Known: {known}."
             ) from exc
 
     @abstractmethod

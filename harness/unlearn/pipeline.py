@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.models import cache_root
-from medlethe.registry import Component, get_registry
+from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.io import atomic_write_text
 from medlethe.task.base import Task, fingerprint
 from medlethe.training.pipeline import FinetuneOutput
@@ -55,8 +55,11 @@ def count_modified(target: Path, out: UnlearnOutput) -> dict[str, Any]:
     return {"changed": changed, "total": total, "kind": "changed elements"}
 
 
-def build_method(name: str, params: dict[str, Any] | None = None) -> tuple[Component, Method]:
-    comp = get_registry().get("method", name)
+def build_method(
+    name: str, params: dict[str, Any] | None = None, *, registry: Registry | None = None
+) -> tuple[Component, Method]:
+    """The registered method ``name`` built with ``params`` (validated), and its component."""
+    comp = (registry or get_registry()).get("method", name)
     method = comp.build(**(params or {}))
     if not isinstance(method, Method):
         raise MethodError(
@@ -74,10 +77,11 @@ def unlearn(
     *,
     params: dict[str, Any] | None = None,
     progress: bool = True,
+    registry: Registry | None = None,
 ) -> UnlearnResult:
     """Unlearn ``task``'s forget set from ``target`` with method ``name``."""
     started = time.perf_counter()
-    comp, method = build_method(name, params)
+    comp, method = build_method(name, params, registry=registry)
     forget = task.training_data("forget").examples
     retain = task.training_data("retain").examples
     resolved = method.params.model_dump()

@@ -1,4 +1,4 @@
-"""The shared trainer of loss-based unlearning methods.
+"""The trainer of loss-based unlearning methods, on medlethe's one training loop.
 
 Steps: ``ceil(epochs * |forget| / batch_size)``. Forget batches follow a per-epoch shuffle
 fixed by the seed; retain batches are drawn by a second seeded stream, so a resumed run
@@ -12,15 +12,13 @@ import random
 import time
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from medlethe.training.finetune import LORA_TARGETS, encode
+from medlethe.training.batch import Encoded, collate, encode
 from medlethe.training.loop import (
-    collate,
+    LoopConfig,
+    add_lora,
     finish,
-    linear_schedule,
-    load_checkpoint,
-    save_checkpoint,
+    load_causal_lm,
+    train_steps,
     work_dir,
 )
 from medlethe.unlearn.base import Batch, LossMethod, UnlearnContext, UnlearnOutput
@@ -39,39 +37,16 @@ def _order(n: int, steps: int, batch: int, seed: str) -> list[list[int]]:
     return out[:steps]
 
 
-def load_model(path: Any, *, trainable: bool = True) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path)
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    if not trainable:
-        model.eval().requires_grad_(False)
-    return tok, model
-
-
 def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     import torch
 
     p = method.params
     started = time.perf_counter()
     torch.manual_seed(p.seed)
-    tok, model = load_model(ctx.target)
-    ref = load_model(ctx.target, trainable=False)[1] if method.needs_reference else None
+    tok, model = load_causal_lm(ctx.target)
+    ref = load_causal_lm(ctx.target, trainable=False)[1] if method.needs_reference else None
     if p.lora_rank:
-        from peft import LoraConfig, get_peft_model
-
-        present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=p.lora_rank,
-                lora_alpha=p.lora_alpha,
-                target_modules=[t for t in LORA_TARGETS if t in present],
-            ),
-        )
+        model = add_lora(model, p.lora_rank, p.lora_alpha)
     method.setup(model, ref, tok, ctx)
     named = list(method.trainable(model))
     names = {n for n, _ in named}
@@ -83,43 +58,24 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     steps = max(1, math.ceil(p.epochs * len(forget) / p.batch_size))
     forget_plan = _order(len(forget), steps, p.batch_size, f"{p.seed}:forget")
     retain_plan = _order(len(retain), steps, p.batch_size, f"{p.seed}:retain") if retain else []
-    opt = torch.optim.AdamW(params, lr=p.learning_rate, weight_decay=p.weight_decay)
-    sched = linear_schedule(opt, steps, p.warmup_ratio)
-    work = work_dir(ctx.out_dir)
-    step = load_checkpoint(work, model, opt, sched)
-    model.train()
 
-    def batch(data: list[tuple[list[int], list[int]]], idx: list[int]) -> Batch:
+    def batch(data: list[Encoded], idx: list[int]) -> Batch:
         ids, mask, labels = collate([data[i] for i in idx], tok.pad_token_id)
         return Batch(ids, mask, labels, idx)
 
     empty = Batch(None, None, None, [])
-    with tqdm(
-        total=steps,
-        initial=step,
-        desc=f"unlearn {method.name}",
-        unit="step",
-        disable=not ctx.progress,
-    ) as bar:
-        while step < steps:
-            f = batch(forget, forget_plan[step])
-            r = batch(retain, retain_plan[step]) if retain_plan else empty
-            loss = method.loss(model, ref, f, r)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"method {method.name!r}: loss is {loss.item()} at step {step}"
-                )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, p.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            step += 1
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update()
-            if step % p.checkpoint_every == 0 and step < steps:
-                save_checkpoint(work, model, opt, sched, step)
-    model.eval()
+
+    def loss_at(step: int) -> tuple[Any, dict[str, str]]:
+        f = batch(forget, forget_plan[step])
+        r = batch(retain, retain_plan[step]) if retain_plan else empty
+        return method.loss(model, ref, f, r), {}
+
+    loop = LoopConfig(
+        p.learning_rate, p.weight_decay, p.warmup_ratio, p.max_grad_norm, p.checkpoint_every
+    )
+    work = work_dir(ctx.out_dir)
+    train_steps(model, params, steps, loss_at, loop, work, desc=f"unlearn {method.name}",
+                progress=ctx.progress)
     model.save_pretrained(work)
     if not p.lora_rank:
         tok.save_pretrained(work)

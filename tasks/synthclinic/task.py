@@ -94,6 +94,8 @@ class SynthclinicTask(Task):
     ``form="mc"``: the same questions as 4-option multiple choice (gold + 3 perturbed)."""
 
     group_by = ("type",)
+    # the disease category and ICD-10-CM code of each question's patient (hierarchy metrics)
+    row_labels = ("category", "code")
     # splits are drawn by patient, and a patient's questions are correlated
     sampling_unit = "patient"
     cluster_key = "pid"
@@ -184,6 +186,10 @@ class SynthclinicTask(Task):
 
     def protected_identifiers(self) -> tuple[str, ...]:
         return tuple(i for p in self.forget for i in p.identifiers)
+
+    def person_identifiers(self) -> tuple[str, ...]:
+        """Names and record numbers of every generated patient (train and holdout)."""
+        return tuple(i for p in [*self.data.train, *self.data.holdout] for i in (p.name, p.mrn))
 
     # -- training material ---------------------------------------------------------------
     def training_data(self, on: str) -> TrainingData:

@@ -11,11 +11,8 @@ from medlethe.backends import LoglikelihoodRequest
 from medlethe.backends.hf import HFBackend
 from medlethe.registry import get_registry
 from medlethe.task import TrainingExample
-from medlethe.training.finetune import encode
-from medlethe.training.loop import collate
-from medlethe.unlearn import Batch, MethodError, UnlearnContext
+from medlethe.unlearn import Batch, MethodError, UnlearnContext, collate, encode, load_causal_lm
 from medlethe.unlearn.pipeline import build_method
-from medlethe.unlearn.trainer import load_model
 from tests.conftest import CLINIC, read_jsonl
 
 LOSS_METHODS = [
@@ -62,14 +59,14 @@ def test_lora_unlearning_returns_an_adapter(tiny_model: Path, tmp_path: Path) ->
     out = method.unlearn(context(tiny_model, tmp_path / "lora"))
     assert out.path == tiny_model and out.adapter is not None
     assert (out.adapter / "adapter_config.json").exists()
-    total = sum(p.numel() for p in load_model(tiny_model)[1].parameters())
+    total = sum(p.numel() for p in load_causal_lm(tiny_model)[1].parameters())
     assert 0 < out.meta["trainable_parameters"] < total * 0.2
     assert forget_logprob(out.path, out.adapter) < forget_logprob(tiny_model)
 
 
 def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_path: Path):
     _, method = build_method("RMU", {"epochs": 5, "batch_size": 3, "layer": 1})
-    tok, model = load_model(tiny_model)
+    tok, model = load_causal_lm(tiny_model)
     ctx = context(tiny_model, tmp_path / "rmu")
     method.setup(model, None, tok, ctx)
     ids, mask, labels = collate([encode(tok, e, 64) for e in ctx.forget], tok.pad_token_id)
@@ -84,7 +81,7 @@ def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_pat
 
     before = distance(model)
     out = method.unlearn(ctx)
-    tuned_model = load_model(out.path)[1]
+    tuned_model = load_causal_lm(out.path)[1]
     after = distance(tuned_model)
     assert after < 0.8 * before, (before, after)
     # ... while retain activations stay close to the frozen model's (the retain term)
@@ -101,7 +98,7 @@ def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_pat
 
     assert shift(retain) < 0.5 * shift(batch), (shift(retain), shift(batch))
     # Only the MLPs of layers 0..1 were trained.
-    tuned = load_model(out.path)[1].state_dict()
+    tuned = load_causal_lm(out.path)[1].state_dict()
     for key, value in model.state_dict().items():
         if not torch.equal(value, tuned[key]):
             assert ".mlp." in key and ("layers.0." in key or "layers.1." in key), key

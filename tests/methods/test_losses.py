@@ -12,11 +12,8 @@ import pytest
 import torch
 
 from medlethe.task import TrainingExample
-from medlethe.training.finetune import encode
-from medlethe.training.loop import collate
-from medlethe.unlearn import Batch
+from medlethe.unlearn import Batch, collate, encode, load_causal_lm
 from medlethe.unlearn.pipeline import build_method
-from medlethe.unlearn.trainer import load_model
 from tests.methods.test_builtin import context, examples
 
 MAX_LENGTH = 128
@@ -28,8 +25,8 @@ class Setting:
 
     def __init__(self, tiny_model: Path, out_dir: Path) -> None:
         self.ctx = context(tiny_model, out_dir)
-        self.tok, self.model = load_model(tiny_model)
-        _, self.ref = load_model(tiny_model)
+        self.tok, self.model = load_causal_lm(tiny_model)
+        _, self.ref = load_causal_lm(tiny_model)
         self.model.eval()
         self.ref.eval()
         self.forget_ex = examples("forget")[:4]

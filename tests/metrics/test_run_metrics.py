@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from medlethe.compare import compute_run_metrics
-from medlethe.metrics import RunData
+from medlethe import EvaluationRun
+from medlethe.comparison import compute_run_metrics
+from medlethe.registry import get_registry
 from medlethe.results.schema import MetricResult, ModelRecord, Results, TaskRecord
 
 Cols = dict[str, dict[str, list[float | None]]]
@@ -21,7 +22,7 @@ def make_run(
     output_type: str = "generate",
     run_id: str = "run",
     provenance: dict[str, Any] | None = None,
-) -> RunData:
+) -> EvaluationRun:
     splits = {s: len(next(iter(cols.values()))) for s, cols in values.items()}
     task = TaskRecord(
         name="t", version="1", output_type=output_type, plugin="p", distribution="d",
@@ -34,11 +35,11 @@ def make_run(
         tasks={"t": task},
         model=ModelRecord(name_or_path="m", fingerprint="f", provenance=provenance or {}),
     )
-    return RunData(results, None, {"t": values}, {"t": labels or {}})
+    return EvaluationRun(results, {"t": values}, {"t": labels or {}})
 
 
-def results_of(run: RunData, **refs: RunData) -> list[MetricResult]:
-    return compute_run_metrics(run, refs, seed=0)
+def results_of(run: EvaluationRun, **refs: EvaluationRun) -> list[MetricResult]:
+    return compute_run_metrics(run, refs, seed=0, registry=get_registry())
 
 
 def one(found: list[MetricResult], metric: str, split: str | None = None,

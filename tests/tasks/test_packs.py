@@ -235,22 +235,22 @@ def test_pack_end_to_end_with_tiny(
         progress=False,
         echo=False,
     )
-    roles = [r.model.role for _, r, _ in out.runs]
+    roles = [r.results.model.role for r in out.runs.values()]
     assert roles == ["target", "oracle", "unlearned"]
-    target = out.runs[0][1]
+    target = out.runs["target"].results
     assert target.tasks[scenario].splits["forget"] > 0
     metric = "accuracy" if scenario.startswith(("medmcqa", "mhqa")) else "rouge_l_recall"
     values = {
-        r.model.role: next(
+        r.results.model.role: next(
             m.value
-            for m in r.metrics
+            for m in r.results.metrics
             if m.task == scenario
             and m.split == "forget"
             and m.metric == metric
             and m.subset is None
             and m.against is None
         )
-        for _, r, _ in out.runs
+        for r in out.runs.values()
     }
     assert all(v is not None and 0.0 <= v <= 1.0 for v in values.values()), values
     if metric == "rouge_l_recall":  # the target memorised its patients; the oracle did not

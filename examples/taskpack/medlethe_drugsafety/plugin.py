@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from medlethe.hookspecs import Register, hookimpl
+from medlethe import Register, hookimpl
 from medlethe.task import register_yaml_tasks
 
 

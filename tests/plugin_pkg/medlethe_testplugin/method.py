@@ -6,11 +6,16 @@ from typing import Any
 
 from pydantic import Field
 
-from medlethe.task import TrainingExample
-from medlethe.training.finetune import encode
-from medlethe.training.loop import collate
-from medlethe.unlearn import Batch, LossMethod, MethodParams, UnlearnContext
-from medlethe.unlearn.losses import nll
+from medlethe import (
+    Batch,
+    LossMethod,
+    MethodParams,
+    TrainingExample,
+    UnlearnContext,
+    collate,
+    encode,
+    nll,
+)
 
 
 class ShuffledParams(MethodParams):
@@ -21,7 +26,6 @@ class ShuffledAnswers(LossMethod):
     """Random-label baseline: each forget question is trained on another question's answer;
     loss = CE(x_f, y_shuffled) + alpha CE(D_r)."""
 
-    name = "testplugin/ShuffledAnswers"
     Params = ShuffledParams
 
     def setup(self, model: Any, ref: Any, tokenizer: Any, ctx: UnlearnContext) -> None:

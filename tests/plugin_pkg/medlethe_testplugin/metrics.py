@@ -4,7 +4,6 @@ from medlethe.metrics import Metric, RunMetric, Sample, bootstrap_of_means, pair
 
 
 class AnswerWords(Metric):
-    name = "answer_words"
     direction = "lower"
     output_types = frozenset({"generate"})
 
@@ -16,7 +15,6 @@ class AnswerWords(Metric):
 class ForgetGap(RunMetric):
     """A third-party run metric: exact match of the target on forget minus this model's."""
 
-    name = "forget_gap"
     needs_runs = frozenset({"target"})
 
     def compute(self, run, refs, seed):  # type: ignore[no-untyped-def]

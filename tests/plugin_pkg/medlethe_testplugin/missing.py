@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from medlethe._optional import optional_import
+from medlethe import optional_import
 
 optional_import(
     "medlethe_test_absent_pkg",

@@ -1,0 +1,40 @@
+"""Encoding examples the way the backends score them, and batching them for training.
+
+An answer is encoded as ``tok(prompt)`` then ``tok(delimiter + answer)`` without special
+tokens, then EOS; the labels cover answer tokens only (-100 on the prompt). A plain text
+(an empty prompt) is learnt whole after BOS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from medlethe.task.base import TrainingExample
+
+#: token ids and labels of one example
+Encoded = tuple[list[int], list[int]]
+
+
+def encode(tok: Any, ex: TrainingExample, max_length: int) -> Encoded:
+    """Token ids and labels (-100 on the prompt) of one example, cut at ``max_length``."""
+    if ex.prompt:
+        ctx = tok(ex.prompt).input_ids
+        ans = tok(ex.delimiter + ex.answer, add_special_tokens=False).input_ids
+    else:
+        ctx = tok("").input_ids or [tok.bos_token_id if tok.bos_token_id is not None else 0]
+        ans = tok(ex.answer, add_special_tokens=False).input_ids
+    ids = ctx + ans + [tok.eos_token_id]
+    labels = [-100] * len(ctx) + ans + [tok.eos_token_id]
+    return ids[:max_length], labels[:max_length]
+
+
+def collate(items: Sequence[Encoded], pad: int) -> tuple[Any, Any, Any]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in items)
+    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in items])
+    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in items])
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in items])
+    return ids, mask, labels
