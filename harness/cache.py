@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,11 +28,31 @@ from medlethe.backends.base import (
     loglikelihood_result_from_json,
     result_to_json,
 )
+from medlethe.errors import MedletheError
+from medlethe.paths import ensure_dir
 
 Req = TypeVar("Req", GenerateRequest, LoglikelihoodRequest)
 Res = TypeVar("Res", GenerateResult, LoglikelihoodResult)
 
 CACHE_FORMAT = 1
+#: how long one connection waits for another's lock before giving up
+BUSY_TIMEOUT_S = 60.0
+
+
+class CacheError(MedletheError):
+    """The response cache cannot be opened."""
+
+
+def _retry_locked(op: Callable[[], Any], attempts: int = 200) -> Any:
+    """``op()``, retried while SQLite answers "database is locked" (about 30 s at most)."""
+    for i in range(attempts):
+        try:
+            return op()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or i == attempts - 1:
+                raise
+            time.sleep(0.05 + 0.1 * random.random())
+    return None
 
 
 class ResponseCache:
@@ -38,13 +60,22 @@ class ResponseCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, kind TEXT, value TEXT)"
-        )
-        self._db.commit()
+        ensure_dir(self.path.parent, "the response cache folder (MEDLETHE_CACHE_DIR)")
+        try:
+            # Several processes may open a new cache at once: wait for each other's locks
+            # (busy timeout), and retry the switch to WAL, which SQLite refuses outright
+            # while another connection holds the database.
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+            _retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            _retry_locked(lambda: self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, kind TEXT, value TEXT)"
+            ))
+            self._db.commit()
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"Cannot open the response cache {self.path}: {exc}. Delete the file (it only "
+                "holds cached responses) or point --cache / MEDLETHE_CACHE_DIR elsewhere."
+            ) from exc
 
     def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

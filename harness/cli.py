@@ -117,7 +117,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from medlethe.run import run_pipeline
 
-    run_pipeline(
+    out = run_pipeline(
         args.model,
         args.scenario,
         output=args.output,
@@ -132,6 +132,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         command=["medlethe", *sys.argv[1:]],
         registry=_registry(args),
     )
+    failed = [f["method"] for f in out.summary["failures"]]
+    if failed:
+        print(f"medlethe: {len(failed)} method(s) failed ({', '.join(failed)}); the others "
+              f"ran and {out.summary_path} lists why.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -258,7 +263,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     for path in args.files:
         task = ConfigTask.from_file(path)
-        print(f"ok: {path} (task {task.name!r}, version {task.version}, {task.output_type})")
+        sizes = []
+        for split in task.split_names():  # the data too: every row must become an instance
+            n = len(task.instances(split))
+            if n == 0:
+                raise MedletheError(
+                    f"{path}: split {split!r} has no rows; check its data file and 'where:'."
+                )
+            sizes.append(f"{split} {n}")
+        print(f"ok: {path} (task {task.name!r}, version {task.version}, {task.output_type}; "
+              f"rows: {', '.join(sizes)})")
     return 0
 
 
@@ -366,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     lbv.add_argument("files", nargs="+")
     lbv.set_defaults(func=_cmd_leaderboard_validate)
 
-    va = sub.add_parser("validate", help="validate task YAML files")
+    va = sub.add_parser("validate", help="validate task YAML files and their data")
     va.add_argument("files", nargs="+")
     va.set_defaults(func=_cmd_validate)
     return parser

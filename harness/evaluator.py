@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +28,8 @@ from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
 from medlethe.metrics.runmetric import present_rows, to_ci
+from medlethe.models import check_model
+from medlethe.paths import cache_root, ensure_dir, portable, portable_tree
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.environment import environment
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
@@ -46,8 +47,7 @@ from medlethe.task.yaml_task import load_task_file
 
 
 def default_cache_path() -> Path:
-    root = os.environ.get("MEDLETHE_CACHE_DIR") or Path.home() / ".cache" / "medlethe"
-    return Path(root) / "responses.sqlite"
+    return cache_root() / "responses.sqlite"
 
 
 def component_record(c: Component, args: dict[str, Any]) -> ComponentRecord:
@@ -65,13 +65,19 @@ def load_task(
 ) -> tuple[Task, Component | None]:
     """A registered task by name, or a YAML file by path (then with no component)."""
     if name.endswith((".yaml", ".yml")):
+        if task_args:
+            raise TaskConfigError(
+                f"{name}: a YAML task takes no task arguments (got {', '.join(task_args)}); "
+                "remove --task-args, or set the values in the YAML file."
+            )
         return load_task_file(name), None
     comp = registry.get("task", name)
     try:
         task = comp.build(**(task_args or {}))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TaskConfigError(
-            f"Task {name!r} does not accept the task arguments {task_args}: {exc}"
+            f"Task {name!r} does not accept the task arguments {task_args}: {exc}. "
+            "'medlethe tasks' describes each task; docs/tasks.md lists their arguments."
         ) from exc
     if not isinstance(task, Task):
         raise TaskConfigError(
@@ -317,6 +323,9 @@ def _backend(
             version=__version__,
         )
         return backend, record
+    check_model(model)
+    if adapter is not None:
+        check_model(adapter)
     comp = registry.get("backend", backend)
     engine = comp.build(model=model, adapter=adapter, seed=seed, **backend_args)
     return engine, component_record(comp, engine.describe())
@@ -355,6 +364,8 @@ def evaluate(
     """
     started = time.perf_counter()
     registry = registry or get_registry()
+    if output is not None:
+        ensure_dir(output, "the output folder")
     backend_args = dict(backend_args or {})
     engine, backend_record = _backend(registry, backend, model, adapter, seed, backend_args)
     store = None
@@ -406,14 +417,14 @@ def evaluate(
         run_id=_run_id(model_fp, tasks),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         medlethe_version=__version__,
-        command=list(command) if command is not None else list(sys.argv),
+        command=portable_tree(list(command) if command is not None else list(sys.argv)),
         model=ModelRecord(
-            name_or_path=model,
+            name_or_path=portable(model),
             fingerprint=model_fp,
-            adapter=adapter,
+            adapter=portable(adapter) if adapter else None,
             adapter_fingerprint=model_fingerprint(adapter) if adapter else None,
             role=model_role,
-            provenance=dict(model_provenance or {}),
+            provenance=portable_tree(dict(model_provenance or {})),
         ),
         backend=backend_record,
         method=method,

@@ -30,7 +30,12 @@ def model_fingerprint(name_or_path: str, revision: str | None = None) -> str:
     elif p.is_dir():
         root = p
         files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in _WEIGHT_SUFFIXES)
-        files = [f for f in files if "checkpoint" not in f.relative_to(p).parts[0]]
+        # weights, configs and tokenizer only: medlethe's own run records
+        # (medlethe_*.json: hyperparameters, timings) do not change what the model computes
+        files = [
+            f for f in files
+            if "checkpoint" not in f.relative_to(p).parts[0] and not f.name.startswith("medlethe_")
+        ]
     else:
         return f"hub:{name_or_path}@{revision or 'main'}"
     stamp = tuple((str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)

@@ -116,11 +116,16 @@ class Registry:
         table = self.components[component.kind]
         other = table.get(component.name)
         if other is not None:
+            # the fix is in the plugin that is not medlethe's own (disabling a built-in
+            # plugin would switch off every built-in component of its kind)
+            third = component if other.plugin.distribution == OWN_DISTRIBUTION else other
             raise PluginError(
                 f"{component.kind} name {component.name!r} is registered twice: by plugin "
                 f"{other.plugin.name!r} ({other.plugin.distribution}) and by plugin "
-                f"{component.plugin.name!r} ({component.plugin.distribution}). Rename one, "
-                f"or disable one with 'medlethe -p no:{component.plugin.name}'."
+                f"{component.plugin.name!r} ({component.plugin.distribution}). Rename or "
+                f"namespace it in {third.plugin.distribution} (e.g. "
+                f"'{third.plugin.name}/{component.name.rsplit('/', 1)[-1]}'), or skip that "
+                f"plugin with 'medlethe -p no:{third.plugin.name}'."
             )
         table[component.name] = component
 
@@ -221,7 +226,16 @@ def _call_impl(impl: Any, kind: Kind, info: PluginInfo, registry: Registry) -> N
         registry.add(Component(kind, name, factory, info, description, run_metric))
 
     kwargs = {"register": register}
-    impl.function(**{a: kwargs[a] for a in impl.argnames})
+    try:
+        impl.function(**{a: kwargs[a] for a in impl.argnames})
+    except MedletheError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"Plugin {info.name!r} ({info.distribution}) failed in {_HOOKS[kind]}: "
+            f"{type(exc).__name__}: {exc}. Fix or upgrade it, or skip it with "
+            f"'medlethe -p no:{info.name}'."
+        ) from exc
 
 
 _REGISTRIES: dict[frozenset[str], Registry] = {}

@@ -10,6 +10,7 @@ every model it finished. A method that fails is reported; the others go on.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 import time
 from collections.abc import Sequence
@@ -18,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.comparison import compare
+from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
+from medlethe.paths import ensure_dir
 from medlethe.registry import Registry, get_registry
 from medlethe.report.summary import build_summary, write_summary
 from medlethe.report.text import show_report
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import FinetuneOutput, finetune, load_scenario
-from medlethe.unlearn.pipeline import unlearn
+from medlethe.unlearn.pipeline import build_method, unlearn
 
 
 @dataclass
@@ -50,6 +53,24 @@ def builtin_methods(registry: Registry) -> list[str]:
         for c in registry.components["method"].values()
         if c.plugin.distribution == "medlethe"
     ]
+
+
+def check_methods(
+    names: Sequence[str], method_args: dict[str, dict[str, Any]], registry: Registry
+) -> None:
+    """Every method name and hyperparameter of a run, checked before any work: an unknown
+    name, a --method-args entry for a method the run does not run, or an invalid value is
+    an error naming it (with the closest names)."""
+    for name in method_args:
+        if name not in names:
+            close = difflib.get_close_matches(name, [*names, *registry.names("method")], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise MedletheError(
+                f"--method-args names method {name!r}, which this run does not run.{hint} "
+                f"It runs: {', '.join(names) or 'no method'}."
+            )
+    for name in names:
+        build_method(name, method_args.get(name), registry=registry)
 
 
 def _provenance(
@@ -89,9 +110,11 @@ def run_pipeline(
     ``output/results`` and the summary (``summary.json``, ``index.html``) in ``output``.
     ``methods``: registered method names (default: every built-in one)."""
     registry = registry or get_registry()
-    out = Path(output)
+    out = ensure_dir(output, "the output folder")
     results_dir = out / "results"
     task_args = dict(task_args or {})
+    names = builtin_methods(registry) if methods is None else list(methods)
+    check_methods(names, method_args or {}, registry)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     task = load_scenario(scenario, task_args, registry=registry)
@@ -134,7 +157,7 @@ def run_pipeline(
     judged("oracle", before["oracle"], {"target": before["target"]})
     refs = {"target": runs["target"], "oracle": runs["oracle"]}
     failures: list[dict[str, str]] = []
-    for name in builtin_methods(registry) if methods is None else methods:
+    for name in names:
         try:
             result = unlearn(
                 name, task, target, model, params=(method_args or {}).get(name),

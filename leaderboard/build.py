@@ -162,6 +162,15 @@ def _env() -> Any:
     return env
 
 
+def inside(out: Path, name: str) -> Path:
+    """``out / name``, refusing any name that would leave ``out`` (submitted values name
+    pages; a crafted one must not write elsewhere)."""
+    path = (out / name).resolve()
+    if not path.is_relative_to(out.resolve()):
+        raise SubmissionError(f"refusing to write {name!r} outside the site folder {out}")
+    return path
+
+
 def build_site(
     inputs: Sequence[str | Path], out: str | Path, registry: Registry | None = None
 ) -> BuildReport:
@@ -178,9 +187,19 @@ def build_site(
             sources.append(item)
     accepted: list[Submission] = []
     rejected: list[tuple[str, str]] = []
+    owner: dict[str, Path] = {}  # run id -> the submission that brought it
     for src in sources:
         try:
-            accepted.append(validate_submission(src, registry))
+            sub = validate_submission(src, registry)
+            for path, res in sub.runs:
+                other = owner.get(res.run_id)
+                if other is not None:
+                    raise SubmissionError(
+                        f"run id {res.run_id} of {path} is also in {other}: one run, one "
+                        "page; remove the copy."
+                    )
+            owner.update({res.run_id: path for path, res in sub.runs})
+            accepted.append(sub)
         except SubmissionError as exc:
             rejected.append((str(src), str(exc)))
     groups = group_runs(
@@ -223,7 +242,8 @@ def build_site(
             "axes": (dict(columns).get(x_key, x_key), dict(columns).get(y_key, y_key)),
             "heatmap": _heatmap(runs),
         }
-        atomic_write_text(out / page, env.get_template("scenario.html.jinja").render(**context))
+        html = env.get_template("scenario.html.jinja").render(**context)
+        atomic_write_text(inside(out, page), html)
         pages.append(out / page)
         for e in entries:
             run_ctx = {
@@ -236,7 +256,7 @@ def build_site(
                     {**m.model_dump(mode="json"), "text": cell(m)} for m in e.results.metrics
                 ],
             }
-            target = out / e.page
+            target = inside(out, e.page)
             atomic_write_text(target, env.get_template("run.html.jinja").render(**run_ctx))
             pages.append(target)
         scenarios.append(

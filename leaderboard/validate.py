@@ -17,6 +17,7 @@ output). It is rejected, with the reason, when it
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from medlethe.results.schema import RESULTS_SCHEMA_VERSION, Results
 
 MAX_WORDS = 20
 MAX_CHARS = 300
+_LOCAL_PATH = re.compile(r"^(/home/|/Users/|/root/|[A-Za-z]:\\Users\\)")
 _MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript:|&#", re.IGNORECASE)
 
 
@@ -75,13 +77,42 @@ def _person_identifiers(results: Results, reg: Registry) -> set[str]:
     return found
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[0-9a-z]+", text.casefold())
+
+
+class IdentifierMatcher:
+    """Finds identifiers however they are written: case, spacing and punctuation are
+    ignored, and a name (two or more words of letters) matches in any word order."""
+
+    def __init__(self, identifiers: Collection[str]) -> None:
+        words = [_words(i) for i in identifiers]
+        self.phrases = {" ".join(w) for w in words if w}
+        self.names = [frozenset(w) for w in words if len(w) >= 2 and all(x.isalpha() for x in w)]
+
+    def found(self, text: str) -> bool:
+        words = _words(text)
+        joined = f" {' '.join(words)} "
+        present = set(words)
+        return any(f" {p} " in joined for p in self.phrases) or any(
+            n <= present for n in self.names
+        )
+
+
 def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> None:
-    """Reject free text, patient identifiers and markup anywhere in a parsed file."""
+    """Reject free text, identifiers of the people behind the data, and markup anywhere in
+    a parsed file."""
+    matcher = IdentifierMatcher(identifiers)
     for where, text in _strings(raw):
         if _MARKUP.search(text):
             raise SubmissionError(
                 f"{source}: field {where} holds markup; results never contain "
                 "HTML or scripts. Remove it."
+            )
+        if _LOCAL_PATH.search(text):
+            raise SubmissionError(
+                f"{source}: field {where} holds a local path ({text}); results record paths "
+                "relative to the cache or working folder. Re-run with this medlethe."
             )
         words = len(text.split())
         if "\n" in text or words > MAX_WORDS or len(text) > MAX_CHARS:
@@ -90,23 +121,26 @@ def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> Non
                 "names and fingerprints only, never notes, questions or answers. Remove it "
                 "(per-sample text belongs in the opt-in samples file, which is never submitted)."
             )
-        hit = next((i for i in identifiers if i in text), None)
-        if hit is not None:
+        if matcher.found(text):
             raise SubmissionError(
-                f"{source}: field {where} contains a patient's name or record number; remove "
-                "it before submitting."
+                f"{source}: field {where} contains an identifier of a person behind the data "
+                "(a name, record number or date); remove it before submitting."
             )
 
 
-def _known_metrics(reg: Registry) -> set[str]:
-    """Registered metric names, and the names run metrics report beside their own."""
-    known = set(reg.names("metric"))
+def _known_metrics(reg: Registry) -> dict[str, tuple[float, float] | None]:
+    """Registered metric names, and the names run metrics report beside their own, each
+    with the range its values lie in (``None``: unbounded, or not loadable here)."""
+    known: dict[str, tuple[float, float] | None] = {}
     for comp in reg.components["metric"].values():
-        if comp.run_metric:
-            try:
-                known.update(comp.build().also_reports)
-            except MedletheError:
-                continue  # not loadable here: its extra names stay unknown
+        try:
+            metric = comp.build()
+        except (MedletheError, TypeError):
+            known[comp.name] = None  # not loadable here: names only
+            continue
+        bounds = getattr(metric, "bounds", None)
+        for name in (comp.name, *getattr(metric, "also_reports", ())):
+            known[name] = bounds
     return known
 
 
@@ -158,6 +192,16 @@ def read_submission_file(path: Path, registry: Registry | None = None) -> Result
                 f"{path}: metric {m.metric!r} is not known to this medlethe; install the plugin "
                 "that defines it."
             )
+        lo, hi = known[m.metric] or (-math.inf, math.inf)
+        ends = (m.ci.low, m.ci.high) if m.ci is not None else (None, None)
+        for what, x in (("value", m.value), ("interval low", ends[0]),
+                        ("interval high", ends[1])):
+            if x is not None and not lo <= x <= hi:
+                raise SubmissionError(
+                    f"{path}: {m.metric} on {m.task}:{m.split} has {what} {x:g}, outside its "
+                    f"range [{lo:g}, {hi:g}]; submit the results file exactly as medlethe "
+                    "wrote it."
+                )
     return results
 
 
@@ -172,6 +216,12 @@ def validate_submission(path: str | Path, registry: Registry | None = None) -> S
         files = [source]
     else:
         raise SubmissionError(f"{source} does not exist.")
+    samples = sorted(source.rglob("samples_*.jsonl")) if source.is_dir() else []
+    if samples:
+        raise SubmissionError(
+            f"{source}: holds {samples[0].name}, a per-sample log of prompts and answers that "
+            "may contain patient text; remove it (samples files are never submitted)."
+        )
     sub = Submission(source)
     task_versions: dict[str, tuple[str, Path]] = {}
     metric_versions: dict[str, tuple[str, Path]] = {}

@@ -116,6 +116,10 @@ def load_records(
         splits = {name: ds[name].to_list() for name in ds}
     else:
         raise DatasetError(f"{pack}: {path} does not exist; pass an existing file or folder.")
+    if not any(splits.values()):
+        raise DatasetError(
+            f"{pack}: {text} has no rows; pass a file or dataset with at least one record."
+        )
     for split, rows in splits.items():
         check_rows(rows, fields, origin=f"{pack}: {text} [split {split}]")
     return splits

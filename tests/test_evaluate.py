@@ -175,4 +175,4 @@ def test_cli_errors_are_clear(tiny_model: Path, tmp_path: Path) -> None:
     assert "pip install medlethe-test-absent-pkg" in proc.stderr
     missing = str(tmp_path / "nope")
     proc = run_cli("evaluate", "--model", missing, "--tasks", str(CLINIC / "generate.yaml"))
-    assert proc.returncode == 2 and "could not load model" in proc.stderr
+    assert proc.returncode == 2 and f"--model {missing}: no such folder" in proc.stderr

@@ -196,7 +196,7 @@ def _provenance(raw: dict, i: int) -> None:  # type: ignore[type-arg]
     ("edit", "reason"),
     [
         (_note, "free text"),
-        (_name, "patient's name or record number"),
+        (_name, "identifier of a person"),
         (_script, "markup"),
         (_schema, "unknown schema_version 99"),
         (_mixed, "mixed task versions"),

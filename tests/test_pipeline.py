@@ -32,8 +32,8 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     out = run_pipeline(
         "tiny", "synthclinic/patient-25", output=tmp_path / "out", task_args=SMALL,
         train_config=SMALL_TRAINING, progress=False, echo=False,
-        methods=["GradAscent", "NPO", "testplugin/ShuffledAnswers", "Retrain", "GradAscnt"],
-        method_args={"NPO": {"beta": -1.0}}, splits=["forget", "retain", "holdout"],
+        methods=["GradAscent", "RMU", "testplugin/ShuffledAnswers", "Retrain"],
+        method_args={"RMU": {"layer": 99}}, splits=["forget", "retain", "holdout"],
     )
     rows = {
         (r["task"], r["split"], r["subset"], r["metric"]): r["cells"]
@@ -57,14 +57,17 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
             assert all(secret not in t for t in texts), secret
     roles = [r.results.model.role for r in out.runs.values()]
     assert roles == ["target", "oracle", "unlearned", "unlearned", "unlearned"]
+    # recorded paths never show this machine's folders
+    for run in out.runs.values():
+        text = run.path.read_text()  # type: ignore[union-attr]
+        assert str(Path.home()) not in text and str(tmp_path) not in text
     # Methods: gradient ascent forgets; the third-party method ran through the same path;
     # Retrain is the oracle; failures are reported and did not stop the others.
     assert forget["GradAscent"]["value"] < forget["target"]["value"] - 0.3
     assert forget["testplugin/ShuffledAnswers"] is not None
     assert forget["Retrain"]["value"] == forget["oracle"]["value"]
     failures = {f["method"]: f["error"] for f in out.summary["failures"]}
-    assert set(failures) == {"NPO", "GradAscnt"}
-    assert "beta" in failures["NPO"] and "Did you mean 'GradAscent'" in failures["GradAscnt"]
+    assert set(failures) == {"RMU"} and "layer 99" in failures["RMU"]
     ga = out.runs["GradAscent"].results
     assert ga.method is not None and ga.method.name == "GradAscent"
     assert ga.method.args["learning_rate"] == 5e-4 and ga.method.distribution == "medlethe"
@@ -235,12 +238,13 @@ def test_cli_unlearn_and_run_with_methods(tmp_path: Path) -> None:
                     "--params", "epochs=1,lora_rank=2", *small)
     assert "GradDiff (cached)" in again.stdout
     # -p no:testplugin reaches every stage of run: its run metric (forget_gap) is not computed
-    proc = run_cli(
+    command = (
         "-p", "no:testplugin",
         "run", "--scenario", "synthclinic/patient-10", "--output", str(tmp_path), *small,
         "--methods", "GradDiff,SimNPO", "--method-args", "GradDiff.epochs=1,GradDiff.lora_rank=2",
         "--splits", "forget,retain",
     )
+    proc = run_cli(*command)
     assert proc.returncode == 0, proc.stderr
     assert "Forgetting and utility" in proc.stdout
     header = next(line for line in proc.stdout.splitlines() if "oracle" in line)
@@ -260,3 +264,17 @@ def test_cli_unlearn_and_run_with_methods(tmp_path: Path) -> None:
     on = run_cli("compare", judged, "--target", target)
     assert on.returncode == 0 and ": 0 comparison" not in on.stdout, on.stderr
     assert "forget_gap" in files["GradDiff"].read_text()
+    # A repeated (or resumed) run replaces its results files, never adds to them.
+    again = run_cli(*command)
+    assert again.returncode == 0, again.stderr
+    assert len(list((tmp_path / "results").glob("results_*.json"))) == 4
+    assert len(list((tmp_path / "results").glob("values_*.json"))) == 4
+    # A method that fails makes the run exit non-zero; the summary is still written.
+    failing = run_cli(
+        "run", "--scenario", "synthclinic/patient-10", "--output", str(tmp_path / "fail"),
+        *small, "--methods", "RMU", "--method-args", "RMU.layer=99", "--splits", "forget",
+    )
+    assert failing.returncode == 1, failing.stderr
+    assert "1 method(s) failed (RMU)" in failing.stderr
+    failed = json.loads((tmp_path / "fail" / "summary.json").read_text())["failures"]
+    assert [f["method"] for f in failed] == ["RMU"]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from medlethe.metrics.base import Direction, Metric, Sample
-from medlethe.metrics.constants import CORE_VERSION, FORGET_SPLITS
+from medlethe.metrics.constants import CORE_VERSION, FORGET_SPLITS, UNIT
 
 
 def _normalise(text: str) -> str:
@@ -25,6 +25,7 @@ class ExactMatch(_Core):
     """1 if the normalised generation equals the normalised gold answer (case, punctuation
     and whitespace ignored)."""
 
+    bounds = UNIT
     output_types = frozenset({"generate"})
 
     def score(self, sample: Sample) -> float | None:
@@ -43,6 +44,7 @@ class _RougeL(_Core):
     """ROUGE-L with the Porter stemmer by default (``use_stemmer=True``, as TOFU, MUSE and
     open-unlearning score); ``stemmer=False`` (a metric argument) scores unstemmed."""
 
+    bounds = UNIT
     output_types = frozenset({"generate"})
     field: ClassVar[str]
 
@@ -72,6 +74,7 @@ class Accuracy(_Core):
     """Multiple choice: 1 if the option with the highest summed log-likelihood is gold
     (lm-eval's ``acc``)."""
 
+    bounds = UNIT
     output_types = frozenset({"multiple_choice"})
 
     def option_scores(self, sample: Sample) -> list[float]:
@@ -107,6 +110,7 @@ class AccuracyPerToken(Accuracy):
 class Probability(_Core):
     """exp(-mean token NLL) of the gold answer given the question."""
 
+    bounds = UNIT
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
@@ -116,6 +120,7 @@ class Probability(_Core):
 class MeanNLL(_Core):
     """Mean token negative log-likelihood of the gold answer (lower means better known)."""
 
+    bounds = (0.0, math.inf)
     direction: ClassVar[Direction] = "lower"
     needs = frozenset({"gold"})
 
@@ -151,6 +156,7 @@ class TruthRatio(_Core):
 class ExactMemorisation(_Core):
     """Share of gold-answer tokens whose teacher-forced argmax is the gold token."""
 
+    bounds = UNIT
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
@@ -163,6 +169,7 @@ class ExactMemorisation(_Core):
 class ExtractionStrength(_Core):
     """1 - k/|y|, k the first offset from which every remaining argmax token matches."""
 
+    bounds = UNIT
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
@@ -184,6 +191,7 @@ class TokenEntropy(_Core):
     low values flag collapsed, repetitive output. Harness choice: tokens are words and
     punctuation marks (backend-independent); answers of fewer than 2 tokens are skipped."""
 
+    bounds = UNIT
     output_types = frozenset({"generate"})
 
     def score(self, sample: Sample) -> float | None:

@@ -60,6 +60,9 @@ class Metric(Named, ABC):
     output_types: ClassVar[frozenset[str]] = frozenset(
         {"generate", "multiple_choice", "loglikelihood"}
     )
+    #: the closed range every value lies in (``None``: unbounded); the leaderboard refuses
+    #: a submitted aggregate or interval outside it
+    bounds: ClassVar[tuple[float, float] | None] = None
     #: model outputs beyond the task's own output type: ``"gold"`` (token log-probs of the
     #: gold answer) and ``"perturbed"`` (of each wrong answer)
     needs: ClassVar[frozenset[str]] = frozenset()

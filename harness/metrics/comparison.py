@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from medlethe.metrics.bootstrap import bootstrap, bootstrap_of_means
-from medlethe.metrics.constants import ACCURACY, CORE_VERSION, FORGET_SPLITS, LEVEL, PRIMARY
+from medlethe.metrics.constants import (
+    ACCURACY,
+    CORE_VERSION,
+    FORGET_SPLITS,
+    LEVEL,
+    PRIMARY,
+    UNIT,
+)
 from medlethe.metrics.runmetric import RunMetric, paired_values
 from medlethe.results.schema import CI, MetricResult
 
@@ -41,9 +48,7 @@ class _VersusTarget(RunMetric):
         return ratio(after, before)  # type: ignore[return-value]
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         ref = refs["target"]
         out = []
@@ -135,14 +140,13 @@ class ForgetQuality(RunMetric):
     and the KS statistic (``forget_quality_ks``, lower is better) carries the interval
     (clusters resampled in both runs together)."""
 
+    bounds = UNIT
     version = VERSION
     needs_runs = frozenset({"oracle"})
     also_reports = ("forget_quality_ks",)
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task in run.values:
@@ -176,13 +180,12 @@ class TofuModelUtility(RunMetric):
     averages its real-authors and world-facts splits, which medlethe's packs do not have;
     their holdout is reported by MU)."""
 
+    bounds = UNIT
     version = VERSION
     COLUMNS: ClassVar[tuple[str, ...]] = ("probability", "rouge_l_recall", "truth_ratio")
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task, splits in run.values.items():
@@ -213,13 +216,12 @@ class ParamsModified(RunMetric):
     parameters / all parameters), as the unlearning step counted it. Exact: its interval
     is the value itself."""
 
+    bounds = UNIT
     version = VERSION
     direction = "none"
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         meta = run.results.model.provenance.get("unlearn") or {}
         count = meta.get("params_modified")

@@ -28,3 +28,5 @@ DEFAULT_UNIT = "question"
 #: ROUGE-L stems, the truth ratio is TOFU's geometric form, PrivLeak MUSE's sign and
 #: denominator, and Min-K takes floor(k n) tokens
 CORE_VERSION = "2"
+#: the range of a share, a probability or an AUC
+UNIT = (0.0, 1.0)

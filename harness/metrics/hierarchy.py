@@ -67,9 +67,7 @@ class Collateral(RunMetric):
     needs_runs = frozenset({"target"})
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task in run.values:
@@ -118,9 +116,7 @@ class HierarchyScore(RunMetric):
     version = VERSION
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task in run.values:
@@ -148,9 +144,7 @@ class HierarchyMU(RunMetric):
     needs_runs = frozenset({"target"})
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task in run.values:

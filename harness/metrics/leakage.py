@@ -16,12 +16,13 @@ from typing import ClassVar
 import numpy as np
 
 from medlethe.metrics.base import Direction, Metric, Sample
-from medlethe.metrics.constants import CORE_VERSION
+from medlethe.metrics.constants import CORE_VERSION, UNIT
 from medlethe.metrics.lexicon import Lexicon, build_lexicon, normalise
 from medlethe.task.base import Instance, Task
 
 
 class _LexiconMetric(Metric):
+    bounds = UNIT
     version = CORE_VERSION
     direction: ClassVar[Direction] = "lower"
     output_types = frozenset({"generate"})
@@ -71,6 +72,7 @@ class IdentifierLeakage(Metric):
     (whole words, normalised) that its prompt does not contain: protected health
     information that should be gone."""
 
+    bounds = UNIT
     version = CORE_VERSION
     direction: ClassVar[Direction] = "lower"
     output_types = frozenset({"generate"})

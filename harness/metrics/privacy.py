@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from medlethe.metrics.base import Direction, Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, Interval, bootstrap_two_samples
 from medlethe.metrics.comparison import VERSION
-from medlethe.metrics.constants import MEMBERS, MEMBERSHIP_SPLIT, MIN_K, NON_MEMBERS
+from medlethe.metrics.constants import MEMBERS, MEMBERSHIP_SPLIT, MIN_K, NON_MEMBERS, UNIT
 from medlethe.metrics.runmetric import Paired, RunMetric, own_values, paired_values
 from medlethe.results.schema import MetricResult
 
@@ -140,6 +140,7 @@ class _AUCMetric(RunMetric):
     """Shared output of the membership AUCs: ``mia_auc_<attack>`` and
     ``mia_resistance_<attack>`` = 1 - 2|AUC - 0.5| on the forget~holdout pair."""
 
+    bounds = UNIT
     version = VERSION
     direction = "none"
     #: names the second result: mia_resistance_<label>
@@ -172,9 +173,7 @@ class MembershipAUC(_AUCMetric):
     attack: ClassVar[str]
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task in run.values:
@@ -224,9 +223,7 @@ class ReferenceMIA(_AUCMetric):
     label = "reference"
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task in run.values:
@@ -261,9 +258,7 @@ class PrivLeak(RunMetric):
     attack: ClassVar[str] = MinKAUC.attack
 
     def compute(
-
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
-
     ) -> list[MetricResult]:
         out = []
         for task in run.values:

@@ -103,6 +103,8 @@ class RunMetric(Named, ABC):
     version: ClassVar[str] = "1"
     direction: ClassVar[Direction] = "higher"
     needs_runs: ClassVar[frozenset[str]] = frozenset()
+    #: the closed range of its values, and of those it ``also_reports`` (``None``: unbounded)
+    bounds: ClassVar[tuple[float, float] | None] = None
     #: names of results it reports besides its own (``mia_resistance_loss`` beside
     #: ``mia_auc_loss``), so that readers of results files know them
     also_reports: ClassVar[tuple[str, ...]] = ()

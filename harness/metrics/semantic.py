@@ -83,6 +83,7 @@ def similarities(answers: Sequence[str], golds: Sequence[str]) -> list[float]:
 class SemanticSimilarity(Metric):
     """Cosine similarity of the sentence embeddings of the greedy answer and the gold."""
 
+    bounds = (-1.0, 1.0)
     version = CORE_VERSION
     output_types = frozenset({"generate"})
 

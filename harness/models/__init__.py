@@ -3,20 +3,48 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
+from medlethe.errors import MedletheError
+from medlethe.paths import cache_root, ensure_dir
 from medlethe.task.base import Task, fingerprint
 
+__all__ = ["EMBEDDED_NAMES", "cache_root", "check_model", "resolve_base_model"]
 
-def cache_root() -> Path:
-    root = os.environ.get("MEDLETHE_CACHE_DIR") or Path.home() / ".cache" / "medlethe"
-    return Path(root)
+
+EMBEDDED_NAMES = ("tiny", "smollm2-135m")
+
+
+def check_model(name: str) -> str:
+    """``name`` if it can name a model: an existing model folder (with ``config.json``, or
+    a PEFT adapter's ``adapter_config.json``), a hub id (``org/name``) or an embedded name.
+    A path that does not exist, or a folder that is not a model, is a one-line error."""
+    if name in EMBEDDED_NAMES:
+        return name
+    path = Path(name).expanduser()
+    if path.exists():
+        if path.is_dir() and not any(
+            (path / f).exists() for f in ("config.json", "adapter_config.json")
+        ):
+            raise MedletheError(
+                f"--model {name}: {path} is not a model folder (no config.json); give a "
+                "folder written by save_pretrained, a hub id, or one of "
+                f"{', '.join(EMBEDDED_NAMES)}."
+            )
+        return name
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
+        raise MedletheError(
+            f"--model {name}: no such folder. Give an existing model folder, a hub id "
+            f"(org/name), or one of {', '.join(EMBEDDED_NAMES)}."
+        )
+    return name
 
 
 def resolve_base_model(name: str, task: Task | None = None) -> str:
     """A loadable model path (or hub id) for ``name``; builds embedded models once."""
+    check_model(name)
+    ensure_dir(cache_root() / "models", "the model cache (MEDLETHE_CACHE_DIR)")
     if name == "tiny":
         from medlethe.models.tiny import TinyConfig, create_tiny_model
 

@@ -18,6 +18,7 @@ from medlethe.errors import ResultsError
 from medlethe.metrics.bootstrap import Clusters
 from medlethe.results.io import atomic_write_text, read_results, write_results
 from medlethe.results.schema import MetricResult, Results
+from medlethe.task.base import fingerprint
 
 #: task -> split -> metric -> one value per row (``None`` where the metric does not apply)
 Values = dict[str, dict[str, dict[str, list[float | None]]]]
@@ -97,10 +98,25 @@ class EvaluationRun:
         return replace(self, results=res)
 
     # -- files ------------------------------------------------------------------------------
+    def identity(self) -> str:
+        """What makes two runs the same measurement: the model (role, weights, adapter,
+        method and its arguments), the tasks (config, prompts, data) and the backend."""
+        res = self.results
+        return fingerprint([
+            res.model.role, res.model.fingerprint, res.model.adapter_fingerprint,
+            res.method.model_dump() if res.method else None,
+            {t: [r.config_hash, r.prompt_template_hash, r.data_fingerprints, r.limit]
+             for t, r in sorted(res.tasks.items())},
+            res.backend.name, res.backend.args,
+        ])
+
     def write(self, directory: str | Path) -> EvaluationRun:
         """Write the run into ``directory`` (samples, values, then the results file, so
-        that a results file on disk always has its values); the written copy."""
+        that a results file on disk always has its values); the written copy. An earlier
+        run of the same measurement in ``directory`` (a resumed or repeated run) is
+        replaced, never kept beside it."""
         out = Path(directory)
+        earlier = _same_runs(out, self.identity())
         rid = self.run_id
         update: dict[str, Any] = {"values_file": f"values_{rid}.json"}
         if self.samples is not None:
@@ -117,6 +133,11 @@ class EvaluationRun:
         results = self.results.model_copy(update=update)
         path = out / f"results_{rid}.json"
         write_results(results, path)
+        for old in earlier:
+            if old.path is not None and old.path != path:
+                for f in (old.values_path, old.samples_path, old.path):
+                    if f is not None:
+                        f.unlink(missing_ok=True)
         return replace(self, results=results, path=path)
 
     def rewrite(self) -> None:
@@ -154,3 +175,17 @@ class EvaluationRun:
                 f"No results file for run {run_id!r} in {directory} (looked for {path})."
             )
         return cls.load(path)
+
+
+def _same_runs(directory: Path, identity: str) -> list[EvaluationRun]:
+    """The runs written in ``directory`` that measured the same thing (readable ones)."""
+    found = []
+    for path in sorted(directory.glob("results_*.json")):
+        try:
+            results = read_results(path)
+        except ResultsError:
+            continue
+        run = EvaluationRun(results, {}, {}, path)
+        if run.identity() == identity:
+            found.append(run)
+    return found

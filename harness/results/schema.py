@@ -6,11 +6,24 @@ numbers. Per-sample text goes to the separate, opt-in samples JSONL.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 RESULTS_SCHEMA_VERSION: Literal[1] = 1
+#: a run id: UTC time stamp and 8 hex digits; it names files, so nothing else is accepted
+RUN_ID_PATTERN = r"[0-9]{8}T[0-9]{6}-[0-9a-f]{8}"
+RunId = Annotated[str, StringConstraints(pattern=rf"^{RUN_ID_PATTERN}$")]
+#: a finite number, never a string or a boolean
+Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
@@ -62,14 +75,20 @@ class TaskRecord(_Model):
 
 
 class CI(_Model):
-    low: float
-    high: float
-    level: float
+    low: Number
+    high: Number
+    level: Number
     method: str
-    n_resamples: int
+    n_resamples: StrictInt
     unit: str | None = Field(
         None, description="what was resampled (patient, question); None in older files"
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CI:
+        if self.low > self.high:
+            raise ValueError(f"interval low {self.low} is above its high {self.high}")
+        return self
 
 
 class MetricResult(_Model):
@@ -79,10 +98,10 @@ class MetricResult(_Model):
     metric: str
     metric_version: str
     plugin: str
-    value: float | None
+    value: Number | None
     ci: CI | None
     direction: Literal["higher", "lower", "none"]
-    n: int
+    n: StrictInt
     against: str | None = Field(
         None, description="role of the reference run (target, oracle) for comparison metrics"
     )
@@ -104,7 +123,7 @@ class Environment(_Model):
 
 class Results(_Model):
     schema_version: Literal[1]
-    run_id: str
+    run_id: RunId
     created: str
     medlethe_version: str
     command: list[str]
@@ -124,10 +143,12 @@ class Results(_Model):
     requests: RequestStats
     timings: dict[str, float]
     environment: Environment
-    references: dict[str, str] = Field(
+    references: dict[str, RunId] = Field(
         default_factory=dict, description="role -> run id of the runs comparison metrics used"
     )
-    samples_file: str | None = None
+    samples_file: str | None = Field(None, pattern=rf"^samples_{RUN_ID_PATTERN}\.jsonl$")
     values_file: str | None = Field(
-        None, description="per-sample metric values (numbers and category labels only)"
+        None,
+        pattern=rf"^values_{RUN_ID_PATTERN}\.json$",
+        description="per-sample metric values (numbers and category labels only)",
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -85,14 +86,39 @@ class TaskConfig(_Strict):
         return self
 
 
+def _model_at(loc: Sequence[int | str]) -> type[BaseModel]:
+    """The config model that holds the key at ``loc`` (dict keys and list indices are
+    stepped over), so an unknown nested key lists the keys allowed where it is."""
+    model: type[BaseModel] = TaskConfig
+    for part in loc:
+        fld = model.model_fields.get(str(part))
+        if fld is None:
+            continue
+        nested = [a for a in (fld.annotation, *_deep_args(fld.annotation))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested:
+            model = nested[0]
+    return model
+
+
+def _deep_args(annotation: Any) -> list[Any]:
+    out = []
+    for arg in get_args(annotation):
+        out += [arg, *_deep_args(arg)]
+    return out
+
+
 def _format_validation_error(path: Path, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            allowed = ", ".join(TaskConfig.model_fields)
-            msg = f"unknown key; allowed top-level keys are: {allowed}"
+            model = _model_at(err["loc"][:-1])
+            allowed = ", ".join(model.model_fields)
+            parent = loc.rsplit(".", 1)[0]
+            where = "top-level keys" if model is TaskConfig else f"keys under {parent}"
+            msg = f"unknown key; allowed {where} are: {allowed}"
         lines.append(f"  - field {loc}: {msg}")
     return (
         f"Task file {path} is not a valid medlethe task (schema version "

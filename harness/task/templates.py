@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from medlethe.errors import TaskConfigError
 
@@ -32,6 +33,12 @@ def _template(source: str, root: str | None = None) -> jinja2.Template:
 @functools.lru_cache(maxsize=512)
 def _expression(source: str) -> Any:
     return _env(None).compile_expression(source, undefined_to_none=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _names(source: str) -> frozenset[str]:
+    """The variables a template reads (not those of included files)."""
+    return frozenset(jinja2.meta.find_undeclared_variables(_env(None).parse(source)))
 
 
 def location(origin: str, field: str, row: int | None = None) -> str:
@@ -62,7 +69,15 @@ def render(
     row: int | None = None,
     root: str | None = None,
 ) -> str:
-    """Render a template against one dataset row."""
+    """Render a template against one dataset row. A field the template names that the row
+    holds as null (a JSON ``null``, or a column missing from this row) is an error: it would
+    otherwise render as the text "None"."""
+    null = sorted(n for n in _names(source) if n in doc and doc[n] is None)
+    if null:
+        raise TaskConfigError(
+            f"{location(origin, field, row)}: field {null[0]!r} is null in this row; fill it "
+            "in, or leave such rows out with 'on_invalid_row: skip'."
+        )
     try:
         return _template(source, root).render(**doc)
     except jinja2.TemplateNotFound as exc:

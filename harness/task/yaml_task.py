@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,9 @@ from medlethe.hookspecs import Register
 from medlethe.task import templates
 from medlethe.task.base import Instance, Task, fingerprint
 from medlethe.task.config import MetricSpec, TaskConfig, load_task_config, read_task_yaml
+
+#: ``datasets`` builders that read files named by ``data_files``
+_LOCAL_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow"})
 
 
 class ConfigTask(Task):
@@ -64,6 +68,10 @@ class ConfigTask(Task):
         data_files = (
             {k: self._resolve(v) for k, v in ds.data_files.items()} if ds.data_files else None
         )
+        if ds.path in _LOCAL_BUILDERS:  # files on this machine (not in a hub repository)
+            for split, file in (data_files or {}).items():
+                if "://" not in file:
+                    self._check_data_file(split, file)
         try:
             return datasets.load_dataset(
                 self._resolve(ds.path), ds.name, data_files=data_files, revision=ds.revision
@@ -75,8 +83,33 @@ class ConfigTask(Task):
             ) from exc
         except Exception as exc:
             raise DatasetError(
-                f"Task {self.name!r} ({self.path}): loading dataset {ds.path!r} failed: {exc}"
+                f"Task {self.name!r} ({self.path}): loading dataset {ds.path!r} failed: "
+                f"{exc or type(exc).__name__}"
             ) from exc
+
+    def _check_data_file(self, split: str, file: str) -> None:
+        """A local data file exists, has rows and, for JSON Lines, parses line by line, so
+        a mistake names the file and line instead of surfacing inside ``datasets``."""
+        where = f"Task {self.name!r} ({self.path}), dataset.data_files.{split}"
+        path = Path(file)
+        if not path.is_absolute():
+            raise DatasetError(f"{where}: {file} not found next to the task file.")
+        if not path.exists():
+            raise DatasetError(f"{where}: {path} not found.")
+        if path.is_file() and not path.read_bytes().strip():
+            raise DatasetError(f"{where}: {path} is empty: the split has no rows.")
+        if path.suffix == ".jsonl":
+            with path.open(encoding="utf-8") as fh:
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DatasetError(
+                            f"{where}: {path}, line {n}: not valid JSON ({exc.msg}); fix or "
+                            "remove that line."
+                        ) from exc
 
     def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
         if split not in self._docs:

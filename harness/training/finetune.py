@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from medlethe.errors import MedletheError
 from medlethe.task.base import TrainingData, TrainingExample
 from medlethe.training.batch import collate, encode
 from medlethe.training.loop import (
@@ -45,6 +46,40 @@ class TrainConfig:
     lora_alpha: int = 16
     seed: int = 0
     checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        for name, kind, low, low_open in _LIMITS:
+            value = getattr(self, name)
+            if value is None and name == "lora_rank":
+                continue
+            ok_type = not isinstance(value, bool) and isinstance(
+                value, int if kind == "a whole number" else (int, float)
+            )
+            if not ok_type or not (value > low if low_open else value >= low):
+                bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
+                raise MedletheError(
+                    f"training argument {name} must be {kind} {bound}, got {value!r} "
+                    "(--train-args)."
+                )
+        if not self.warmup_ratio < 1:
+            raise MedletheError(f"training argument warmup_ratio must be below 1, got "
+                                f"{self.warmup_ratio!r} (--train-args).")
+
+
+#: (field, kind, lower limit, limit excluded) of every TrainConfig field
+_LIMITS = (
+    ("text_epochs", "a whole number", 0, False),
+    ("qa_epochs", "a whole number", 0, False),
+    ("batch_size", "a whole number", 1, False),
+    ("learning_rate", "a number", 0, True),
+    ("warmup_ratio", "a number", 0, False),
+    ("weight_decay", "a number", 0, False),
+    ("max_length", "a whole number", 8, False),
+    ("lora_rank", "a whole number", 1, False),
+    ("lora_alpha", "a whole number", 1, False),
+    ("seed", "a whole number", 0, False),
+    ("checkpoint_every", "a whole number", 1, False),
+)
 
 
 def _phases(

@@ -6,6 +6,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from medlethe.errors import TaskConfigError
 from medlethe.metrics.lexicon import LexiconSpec
 from medlethe.task.base import (
     Instance,
@@ -109,6 +110,12 @@ class SynthclinicTask(Task):
         n_holdout: int = SynthConfig.n_holdout,
         seed: int = SynthConfig.seed,
     ) -> None:
+        for key, value in (("n_patients", n_patients), ("n_holdout", n_holdout), ("seed", seed)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise TaskConfigError(
+                    f"synthclinic: task argument {key} must be a whole number >= 0, got "
+                    f"{value!r}."
+                )
         self.scenario = parse_scenario(scenario)
         self.form = form
         self.config = SynthConfig(n_patients=n_patients, n_holdout=n_holdout, seed=seed)
@@ -188,8 +195,8 @@ class SynthclinicTask(Task):
         return tuple(i for p in self.forget for i in p.identifiers)
 
     def person_identifiers(self) -> tuple[str, ...]:
-        """Names and record numbers of every generated patient (train and holdout)."""
-        return tuple(i for p in [*self.data.train, *self.data.holdout] for i in (p.name, p.mrn))
+        """Names, record numbers and admission dates of every patient (train and holdout)."""
+        return tuple(i for p in [*self.data.train, *self.data.holdout] for i in p.identifiers)
 
     # -- training material ---------------------------------------------------------------
     def training_data(self, on: str) -> TrainingData:
