@@ -210,10 +210,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not refs:
         raise MedletheError("medlethe compare needs --target and/or --oracle (a results file "
                             "or a run id in the same folder).")
+    from medlethe.metrics.preconditions import ADVICE, explain
+
     before = len(read_results(args.results).metrics)
     res = compare_files(args.results, refs, registry=_registry(args)).results
     print(f"{args.results}: {len(res.metrics) - before} comparison results added "
           f"(references: {res.references})")
+    unmet = [c for c in res.preconditions if not c.held]
+    for c in unmet:
+        print(f"medlethe: warning: {explain(c)}", file=sys.stderr)
+    if unmet:
+        print(f"medlethe: warning: {ADVICE}", file=sys.stderr)
     return 0
 
 

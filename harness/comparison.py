@@ -11,9 +11,11 @@ not computed again. :func:`compare` works on runs in memory; :func:`compare_file
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from medlethe.errors import MedletheError, MissingDependencyError, PluginError
+from medlethe.metrics.preconditions import knowledge_checks
 from medlethe.metrics.runmetric import RunMetric
 from medlethe.registry import Registry, get_registry
 from medlethe.results.evaluation import EvaluationRun
@@ -83,7 +85,16 @@ def compare(
     added = compute_run_metrics(
         run, references, seed, registry=registry or get_registry(), skip=done
     )
-    return run.with_metrics(added, ids)
+    judged = run.with_metrics(added, ids)
+    # what the target knew: checked on the target (against its oracle), carried by every
+    # run judged against that target
+    if res.model.role == "target" and "oracle" in references:
+        checks = knowledge_checks(run, references["oracle"], seed)
+    elif "target" in references:
+        checks = list(references["target"].results.preconditions)
+    else:
+        return judged
+    return replace(judged, results=judged.results.model_copy(update={"preconditions": checks}))
 
 
 def compare_files(

@@ -27,6 +27,7 @@ from medlethe.errors import MissingDependencyError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
+from medlethe.metrics.preconditions import CHANCE_LABEL
 from medlethe.metrics.runmetric import present_rows, to_ci
 from medlethe.models import check_model
 from medlethe.paths import cache_root, ensure_dir, portable, portable_tree
@@ -271,6 +272,8 @@ def score_split(
         if any(key in inst.meta for inst in instances)
     }
     labels[CLUSTER_LABEL] = list(clusters)
+    if task.output_type == "multiple_choice":
+        labels[CHANCE_LABEL] = [1 / len(inst.choices) for inst in instances]
     logged = [_sample_row(s, values, i) for i, s in enumerate(samples)] if log_samples else []
     return ScoredSplit(
         len(instances), task.data_fingerprint(split), values, labels, results, logged,

@@ -21,6 +21,7 @@ from typing import Any
 from medlethe.comparison import compare
 from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
+from medlethe.metrics.preconditions import ADVICE, explain
 from medlethe.paths import ensure_dir
 from medlethe.registry import Registry, get_registry
 from medlethe.report.summary import build_summary, write_summary
@@ -154,8 +155,13 @@ def run_pipeline(
     # The target against the oracle (how far it is from never having seen the forget set)
     # and the oracle against the target (what perfect unlearning would achieve).
     judged("target", before["target"], {"oracle": before["oracle"]})
-    judged("oracle", before["oracle"], {"target": before["target"]})
+    judged("oracle", before["oracle"], {"target": runs["target"]})
     refs = {"target": runs["target"], "oracle": runs["oracle"]}
+    unmet = [c for c in runs["target"].results.preconditions if not c.held]
+    for c in unmet:
+        print(f"medlethe: warning: {explain(c)}", file=sys.stderr)
+    if unmet:
+        print(f"medlethe: warning: {ADVICE}", file=sys.stderr)
     failures: list[dict[str, str]] = []
     for name in names:
         try:
@@ -184,6 +190,7 @@ def run_pipeline(
     timings["total_s"] = time.perf_counter() - started
     summary = build_summary(
         runs, scenario=scenario,
+        preconditions=runs["target"].results.preconditions,
         extra={"model": model, "timings": timings, "failures": failures},
     )
     json_path, html_path = write_summary(summary, out)

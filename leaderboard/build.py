@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.leaderboard.validate import Submission, SubmissionError, validate_submission
+from medlethe.metrics.preconditions import RATIOS, explain, failed
 from medlethe.registry import Registry
 from medlethe.report.text import HEADLINE, Row, _main_tasks, cell, collateral_matrix, find
 from medlethe.results.io import atomic_write_text
@@ -94,10 +95,18 @@ def _label(res: Results) -> str:
     return res.method.name if res.method is not None else str(res.model.role or "model")
 
 
-def _metric_cell(m: MetricResult | None) -> dict[str, Any]:
+def _metric_cell(m: MetricResult | None, res: Results) -> dict[str, Any]:
+    """A table cell; on a split the target did not know, greyed with the reason, and a
+    ratio to the target's score withheld (no value, so never ranked or plotted)."""
     if m is None or m.value is None:
         return {"text": "-", "value": None}
-    return {"text": cell(m), "value": m.value, "direction": m.direction}
+    miss = failed(res.preconditions).get((m.task, m.split))
+    if miss is None:
+        return {"text": cell(m), "value": m.value, "direction": m.direction}
+    if m.metric in RATIOS:
+        return {"text": "n/a †", "value": None, "unmet": explain(miss)}
+    return {"text": f"{cell(m)} †", "value": m.value, "direction": m.direction,
+            "unmet": explain(miss)}
 
 
 def _scatter(entries: Sequence[Entry], x_key: str, y_key: str) -> dict[str, Any]:
@@ -107,8 +116,8 @@ def _scatter(entries: Sequence[Entry], x_key: str, y_key: str) -> dict[str, Any]
     pts = []
     for e in entries:
         x, y = e.cells[x_key]["value"], e.cells[y_key]["value"]
-        if x is None or y is None:
-            continue
+        if x is None or y is None or "unmet" in e.cells[x_key] or "unmet" in e.cells[y_key]:
+            continue  # no point where the target did not know what is plotted
         pts.append({"label": e.label, "page": e.page, "x": x, "y": y})
     for p in pts:  # Pareto: no other run forgets at least as much and keeps at least as much
         p["front"] = not any(
@@ -219,7 +228,8 @@ def build_site(
         for e in entries:
             e.page = f"runs/{e.results.run_id}.html"
             e.cells = {
-                key: _metric_cell(find(e.results, mc if r.mc else gen, r)) for key, _, r in COLUMNS
+                key: _metric_cell(find(e.results, mc if r.mc else gen, r), e.results)
+                for key, _, r in COLUMNS
             }
         columns = [
             (key, head)
@@ -253,7 +263,8 @@ def build_site(
                 "command": reproduce_command(e.results),
                 "provenance": _provenance(e.results),
                 "metrics": [
-                    {**m.model_dump(mode="json"), "text": cell(m)} for m in e.results.metrics
+                    {**m.model_dump(mode="json"), **_metric_cell(m, e.results)}
+                    for m in e.results.metrics
                 ],
             }
             target = inside(out, e.page)

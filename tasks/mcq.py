@@ -2,8 +2,10 @@
 
 The target is fine-tuned on training questions of every subject (prompt plus the correct
 option); the forget set is one subject's (or several topics') training questions. Metrics are
-per-option log-likelihood accuracy on labelled evaluation questions: ``forget`` (the forgotten
-subject), ``retain`` (the others) and, where the pack has one, ``control``.
+per-option log-likelihood accuracy on held-out labelled questions: ``forget`` (the forgotten
+subject), ``retain`` (the others) and, where the pack has one, ``control``; and on the
+training questions themselves: ``forget_train`` and ``retain_train`` (what the target was
+fine-tuned on, so what it can be shown to know and to forget).
 """
 
 from __future__ import annotations
@@ -76,7 +78,10 @@ class MCQTask(Task):
         self.version = version
         self.description = description
         self._train = {k: list(v) for k, v in train.items()}
-        self._eval = {k: [asdict(q) for q in v] for k, v in evaluate.items() if v}
+        # held-out questions (generalisation), then the training questions themselves (what
+        # the target memorised and unlearning must remove, as TOFU and AMNESIA score them)
+        scored = {**evaluate, **{f"{k}_train": train.get(k, []) for k in ("forget", "retain")}}
+        self._eval = {k: [asdict(q) for q in v] for k, v in scored.items() if v}
         self._questions = {k: list(v) for k, v in evaluate.items()}
         self.config = dict(config)
         for on in ("forget", "retain"):

@@ -16,6 +16,7 @@ from medlethe.metrics.constants import (
     FORGET_SPLITS,
     LEVEL,
     PRIMARY,
+    RETAIN_SPLITS,
     UNIT,
 )
 from medlethe.metrics.runmetric import RunMetric, paired_values
@@ -106,7 +107,7 @@ class KPR(_VersusTarget):
     score_map = ACCURACY
 
     def splits(self, run: EvaluationRun, task: str) -> list[str]:
-        return [s for s in run.values.get(task, {}) if s == "retain"]
+        return [s for s in run.values.get(task, {}) if s in RETAIN_SPLITS]
 
 
 class LeakageRatio(_VersusTarget):

@@ -7,8 +7,11 @@ from __future__ import annotations
 MEMBERS, NON_MEMBERS = "forget", "holdout"
 #: the split pair an attack AUC is reported on
 MEMBERSHIP_SPLIT = f"{MEMBERS}~{NON_MEMBERS}"
-#: splits that measure forgetting; every other split measures utility
-FORGET_SPLITS = frozenset({"forget", "paraphrase"})
+#: splits that measure forgetting; every other split measures utility (``forget_train``:
+#: the forget set's own training questions, where a pack's ``forget`` split is held out)
+FORGET_SPLITS = frozenset({"forget", "paraphrase", "forget_train"})
+#: the retain splits KPR reads
+RETAIN_SPLITS = frozenset({"retain", "retain_train"})
 #: the answer score AFE, MU, the collateral matrix and the hierarchy use, per output type
 PRIMARY = {
     "generate": "rouge_l_recall",

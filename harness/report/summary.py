@@ -6,14 +6,15 @@ A summary holds names, numbers and file names only: never prompts, answers or pa
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from medlethe.metrics.constants import PRIMARY
+from medlethe.metrics.preconditions import RATIOS, explain, failed
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
-from medlethe.results.schema import MetricResult
+from medlethe.results.schema import MetricResult, Precondition
 
 SUMMARY_VERSION = 1
 
@@ -34,16 +35,21 @@ def build_summary(
     runs: Mapping[str, EvaluationRun],
     *,
     scenario: str,
+    preconditions: Sequence[Precondition] = (),
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Rows of (task, split, subset, metric) with one cell per labelled, written run."""
+    """Rows of (task, split, subset, metric) with one cell per labelled, written run. A row
+    on a split the target did not know says so (``unmet``); its ratios are withheld."""
     labels = list(runs)
+    failures = failed(list(preconditions))
     index: dict[tuple[str, str, str | None, str], dict[str, MetricResult]] = {}
     for label, run in runs.items():
         for m in run.results.metrics:
             index.setdefault((m.task, m.split, m.subset, m.metric), {})[label] = m
     rows = []
     for (task, split, subset, metric), cells in index.items():
+        miss = failures.get((task, split))
+        withheld = miss is not None and metric in RATIOS
         rows.append(
             {
                 "task": task,
@@ -56,7 +62,11 @@ def build_summary(
                     for r in runs.values()
                     if task in r.results.tasks
                 ),
-                "cells": {label: _cell(cells.get(label)) for label in labels},
+                "cells": {
+                label: None if withheld else _cell(cells.get(label)) for label in labels
+            },
+                "unmet": explain(miss) if miss is not None else None,
+                "withheld": withheld,
             }
         )
     return {
@@ -72,6 +82,7 @@ def build_summary(
             }
             for label, run in runs.items()
         ],
+        "preconditions": [c.model_dump(mode="json") for c in preconditions],
         "rows": rows,
         **(extra or {}),
     }

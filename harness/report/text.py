@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.errors import ResultsError
+from medlethe.metrics.preconditions import RATIOS, explain, failed
 from medlethe.results.io import read_results
 from medlethe.results.schema import MetricResult, Results
 
@@ -132,6 +133,21 @@ def cell(m: MetricResult | None, *, percent: bool = False) -> str:
     return text
 
 
+def marked(res: Results, task: str | None, row: Row) -> str:
+    """The cell of ``row`` for one run; on a split whose precondition failed, marked with
+    a dagger, and a ratio to the target's score withheld (``n/a``)."""
+    text = cell(find(res, task, row), percent=row.metric == "params_modified")
+    if text == "-" or failed(res.preconditions).get((task or "", row.split)) is None:
+        return text
+    return "n/a †" if row.metric in RATIOS else f"{text} †"
+
+
+def unmet_notes(runs: Sequence[tuple[str, Results]]) -> list[str]:
+    """One line per failed precondition of the runs' target."""
+    checks = next((res.preconditions for _, res in runs if res.preconditions), [])
+    return [f"† {explain(c)}" for c in checks if not c.held]
+
+
 def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per section, keeping only rows some run has a value for."""
     gen, mc = _main_tasks(runs)
@@ -140,10 +156,7 @@ def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], li
         body = []
         for row in rows:
             task = mc if row.mc else gen
-            cells = [
-                cell(find(res, task, row), percent=row.metric == "params_modified")
-                for _, res in runs
-            ]
+            cells = [marked(res, task, row) for _, res in runs]
             if any(c != "-" for c in cells):
                 body.append([row.label, *cells])
         if body:
@@ -173,7 +186,7 @@ def markdown(runs: Sequence[tuple[str, Results]]) -> str:
         "|---|" + "---|" * len(HEADLINE),
     ]
     for label, res in runs:
-        cells = [cell(find(res, mc if r.mc else gen, r)) for _, r in HEADLINE]
+        cells = [marked(res, mc if r.mc else gen, r) for _, r in HEADLINE]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -268,7 +281,10 @@ def show_report(
         for r in rows:
             table.add_row(*r)
         console.print(table)
+    notes = unmet_notes(runs)
+    for note in notes:
+        console.print(note, style="yellow", highlight=False)
     png = render_heatmap(runs, out_dir / "collateral.png") if heatmap else None
     if png is not None:
         console.print(f"collateral heatmap: {png}")
-    return {"tables": shown, "heatmap": png}
+    return {"tables": shown, "heatmap": png, "unmet": notes}

@@ -107,6 +107,24 @@ class MetricResult(_Model):
     )
 
 
+class Precondition(_Model):
+    """Whether the target knew a split before unlearning: its primary score minus a
+    reference (``chance`` for multiple choice, the ``oracle``'s score on forgetting splits
+    of free text, ``zero`` otherwise), with an interval; ``held`` when the interval is above
+    zero. Numbers on a split whose precondition failed are not results."""
+
+    task: str
+    split: str
+    metric: str
+    reference: Literal["chance", "oracle", "zero"]
+    score: Number
+    baseline: Number
+    margin: Number
+    ci: CI | None
+    held: bool
+    target_run: str | None = None
+
+
 class RequestStats(_Model):
     generate: int
     loglikelihood: int
@@ -145,6 +163,10 @@ class Results(_Model):
     environment: Environment
     references: dict[str, RunId] = Field(
         default_factory=dict, description="role -> run id of the runs comparison metrics used"
+    )
+    preconditions: list[Precondition] = Field(
+        default_factory=list,
+        description="what the target knew before unlearning (docs/metrics.md, Preconditions)",
     )
     samples_file: str | None = Field(None, pattern=rf"^samples_{RUN_ID_PATTERN}\.jsonl$")
     values_file: str | None = Field(

@@ -57,8 +57,12 @@ def write_rows(path: Path, rows: list[dict[str, object]]) -> Path:
 def test_medmcqa_from_hub_id(hub: Path) -> None:
     task = MedMCQATask()  # source defaults to the hub id, read by datasets.load_dataset
     assert task.name == "medmcqa/subject-surgery"
-    assert task.split_names() == ["forget", "retain"]
+    assert task.split_names() == ["forget", "retain", "forget_train", "retain_train"]
     assert {d["group"] for d in task.docs("forget")} == {"Surgery"}
+    # the training questions are scored too: exactly what the target was fine-tuned on
+    trained = {e.prompt for e in task.training_data("forget").examples}
+    assert {task.instance("forget_train", i, d).prompt
+            for i, d in enumerate(task.docs("forget_train"))} == trained
     assert len(task.docs("forget")) == 3 and len(task.docs("retain")) == 4
     assert len(task.training_data("forget").examples) == 6
     assert len(task.training_data("train").examples) == 18
@@ -89,10 +93,11 @@ def test_medmcqa_refuses_hidden_labels_and_unknown_subjects(hub: Path) -> None:
 
 def test_mhqa_topics_control_and_types(hub: Path) -> None:
     duo = MHQATask()  # DuoLearn: forget anxiety, depression, trauma; OCD is the control
-    assert duo.split_names() == ["forget", "retain"]  # retain is OCD only: no separate control
+    # retain is OCD only: no separate control
+    assert duo.split_names() == ["forget", "retain", "forget_train", "retain_train"]
     assert {d["group"] for d in duo.docs("retain")} == {"ocd"}
     one = MHQATask("topic-anxiety")
-    assert one.split_names() == ["forget", "retain", "control"]
+    assert one.split_names() == ["forget", "retain", "control", "forget_train", "retain_train"]
     assert {d["group"] for d in one.docs("forget")} == {"anxiety"}
     assert {d["group"] for d in one.docs("control")} == {"ocd"}
     assert "ocd" in {d["group"] for d in one.docs("retain")}
@@ -255,3 +260,14 @@ def test_pack_end_to_end_with_tiny(
     assert all(v is not None and 0.0 <= v <= 1.0 for v in values.values()), values
     if metric == "rouge_l_recall":  # the target memorised its patients; the oracle did not
         assert values["target"] >= 0.8 and values["oracle"] < values["target"], values
+    # What the target knew is checked and carried by every run: the MC packs' own training
+    # questions were memorised (the preconditions hold there), and every run records them.
+    checks = {c.split: c for c in target.preconditions if c.task == scenario}
+    if metric == "accuracy":
+        for split in ("forget_train", "retain_train"):
+            assert checks[split].reference == "chance" and checks[split].held, checks[split]
+            assert target.tasks[scenario].splits[split] > 0
+    else:  # one forgotten patient in the fixture: a margin, but no interval to hold on
+        assert checks["forget"].reference == "oracle" and checks["forget"].margin > 0.5
+    assert all(r.results.preconditions == target.preconditions for r in out.runs.values())
+    assert out.summary["preconditions"]

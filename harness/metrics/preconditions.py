@@ -1,0 +1,126 @@
+"""Knowledge preconditions: did the target know a split before anything was unlearned?
+
+Forgetting numbers (AFE, FR, forget quality, attack AUCs) mean nothing on a split the target
+never knew, and utility ratios (MU, KPR) mean nothing when their denominator is at chance.
+For every split the target was scored on, the margin of its primary score (ROUGE-L recall,
+multiple-choice accuracy, probability) over a reference is estimated with the task's cluster
+bootstrap:
+
+* multiple choice: over chance (the mean of 1 / options of the split's questions);
+* free text, forgetting splits (``forget``, ``paraphrase``, ``forget_train``): over the
+  oracle's score on the same questions (paired), the level of a model that never saw them;
+* otherwise: over zero.
+
+The precondition holds when the margin's interval lies above zero. Checks are computed for
+the target (``medlethe run``, or ``medlethe compare`` of a target against its oracle) and
+copied into every run compared against that target.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from medlethe.metrics.bootstrap import bootstrap_of_means
+from medlethe.metrics.constants import FORGET_SPLITS, MEMBERS, MEMBERSHIP_SPLIT, PRIMARY
+from medlethe.metrics.runmetric import own_values, paired_values, to_ci
+from medlethe.results.schema import MetricResult, Precondition
+
+if TYPE_CHECKING:
+    from medlethe.results.evaluation import EvaluationRun
+
+#: the per-sample label holding each multiple-choice question's chance level (1 / options)
+CHANCE_LABEL = "chance"
+
+
+def _difference(a: float | np.ndarray, b: float | np.ndarray) -> float | np.ndarray:
+    diff: np.ndarray = np.asarray(a) - np.asarray(b)
+    return diff
+
+
+def knowledge_checks(
+    target: EvaluationRun, oracle: EvaluationRun | None, seed: int
+) -> list[Precondition]:
+    """One :class:`Precondition` per task and split of ``target`` that has a primary score."""
+    out: list[Precondition] = []
+    for task, splits in target.values.items():
+        output_type = target.output_type(task)
+        metric = PRIMARY.get(output_type)
+        if metric is None:
+            continue
+        for split in splits:
+            col = own_values(target, task, split, metric)
+            if col.values.size == 0:
+                continue
+            chance = target.row_labels(task, split, CHANCE_LABEL)
+            pair = (
+                paired_values(target, oracle, task, split, metric)
+                if oracle is not None and split in FORGET_SPLITS and output_type == "generate"
+                else None
+            )
+            if output_type == "multiple_choice" and chance is not None:
+                base = np.asarray([c for c, k in zip(chance, col.kept, strict=True) if k], float)
+                arrays, clusters, reference = [col.values, base], col.clusters, "chance"
+            elif pair is not None:
+                arrays, clusters, reference = [pair.after, pair.before], pair.clusters, "oracle"
+            else:
+                base = np.zeros_like(col.values)
+                arrays, clusters, reference = [col.values, base], col.clusters, "zero"
+            margin, interval = bootstrap_of_means(
+                _difference, arrays, clusters, seed, method="percentile (margin)"
+            )
+            out.append(
+                Precondition(
+                    task=task,
+                    split=split,
+                    metric=metric,
+                    reference=reference,
+                    score=float(np.mean(arrays[0])),
+                    baseline=float(np.mean(arrays[1])),
+                    margin=float(margin),
+                    ci=to_ci(interval),
+                    held=interval is not None and interval.low > 0,
+                    target_run=target.run_id,
+                )
+            )
+    return out
+
+
+def failed(checks: list[Precondition]) -> dict[tuple[str, str], Precondition]:
+    """The failed checks by (task, split); a failed ``forget`` check also covers the
+    membership split (forget~holdout)."""
+    out = {(c.task, c.split): c for c in checks if not c.held}
+    for (task, split), c in list(out.items()):
+        if split == MEMBERS:
+            out[(task, MEMBERSHIP_SPLIT)] = c
+    return out
+
+
+def unmet(m: MetricResult, failures: dict[tuple[str, str], Precondition]) -> Precondition | None:
+    """The failed precondition a metric row depends on, if any."""
+    return failures.get((m.task, m.split))
+
+
+def explain(c: Precondition) -> str:
+    """One line: what failed and why (numbers only, never text of the data)."""
+    interval = f"[{c.ci.low:.3f}, {c.ci.high:.3f}]" if c.ci else "(no interval)"
+    what = {"chance": "chance", "oracle": "the oracle", "zero": "zero"}[c.reference]
+    return (
+        f"{c.task}:{c.split}: the target does not know this split ({c.metric} {c.score:.3f} "
+        f"vs {what} {c.baseline:.3f}, margin {c.margin:+.3f} {interval}); its forgetting "
+        "and utility numbers are not results"
+    )
+
+
+#: ratios to the target's score: never shown where the target did not know the split
+RATIOS = frozenset(
+    {"afe", "mu", "ds", "fr", "kpr", "terminology_leakage_ratio", "hierarchy_mu", "collateral"}
+)
+
+#: what to try when the target does not know what it should forget
+ADVICE = (
+    "the target must know a split before forgetting it can be measured: train longer "
+    "(--train-args qa_epochs=N), start from a pretrained base (--model smollm2-135m or a "
+    "larger one), or read the splits the target was trained on (forget_train, retain_train)"
+)
