@@ -48,11 +48,12 @@ def scenario_tasks(scenario: str, registry: Registry) -> list[str]:
 
 
 def builtin_methods(registry: Registry) -> list[str]:
-    """The methods medlethe itself ships, in registration order."""
+    """The methods medlethe itself ships, in registration order (not the ablation variants
+    registered as ``METHOD/variant``)."""
     return [
         c.name
         for c in registry.components["method"].values()
-        if c.plugin.distribution == "medlethe"
+        if c.plugin.distribution == "medlethe" and "/" not in c.name
     ]
 
 

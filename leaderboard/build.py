@@ -159,6 +159,12 @@ def _provenance(res: Results) -> dict[str, Any]:
     return data
 
 
+def _privacy(res: Results) -> dict[str, Any] | None:
+    """The differential-privacy settings and epsilon a method recorded, if any."""
+    info = (res.model.provenance.get("unlearn") or {}).get("method_info") or {}
+    return info if "dp_epsilon" in info else None
+
+
 def _env() -> Any:
     import jinja2
 
@@ -262,6 +268,7 @@ def build_site(
                 "back": f"../{page}",
                 "command": reproduce_command(e.results),
                 "provenance": _provenance(e.results),
+                "privacy": _privacy(e.results),
                 "metrics": [
                     {**m.model_dump(mode="json"), **_metric_cell(m, e.results)}
                     for m in e.results.metrics

@@ -18,3 +18,14 @@ def register_methods(register: Register) -> None:
     register("RMU", f"{_BUILTIN}:RMU")
     register("IdkPO", f"{_BUILTIN}:IdkPO")
     register("Retrain", f"{_BUILTIN}:Retrain")
+    # DuoLearn and its ablations: one command runs the whole table
+    duo = "medlethe.methods.duolearn"
+    register("DuoLearn", f"{duo}:DuoLearn")
+    register("DuoLearn/no-projection", f"{duo}:NO_PROJECTION",
+             description="DuoLearn without the retain-orthogonal projection")
+    register("DuoLearn/no-fisher", f"{duo}:NO_FISHER",
+             description="DuoLearn updating every parameter (no Fisher mask)")
+    register("DuoLearn/no-token-weights", f"{duo}:NO_TOKEN_WEIGHTS",
+             description="DuoLearn with every forget token weighted 1")
+    register("DuoLearn/dp", f"{duo}:DP_LORA",
+             description="DuoLearn as a DP-LoRA update (Opacus RDP accountant, epsilon 4)")

@@ -129,11 +129,12 @@ def train(
     encoded = [[encode(tok, ex, config.max_length) for ex in exs] for _, exs, _ in phases]
     plan = _plan(phases, config)
 
-    def loss_at(step: int) -> tuple[Any, dict[str, str]]:
+    def grads_at(step: int) -> tuple[Any, dict[str, str]]:
         phase, idx = plan[step]
         ids, mask, labels = collate([encoded[phase][i] for i in idx], tok.pad_token_id)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        return loss, {"phase": phases[phase][0]}
+        loss.backward()
+        return loss.detach(), {"phase": phases[phase][0]}
 
     params = [p for p in model.parameters() if p.requires_grad]
     loop = LoopConfig(
@@ -141,7 +142,7 @@ def train(
         config.checkpoint_every,
     )
     work = work_dir(out)
-    train_steps(model, params, len(plan), loss_at, loop, work, desc=desc, progress=progress)
+    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress)
     if config.lora_rank:
         model = model.merge_and_unload()
     model.save_pretrained(work)

@@ -102,15 +102,16 @@ def load_checkpoint(work: Path, model: Any, opt: Any, sched: Any) -> int:
     return int(state["step"])
 
 
-#: the loss of optimizer step ``i`` and what the progress bar shows beside it
-StepLoss = Callable[[int], tuple[Any, dict[str, str]]]
+#: computes optimizer step ``i``'s gradients (calling ``backward``) and returns its loss and
+#: what the progress bar shows beside it
+StepGrads = Callable[[int], tuple[Any, dict[str, str]]]
 
 
 def train_steps(
     model: Any,
     params: Sequence[Any],
     steps: int,
-    loss_at: StepLoss,
+    grads_at: StepGrads,
     config: LoopConfig,
     work: Path,
     *,
@@ -119,8 +120,9 @@ def train_steps(
 ) -> None:
     """Train ``params`` of ``model`` for ``steps`` optimizer steps with AdamW, a linear
     warm-up/decay schedule and gradient clipping, resuming from the checkpoint in ``work``
-    and saving one every ``config.checkpoint_every`` steps. ``loss_at(i)`` computes step
-    ``i``'s loss; a loss that is not finite stops the run with the step that produced it."""
+    and saving one every ``config.checkpoint_every`` steps. ``grads_at(i)`` computes step
+    ``i``'s gradients and returns its loss; a loss that is not finite stops the run with the
+    step that produced it."""
     import torch
 
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -129,10 +131,9 @@ def train_steps(
     model.train()
     with tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress) as bar:
         while step < steps:
-            loss, shown = loss_at(step)
+            loss, shown = grads_at(step)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
-            loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             opt.step()
             sched.step()

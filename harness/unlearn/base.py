@@ -129,6 +129,19 @@ class LossMethod(Method):
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
         """The scalar loss to minimise for one step."""
 
+    def describe(self) -> dict[str, Any]:
+        """What the method wants recorded after training (selected parameters, privacy
+        spent, ...): stored under ``method_info`` in the unlearned model's provenance."""
+        return {}
+
+    def backward(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
+        """Compute one step's gradients and return its (detached) loss: ``loss().backward()``
+        by default. Override to shape gradients (projections, masks, per-sample clipping);
+        the shared loop then clips the total norm and takes the optimizer step."""
+        loss = self.loss(model, ref, forget, retain)
+        loss.backward()
+        return loss.detach()
+
     def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
         from medlethe.unlearn.trainer import train_loss_method
 

@@ -65,16 +65,16 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
 
     empty = Batch(None, None, None, [])
 
-    def loss_at(step: int) -> tuple[Any, dict[str, str]]:
+    def grads_at(step: int) -> tuple[Any, dict[str, str]]:
         f = batch(forget, forget_plan[step])
         r = batch(retain, retain_plan[step]) if retain_plan else empty
-        return method.loss(model, ref, f, r), {}
+        return method.backward(model, ref, f, r), {}
 
     loop = LoopConfig(
         p.learning_rate, p.weight_decay, p.warmup_ratio, p.max_grad_norm, p.checkpoint_every
     )
     work = work_dir(ctx.out_dir)
-    train_steps(model, params, steps, loss_at, loop, work, desc=f"unlearn {method.name}",
+    train_steps(model, params, steps, grads_at, loop, work, desc=f"unlearn {method.name}",
                 progress=ctx.progress)
     model.save_pretrained(work)
     if not p.lora_rank:
@@ -87,6 +87,7 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
         "n_forget": len(forget),
         "n_retain": len(retain),
         "trainable_parameters": sum(x.numel() for x in params),
+        "method_info": method.describe(),
         "seconds": round(time.perf_counter() - started, 2),
     }
     out = finish(work, ctx.out_dir, META, meta)

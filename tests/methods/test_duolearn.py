@@ -1,0 +1,107 @@
+"""DuoLearn's components, each checked on its own: the retain-orthogonal projection (a
+quadratic toy problem), the Fisher mask (only the budgeted coordinates change), the token
+weights (a hand-made answer), and the privacy accountant (against Opacus's own analysis)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from medlethe.methods.duolearn import RetainSubspace, token_weights
+from medlethe.training.finetune import TrainConfig
+from medlethe.training.pipeline import FinetuneOutput, finetune, load_scenario
+from medlethe.unlearn import load_causal_lm
+from medlethe.unlearn.pipeline import unlearn
+
+SMALL = {"n_patients": 22, "n_holdout": 11}
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, FinetuneOutput]:
+    cache = tmp_path_factory.mktemp("duo-cache")
+    old = os.environ.get("MEDLETHE_CACHE_DIR")
+    os.environ["MEDLETHE_CACHE_DIR"] = str(cache)
+    try:
+        task = load_scenario("synthclinic/patient-10", SMALL)
+        target = finetune("tiny", task, "train", config=TrainConfig(qa_epochs=24),
+                          progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("MEDLETHE_CACHE_DIR")
+        else:
+            os.environ["MEDLETHE_CACHE_DIR"] = old
+    return task, target
+
+
+def test_projected_step_leaves_the_retain_loss_unchanged_to_first_order() -> None:
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(20, 8, generator=gen), torch.randn(20, generator=gen)
+    theta = torch.randn(8, generator=gen, dtype=torch.float32)
+
+    def retain_loss(t: torch.Tensor) -> float:
+        return float(0.5 * ((a @ t - b) ** 2).sum())
+
+    g_r = a.T @ (a @ theta - b)  # the retain gradient at theta
+    g_f = torch.randn(8, generator=gen) + 0.5 * g_r  # a forget gradient that fights it
+    space = RetainSubspace(rank=4)
+    space.add(g_r)
+    d = space.project(g_f)
+    assert abs(float(g_r @ d)) < 1e-4 * float(g_r.norm() * d.norm())
+    for eps in (1e-2, 1e-3):
+        # projected: the change is second order in eps; unprojected: first order
+        projected = retain_loss(theta - eps * d) - retain_loss(theta)
+        plain = retain_loss(theta - eps * g_f) - retain_loss(theta)
+        assert abs(projected) < 0.05 * abs(plain)
+        assert abs(plain) > 0.5 * eps * abs(float(g_r @ g_f))
+
+
+def test_fisher_mask_changes_only_the_budgeted_coordinates(scenario: Any) -> None:
+    task, target = scenario
+    out = unlearn("DuoLearn", task, target, "tiny", params={"epochs": 2}, progress=False)
+    info = out.meta["method_info"]
+    before = load_file(target.path / "model.safetensors")
+    after = load_file(out.output.path / "model.safetensors")
+    changed = sum(int((after[k] != before[k]).sum()) for k in before)
+    total = sum(t.numel() for t in before.values())
+    assert info["fisher_selected"] == int(1e-3 * info["fisher_total"])
+    assert 0 < changed <= info["fisher_selected"]
+    assert out.meta["params_modified"]["changed"] == changed and total == info["fisher_total"]
+    everything = unlearn("DuoLearn/no-fisher", task, target, "tiny", params={"epochs": 2},
+                         progress=False)
+    assert everything.meta["params_modified"]["changed"] > 100 * changed
+
+
+def test_token_weights_on_a_hand_made_answer(scenario: Any) -> None:
+    _, target = scenario
+    tok, _ = load_causal_lm(target.path, trainable=False)
+    text = " metformin for type 2 diabetes mellitus, given daily"
+    weights = token_weights(tok, text, {"metformin"}, {"diabetes mellitus"}, 2.0, 0.5)
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert len(weights) == len(enc["input_ids"])
+    drug = (text.index("metformin"), text.index("metformin") + len("metformin"))
+    disease = (text.index("diabetes"), text.index(","))  # "diabetes mellitus", by hand
+    for (start, end), w in zip(enc["offset_mapping"], weights, strict=True):
+        expected = (2.0 if start < drug[1] and drug[0] < end
+                    else 0.5 if start < disease[1] and disease[0] < end else 1.0)
+        assert w == expected, (text[start:end], w)
+    assert 2.0 in weights and 0.5 in weights
+
+
+def test_dp_epsilon_matches_opacus_analysis(scenario: Any) -> None:
+    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+    task, target = scenario
+    out = unlearn("DuoLearn/dp", task, target, "tiny", params={"epochs": 2}, progress=False)
+    info = out.meta["method_info"]
+    orders = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
+    rdp = compute_rdp(q=info["dp_sample_rate"], noise_multiplier=info["dp_noise_multiplier"],
+                      steps=info["dp_steps"], orders=orders)
+    eps, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=info["dp_delta"])
+    assert info["dp_epsilon"] == pytest.approx(eps, abs=2e-3)
+    assert info["dp_epsilon"] <= 4.0 + 1e-3 and out.output.adapter is not None
+    assert Path(out.output.adapter).exists()
