@@ -233,7 +233,10 @@ class DuoLearn(LossMethod):
                 target_epsilon=p.target_epsilon, target_delta=p.target_delta,
                 sample_rate=self.sample_rate, steps=self.steps, accountant="rdp",
             )
+            # the whole run's privacy, every step included: a run resumed from a checkpoint
+            # spends and records the same epsilon as an uninterrupted one
             self.accountant = RDPAccountant()
+            self.accountant.history = [(self.noise, self.sample_rate, self.steps)]
         torch.manual_seed(p.seed)
 
     def _fisher_masks(self, model: Any, named: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -363,10 +366,8 @@ class DuoLearn(LossMethod):
             g_f = self.subspace.project(g_f)
         total = g_f + g_r
         if p.dp:
-            assert self.accountant is not None
             sigma = self.noise * p.dp_clip / max(1, len(forget.index))
             total = total + torch.randn_like(total) * sigma
-            self.accountant.step(noise_multiplier=self.noise, sample_rate=self.sample_rate)
         self._write(params, total)
         return torch.tensor(f_loss + r_loss)
 
