@@ -114,7 +114,9 @@ def register_methods(register: Register) -> None:
     :class:`medlethe.LossMethod` and write ``loss(model, ref, forget, retain)`` over two
     :class:`medlethe.Batch` es (helpers: ``medlethe.nll``, ``medlethe.unlearn.sequence_logprob``,
     ``kl_to_reference``); medlethe's one training loop does the rest (optimizer, schedule,
-    full or LoRA training, seeds, progress, checkpoints, resume). Example:
+    full or LoRA training, seeds, progress, checkpoints, resume). A method that shapes its
+    gradients (projections, masks, per-sample clipping) overrides ``backward``; what it
+    returns from ``describe`` is recorded with the unlearned model. Example:
     ``tests/plugin_pkg/medlethe_testplugin/method.py``; built-ins: ``medlethe/methods/``.
     """
 
