@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from medlethe.metrics.preconditions import failed
+from medlethe.metrics.preconditions import Verdicts
 from medlethe.report.text import load_run_dir
 from medlethe.results.schema import MetricResult, Results
 
@@ -38,7 +38,7 @@ def cell(res: Results, m: MetricResult | None, percent: bool = True) -> str:
     if m.ci is not None:
         text += (f" [{m.ci.low * k:.1f}, {m.ci.high * k:.1f}]" if percent
                  else f" [{m.ci.low:.3f}, {m.ci.high:.3f}]")
-    if failed(res.preconditions).get((m.task, m.split)) is not None:
+    if Verdicts(res.preconditions).reason(m.task, m.split) is not None:
         text += " †"
     return text
 

@@ -182,11 +182,13 @@ def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
 
 def _cmd_leaderboard_validate(args: argparse.Namespace) -> int:
     from medlethe.leaderboard import SubmissionError, validate_submission
+    from medlethe.leaderboard.validate import Known
 
     status = 0
+    known = Known(_registry(args))
     for path in args.files:
         try:
-            sub = validate_submission(path, _registry(args))
+            sub = validate_submission(path, known=known)
         except SubmissionError as exc:
             print(f"rejected: {exc}", file=sys.stderr)
             status = 1
@@ -210,17 +212,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not refs:
         raise MedletheError("medlethe compare needs --target and/or --oracle (a results file "
                             "or a run id in the same folder).")
-    from medlethe.metrics.preconditions import ADVICE, explain
+    from medlethe.metrics.preconditions import warn
 
     before = len(read_results(args.results).metrics)
     res = compare_files(args.results, refs, registry=_registry(args)).results
     print(f"{args.results}: {len(res.metrics) - before} comparison results added "
           f"(references: {res.references})")
-    unmet = [c for c in res.preconditions if not c.held]
-    for c in unmet:
-        print(f"medlethe: warning: {explain(c)}", file=sys.stderr)
-    if unmet:
-        print(f"medlethe: warning: {ADVICE}", file=sys.stderr)
+    warn(res.preconditions)
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from medlethe.comparison import compare
 from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
-from medlethe.metrics.preconditions import ADVICE, explain
+from medlethe.metrics.preconditions import warn
 from medlethe.paths import ensure_dir
 from medlethe.registry import Registry, get_registry
 from medlethe.report.summary import build_summary, write_summary
@@ -158,11 +158,7 @@ def run_pipeline(
     judged("target", before["target"], {"oracle": before["oracle"]})
     judged("oracle", before["oracle"], {"target": runs["target"]})
     refs = {"target": runs["target"], "oracle": runs["oracle"]}
-    unmet = [c for c in runs["target"].results.preconditions if not c.held]
-    for c in unmet:
-        print(f"medlethe: warning: {explain(c)}", file=sys.stderr)
-    if unmet:
-        print(f"medlethe: warning: {ADVICE}", file=sys.stderr)
+    warn(runs["target"].results.preconditions)
     failures: list[dict[str, str]] = []
     for name in names:
         try:

@@ -20,8 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlethe.leaderboard.validate import Submission, SubmissionError, validate_submission
-from medlethe.metrics.preconditions import RATIOS, explain, failed
+from medlethe.leaderboard.validate import (
+    Known,
+    Submission,
+    SubmissionError,
+    validate_submission,
+)
+from medlethe.metrics.preconditions import Verdicts
 from medlethe.registry import Registry
 from medlethe.report.text import HEADLINE, Row, _main_tasks, cell, collateral_matrix, find
 from medlethe.results.io import atomic_write_text
@@ -95,18 +100,18 @@ def _label(res: Results) -> str:
     return res.method.name if res.method is not None else str(res.model.role or "model")
 
 
-def _metric_cell(m: MetricResult | None, res: Results) -> dict[str, Any]:
+def _metric_cell(m: MetricResult | None, verdicts: Verdicts) -> dict[str, Any]:
     """A table cell; on a split the target did not know, greyed with the reason, and a
     ratio to the target's score withheld (no value, so never ranked or plotted)."""
     if m is None or m.value is None:
         return {"text": "-", "value": None}
-    miss = failed(res.preconditions).get((m.task, m.split))
-    if miss is None:
+    reason = verdicts.reason(m.task, m.split)
+    if reason is None:
         return {"text": cell(m), "value": m.value, "direction": m.direction}
-    if m.metric in RATIOS:
-        return {"text": "n/a †", "value": None, "unmet": explain(miss)}
+    if verdicts.withheld(m.task, m.split, m.metric):
+        return {"text": "n/a †", "value": None, "unmet": reason}
     return {"text": f"{cell(m)} †", "value": m.value, "direction": m.direction,
-            "unmet": explain(miss)}
+            "unmet": reason}
 
 
 def _scatter(entries: Sequence[Entry], x_key: str, y_key: str) -> dict[str, Any]:
@@ -203,9 +208,10 @@ def build_site(
     accepted: list[Submission] = []
     rejected: list[tuple[str, str]] = []
     owner: dict[str, Path] = {}  # run id -> the submission that brought it
+    known = Known(registry)
     for src in sources:
         try:
-            sub = validate_submission(src, registry)
+            sub = validate_submission(src, known=known)
             for path, res in sub.runs:
                 other = owner.get(res.run_id)
                 if other is not None:
@@ -231,10 +237,11 @@ def build_site(
         page = f"scenario-{_slug(scenario)}-{digest}.html"
         runs = [(e.label, e.results) for e in entries]
         gen, mc = _main_tasks(runs)
-        for e in entries:
+        verdicts = [Verdicts(e.results.preconditions) for e in entries]
+        for e, v in zip(entries, verdicts, strict=True):
             e.page = f"runs/{e.results.run_id}.html"
             e.cells = {
-                key: _metric_cell(find(e.results, mc if r.mc else gen, r), e.results)
+                key: _metric_cell(find(e.results, mc if r.mc else gen, r), v)
                 for key, _, r in COLUMNS
             }
         columns = [
@@ -261,7 +268,7 @@ def build_site(
         html = env.get_template("scenario.html.jinja").render(**context)
         atomic_write_text(inside(out, page), html)
         pages.append(out / page)
-        for e in entries:
+        for e, v in zip(entries, verdicts, strict=True):
             run_ctx = {
                 "entry": e,
                 "scenario": scenario,
@@ -270,7 +277,7 @@ def build_site(
                 "provenance": _provenance(e.results),
                 "privacy": _privacy(e.results),
                 "metrics": [
-                    {**m.model_dump(mode="json"), **_metric_cell(m, e.results)}
+                    {**m.model_dump(mode="json"), **_metric_cell(m, v)}
                     for m in e.results.metrics
                 ],
             }

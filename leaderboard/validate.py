@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from medlethe.errors import MedletheError
+from medlethe.metrics.lexicon import normalise
 from medlethe.registry import Registry, get_registry
 from medlethe.results.schema import RESULTS_SCHEMA_VERSION, Results
 
@@ -60,25 +61,56 @@ def _strings(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
         yield where.lstrip("."), value
 
 
-def _person_identifiers(results: Results, reg: Registry) -> set[str]:
-    """Identifiers of every person behind the file's tasks, as each task declares them
-    (:meth:`medlethe.task.Task.person_identifiers`), built with the file's task arguments.
-    A task that cannot be built here (its data is not on this machine) adds none; the
-    free-text check still applies to it."""
-    found: set[str] = set()
-    for name, record in results.tasks.items():
-        if name not in reg.components["task"]:
-            continue
-        try:
-            task = reg.get("task", name).build(**record.args)
-        except (MedletheError, TypeError, OSError):
-            continue
-        found.update(i for i in task.person_identifiers() if i)
-    return found
+class Known:
+    """What this medlethe knows, worked out once for many files (a build reads many): the
+    registered metrics with their ranges, and each task's person identifiers per task
+    arguments."""
+
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.registry = registry or get_registry()
+        self._metrics: dict[str, tuple[float, float] | None] | None = None
+        self._people: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    @property
+    def metrics(self) -> dict[str, tuple[float, float] | None]:
+        """Registered metric names, and the names run metrics report beside their own,
+        each with the range its values lie in (``None``: unbounded, or not loadable here)."""
+        if self._metrics is None:
+            known: dict[str, tuple[float, float] | None] = {}
+            for comp in self.registry.components["metric"].values():
+                try:
+                    metric = comp.build()
+                except (MedletheError, TypeError):
+                    known[comp.name] = None  # not loadable here: names only
+                    continue
+                bounds = getattr(metric, "bounds", None)
+                for name in (comp.name, *getattr(metric, "also_reports", ())):
+                    known[name] = bounds
+            self._metrics = known
+        return self._metrics
+
+    def people(self, results: Results) -> set[str]:
+        """Identifiers of every person behind the file's tasks, as each task declares them
+        (:meth:`medlethe.task.Task.person_identifiers`), built with the file's task
+        arguments. A task that cannot be built here (its data is not on this machine) adds
+        none; the free-text check still applies to it."""
+        found: set[str] = set()
+        for name, record in results.tasks.items():
+            if name not in self.registry.components["task"]:
+                continue
+            key = (name, json.dumps(record.args, sort_keys=True, default=str))
+            if key not in self._people:
+                try:
+                    task = self.registry.get("task", name).build(**record.args)
+                except (MedletheError, TypeError, OSError):
+                    task = None
+                self._people[key] = tuple(task.person_identifiers()) if task else ()
+            found.update(i for i in self._people[key] if i)
+        return found
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[0-9a-z]+", text.casefold())
+    return normalise(text).split()
 
 
 class IdentifierMatcher:
@@ -99,10 +131,8 @@ class IdentifierMatcher:
         )
 
 
-def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> None:
-    """Reject free text, identifiers of the people behind the data, and markup anywhere in
-    a parsed file."""
-    matcher = IdentifierMatcher(identifiers)
+def check_text(raw: Any, source: Path) -> None:
+    """Reject free text, markup and local paths anywhere in a parsed file."""
     for where, text in _strings(raw):
         if _MARKUP.search(text):
             raise SubmissionError(
@@ -121,6 +151,12 @@ def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> Non
                 "names and fingerprints only, never notes, questions or answers. Remove it "
                 "(per-sample text belongs in the opt-in samples file, which is never submitted)."
             )
+
+
+def check_identifiers(raw: Any, source: Path, identifiers: Collection[str]) -> None:
+    """Reject any string of a parsed file that names a person behind the data."""
+    matcher = IdentifierMatcher(identifiers)
+    for where, text in _strings(raw):
         if matcher.found(text):
             raise SubmissionError(
                 f"{source}: field {where} contains an identifier of a person behind the data "
@@ -128,23 +164,7 @@ def check_text(raw: Any, source: Path, identifiers: Collection[str] = ()) -> Non
             )
 
 
-def _known_metrics(reg: Registry) -> dict[str, tuple[float, float] | None]:
-    """Registered metric names, and the names run metrics report beside their own, each
-    with the range its values lie in (``None``: unbounded, or not loadable here)."""
-    known: dict[str, tuple[float, float] | None] = {}
-    for comp in reg.components["metric"].values():
-        try:
-            metric = comp.build()
-        except (MedletheError, TypeError):
-            known[comp.name] = None  # not loadable here: names only
-            continue
-        bounds = getattr(metric, "bounds", None)
-        for name in (comp.name, *getattr(metric, "also_reports", ())):
-            known[name] = bounds
-    return known
-
-
-def read_submission_file(path: Path, registry: Registry | None = None) -> Results:
+def read_submission_file(path: Path, known: Known | None = None) -> Results:
     """One results file, fully checked on its own."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -176,23 +196,23 @@ def read_submission_file(path: Path, registry: Registry | None = None) -> Result
                 f"{path}: task {name!r} has no data fingerprints or prompt hash; the run "
                 "cannot be reproduced."
             )
-    reg = registry or get_registry()
-    check_text(raw, path, _person_identifiers(results, reg))
-    tasks = set(reg.names("task"))
+    known = known or Known()
+    check_identifiers(raw, path, known.people(results))
+    tasks = set(known.registry.names("task"))
     for name in results.tasks:
         if name not in tasks:
             raise SubmissionError(
                 f"{path}: task {name!r} is not known to this medlethe; install its task pack "
                 "before building the leaderboard."
             )
-    known = _known_metrics(reg)
+    metrics = known.metrics
     for m in results.metrics:
-        if m.metric not in known:
+        if m.metric not in metrics:
             raise SubmissionError(
                 f"{path}: metric {m.metric!r} is not known to this medlethe; install the plugin "
                 "that defines it."
             )
-        lo, hi = known[m.metric] or (-math.inf, math.inf)
+        lo, hi = metrics[m.metric] or (-math.inf, math.inf)
         ends = (m.ci.low, m.ci.high) if m.ci is not None else (None, None)
         for what, x in (("value", m.value), ("interval low", ends[0]),
                         ("interval high", ends[1])):
@@ -205,8 +225,11 @@ def read_submission_file(path: Path, registry: Registry | None = None) -> Result
     return results
 
 
-def validate_submission(path: str | Path, registry: Registry | None = None) -> Submission:
-    """A results file, or every ``results_*.json`` under a folder, as one submission."""
+def validate_submission(
+    path: str | Path, registry: Registry | None = None, *, known: Known | None = None
+) -> Submission:
+    """A results file, or every ``results_*.json`` under a folder, as one submission
+    (``known``: what to check against, shared across submissions by a build)."""
     source = Path(path)
     if source.is_dir():
         files = sorted(source.rglob("results_*.json"))
@@ -222,11 +245,12 @@ def validate_submission(path: str | Path, registry: Registry | None = None) -> S
             f"{source}: holds {samples[0].name}, a per-sample log of prompts and answers that "
             "may contain patient text; remove it (samples files are never submitted)."
         )
+    known = known or Known(registry)
     sub = Submission(source)
     task_versions: dict[str, tuple[str, Path]] = {}
     metric_versions: dict[str, tuple[str, Path]] = {}
     for f in files:
-        res = read_submission_file(f, registry)
+        res = read_submission_file(f, known)
         for name, task in res.tasks.items():
             seen = task_versions.setdefault(name, (task.version, f))
             if seen[0] != task.version:

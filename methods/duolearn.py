@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -43,6 +42,7 @@ from medlethe import (
     nll,
     optional_import,
 )
+from medlethe.metrics.lexicon import icd10cm
 from medlethe.unlearn import token_logprobs
 
 
@@ -123,18 +123,14 @@ def concept_phrases(ctx: UnlearnContext) -> tuple[set[str], set[str]]:
 
 def icd_levels(code: str) -> list[str]:
     """``code`` and its ancestors (category, block, chapter), when it is a valid code."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import simple_icd_10_cm as icd
+    icd = icd10cm()
     if not code or not icd.is_valid_item(code):
         return []
     return [code, *icd.get_ancestors(code)]
 
 
 def _phrases(concepts: set[str]) -> set[str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import simple_icd_10_cm as icd
+    icd = icd10cm()
     out: set[str] = set()
     for c in concepts:
         if c.startswith("term:"):

@@ -4,7 +4,6 @@ knowledge of other patients with the same condition)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ import numpy as np
 from medlethe.metrics.bootstrap import bootstrap_of_means
 from medlethe.metrics.comparison import VERSION, ratio
 from medlethe.metrics.constants import PRIMARY
+from medlethe.metrics.lexicon import icd10cm
 from medlethe.metrics.runmetric import (
     RunMetric,
     own_values,
@@ -28,9 +28,7 @@ DISTANCES = ("same_code", "same_category", "same_block", "same_chapter", "other_
 
 def icd_distance(code: str, forgotten: Sequence[str]) -> str:
     """How close ``code`` is to the nearest forgotten code in the ICD-10-CM hierarchy."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import simple_icd_10_cm as icd
+    icd = icd10cm()
 
     best = len(DISTANCES) - 1
     anc = icd.get_ancestors(code) if icd.is_valid_item(code) else []

@@ -14,10 +14,12 @@ A task pack supplies its lexicon by overriding :meth:`medlethe.task.Task.lexicon
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -50,12 +52,18 @@ class LexiconSpec:
     terms: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
+def icd10cm() -> ModuleType:
+    """``simple_icd_10_cm``, imported without the warnings it raises on import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = importlib.import_module("simple_icd_10_cm")
+    return module
+
+
 @functools.lru_cache(maxsize=64)
 def _icd_surfaces(root: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(code, surface forms) for ``root`` and every code below it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import simple_icd_10_cm as icd
+    icd = icd10cm()
 
     if not icd.is_valid_item(root):
         from medlethe.errors import TaskConfigError

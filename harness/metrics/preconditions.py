@@ -18,6 +18,8 @@ copied into every run compared against that target.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +27,7 @@ import numpy as np
 from medlethe.metrics.bootstrap import bootstrap_of_means
 from medlethe.metrics.constants import FORGET_SPLITS, MEMBERS, MEMBERSHIP_SPLIT, PRIMARY
 from medlethe.metrics.runmetric import own_values, paired_values, to_ci
-from medlethe.results.schema import MetricResult, Precondition
+from medlethe.results.schema import Precondition
 
 if TYPE_CHECKING:
     from medlethe.results.evaluation import EvaluationRun
@@ -97,9 +99,30 @@ def failed(checks: list[Precondition]) -> dict[tuple[str, str], Precondition]:
     return out
 
 
-def unmet(m: MetricResult, failures: dict[tuple[str, str], Precondition]) -> Precondition | None:
-    """The failed precondition a metric row depends on, if any."""
-    return failures.get((m.task, m.split))
+class Verdicts:
+    """Which numbers of a run are not results, from its target's checks: every report
+    (summary, console, leaderboard) asks this one place."""
+
+    def __init__(self, checks: Sequence[Precondition]) -> None:
+        self.failures = failed(list(checks))
+
+    def reason(self, task: str | None, split: str) -> str | None:
+        """Why numbers on ``task:split`` are not results (``None``: they are)."""
+        miss = self.failures.get((task or "", split))
+        return explain(miss) if miss is not None else None
+
+    def withheld(self, task: str | None, split: str, metric: str) -> bool:
+        """A ratio to the target's score on a split the target did not know: not shown."""
+        return metric in RATIOS and (task or "", split) in self.failures
+
+
+def warn(checks: Sequence[Precondition]) -> None:
+    """One ``medlethe: warning:`` line per failed check on stderr, then what to try."""
+    unmet = [c for c in checks if not c.held]
+    for c in unmet:
+        print(f"medlethe: warning: {explain(c)}", file=sys.stderr)
+    if unmet:
+        print(f"medlethe: warning: {ADVICE}", file=sys.stderr)
 
 
 def explain(c: Precondition) -> str:

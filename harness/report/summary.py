@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.metrics.constants import PRIMARY
-from medlethe.metrics.preconditions import RATIOS, explain, failed
+from medlethe.metrics.preconditions import Verdicts
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
 from medlethe.results.schema import MetricResult, Precondition
@@ -41,15 +41,14 @@ def build_summary(
     """Rows of (task, split, subset, metric) with one cell per labelled, written run. A row
     on a split the target did not know says so (``unmet``); its ratios are withheld."""
     labels = list(runs)
-    failures = failed(list(preconditions))
+    verdicts = Verdicts(preconditions)
     index: dict[tuple[str, str, str | None, str], dict[str, MetricResult]] = {}
     for label, run in runs.items():
         for m in run.results.metrics:
             index.setdefault((m.task, m.split, m.subset, m.metric), {})[label] = m
     rows = []
     for (task, split, subset, metric), cells in index.items():
-        miss = failures.get((task, split))
-        withheld = miss is not None and metric in RATIOS
+        withheld = verdicts.withheld(task, split, metric)
         rows.append(
             {
                 "task": task,
@@ -65,7 +64,7 @@ def build_summary(
                 "cells": {
                 label: None if withheld else _cell(cells.get(label)) for label in labels
             },
-                "unmet": explain(miss) if miss is not None else None,
+                "unmet": verdicts.reason(task, split),
                 "withheld": withheld,
             }
         )

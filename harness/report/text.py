@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.errors import ResultsError
-from medlethe.metrics.preconditions import RATIOS, explain, failed
+from medlethe.metrics.preconditions import Verdicts, explain
 from medlethe.results.io import read_results
 from medlethe.results.schema import MetricResult, Results
 
@@ -133,13 +133,13 @@ def cell(m: MetricResult | None, *, percent: bool = False) -> str:
     return text
 
 
-def marked(res: Results, task: str | None, row: Row) -> str:
+def marked(res: Results, verdicts: Verdicts, task: str | None, row: Row) -> str:
     """The cell of ``row`` for one run; on a split whose precondition failed, marked with
     a dagger, and a ratio to the target's score withheld (``n/a``)."""
     text = cell(find(res, task, row), percent=row.metric == "params_modified")
-    if text == "-" or failed(res.preconditions).get((task or "", row.split)) is None:
+    if text == "-" or verdicts.reason(task, row.split) is None:
         return text
-    return "n/a †" if row.metric in RATIOS else f"{text} †"
+    return "n/a †" if verdicts.withheld(task, row.split, row.metric) else f"{text} †"
 
 
 def unmet_notes(runs: Sequence[tuple[str, Results]]) -> list[str]:
@@ -151,12 +151,15 @@ def unmet_notes(runs: Sequence[tuple[str, Results]]) -> list[str]:
 def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per section, keeping only rows some run has a value for."""
     gen, mc = _main_tasks(runs)
+    verdicts = [Verdicts(res.preconditions) for _, res in runs]
     out = []
     for title, rows in SECTIONS.items():
         body = []
         for row in rows:
             task = mc if row.mc else gen
-            cells = [marked(res, task, row) for _, res in runs]
+            cells = [
+                marked(res, v, task, row) for (_, res), v in zip(runs, verdicts, strict=True)
+            ]
             if any(c != "-" for c in cells):
                 body.append([row.label, *cells])
         if body:
@@ -186,7 +189,8 @@ def markdown(runs: Sequence[tuple[str, Results]]) -> str:
         "|---|" + "---|" * len(HEADLINE),
     ]
     for label, res in runs:
-        cells = [marked(res, mc if r.mc else gen, r) for _, r in HEADLINE]
+        verdicts = Verdicts(res.preconditions)
+        cells = [marked(res, verdicts, mc if r.mc else gen, r) for _, r in HEADLINE]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import random
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from medlethe.metrics.lexicon import icd10cm
 from medlethe.tasks.synthclinic.categories import BY_KEY, CATEGORIES, Category
 
 GENERATOR_VERSION = "1"
@@ -99,9 +99,7 @@ class Patient:
 
 @functools.cache
 def _chapter_leaves(chapter: str) -> tuple[tuple[str, str], ...]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import simple_icd_10_cm as icd
+    icd = icd10cm()
 
     out = []
     for code in icd.get_descendants(chapter):

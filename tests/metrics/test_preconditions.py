@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from medlethe.leaderboard.build import _metric_cell
-from medlethe.metrics.preconditions import CHANCE_LABEL, knowledge_checks
+from medlethe.metrics.preconditions import CHANCE_LABEL, Verdicts, knowledge_checks
 from medlethe.report.summary import build_summary
 from medlethe.report.text import show_report
 from medlethe.results import EvaluationRun
@@ -65,5 +65,5 @@ def test_reports_mark_numbers_whose_precondition_failed(tmp_path: Path) -> None:
     table = {r[0]: r[1] for _, _, body in shown["tables"] for r in body}
     assert table["MC forget"].endswith("†") and table["FR (MC)"] == "n/a †"
     assert len(shown["unmet"]) == 1 and "t:forget" in shown["unmet"][0]
-    board = _metric_cell(results.metrics[1], results)
+    board = _metric_cell(results.metrics[1], Verdicts(results.preconditions))
     assert board["value"] is None and board["text"] == "n/a †" and "unmet" in board
