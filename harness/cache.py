@@ -20,10 +20,13 @@ from tqdm.auto import tqdm
 
 from medlethe.backends.base import (
     Backend,
+    ClassifyRequest,
+    ClassifyResult,
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    classify_result_from_json,
     generate_result_from_json,
     loglikelihood_result_from_json,
     result_to_json,
@@ -31,8 +34,8 @@ from medlethe.backends.base import (
 from medlethe.errors import MedletheError
 from medlethe.paths import ensure_dir
 
-Req = TypeVar("Req", GenerateRequest, LoglikelihoodRequest)
-Res = TypeVar("Res", GenerateResult, LoglikelihoodResult)
+Req = TypeVar("Req", GenerateRequest, LoglikelihoodRequest, ClassifyRequest)
+Res = TypeVar("Res", GenerateResult, LoglikelihoodResult, ClassifyResult)
 
 CACHE_FORMAT = 1
 #: how long one connection waits for another's lock before giving up
@@ -100,7 +103,7 @@ class ResponseCache:
 
 
 def request_key(
-    fingerprint: str, kind: str, request: GenerateRequest | LoglikelihoodRequest
+    fingerprint: str, kind: str, request: GenerateRequest | LoglikelihoodRequest | ClassifyRequest
 ) -> str:
     payload = {"format": CACHE_FORMAT, "model": fingerprint, "kind": kind, **asdict(request)}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -160,6 +163,13 @@ class CachedBackend:
     ]:
         return self._run(
             "generate", requests, self.backend.generate, generate_result_from_json, desc
+        )
+
+    def classify(
+        self, requests: Sequence[ClassifyRequest], desc: str = "classify"
+    ) -> list[ClassifyResult]:
+        return self._run(
+            "classify", requests, self.backend.classify, classify_result_from_json, desc
         )
 
     def loglikelihood(

@@ -90,12 +90,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(model: str, overrides: dict[str, Any]) -> Any:
+def _train_config(model: str, overrides: dict[str, Any], task: Any = None) -> Any:
     import dataclasses
 
     from medlethe.training.pipeline import default_train_config
 
-    config = default_train_config(model)
+    config = default_train_config(model, task)
     known = [f.name for f in dataclasses.fields(config)]
     unknown = sorted(set(overrides) - set(known))
     if unknown:
@@ -106,8 +106,8 @@ def _train_config(model: str, overrides: dict[str, Any]) -> Any:
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from medlethe.training.pipeline import finetune, load_scenario
 
-    config = _train_config(args.model, args.train_args)
     task = load_scenario(args.scenario, args.task_args, registry=_registry(args))
+    config = _train_config(args.model, args.train_args, task)
     out = finetune(args.model, task, args.on, config=config)
     state = "cached" if out.cached else f"trained in {out.seconds:.0f} s"
     print(f"{'target' if args.on == 'train' else 'oracle'} ({state}): {out.path}")
@@ -116,7 +116,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from medlethe.run import run_pipeline
+    from medlethe.training.pipeline import load_scenario
 
+    registry = _registry(args)
+    task = load_scenario(args.scenario, args.task_args, registry=registry)
     out = run_pipeline(
         args.model,
         args.scenario,
@@ -127,10 +130,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         splits=args.splits,
         methods=args.methods,
         method_args=_method_args(args.method_args),
-        train_config=_train_config(args.model, args.train_args),
+        train_config=_train_config(args.model, args.train_args, task),
         seed=args.seed,
         command=["medlethe", *sys.argv[1:]],
-        registry=_registry(args),
+        registry=registry,
     )
     failed = [f["method"] for f in out.summary["failures"]]
     if failed:
@@ -158,7 +161,7 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
     registry = _registry(args)
     build_method(args.method, args.params, registry=registry)  # fail before fine-tuning
     task = load_scenario(args.scenario, args.task_args, registry=registry)
-    target = finetune(args.model, task, "train", config=_train_config(args.model, {}))
+    target = finetune(args.model, task, "train", config=_train_config(args.model, {}, task))
     result = unlearn(args.method, task, target, args.model, params=args.params,
                      registry=registry)
     state = "cached" if result.cached else f"done in {result.seconds:.0f} s"

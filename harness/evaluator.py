@@ -20,13 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from medlethe import __version__
-from medlethe.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+from medlethe.backends.base import (
+    Backend,
+    ClassifyRequest,
+    GenerateRequest,
+    LoglikelihoodRequest,
+)
 from medlethe.cache import CachedBackend, ResponseCache
 from medlethe.comparison import compute_run_metrics
 from medlethe.errors import MissingDependencyError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
+from medlethe.metrics.classification import GOLD_LABEL
 from medlethe.metrics.preconditions import CHANCE_LABEL
 from medlethe.metrics.runmetric import present_rows, to_ci
 from medlethe.models import check_model
@@ -36,6 +42,7 @@ from medlethe.results.environment import environment
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
 from medlethe.results.schema import (
     RESULTS_SCHEMA_VERSION,
+    ClassesRecord,
     ComponentRecord,
     MetricResult,
     ModelRecord,
@@ -90,9 +97,14 @@ def load_task(
 
 def _samples(
     instances: Sequence[Instance], runner: CachedBackend, desc: str, needs: frozenset[str]
-) -> tuple[list[Sample], int, int]:
+) -> tuple[list[Sample], dict[str, int]]:
     """Ask the backend for what the output type and the metrics' ``needs`` require; return
-    the samples and the numbers of generate and log-likelihood requests."""
+    the samples and the number of requests of each kind."""
+    if instances and instances[0].output_type == "classify":
+        found = runner.classify([ClassifyRequest(i.prompt) for i in instances],
+                                desc=f"{desc} classify")
+        samples = [Sample(i, classification=c) for i, c in zip(instances, found, strict=True)]
+        return samples, {"classify": len(instances)}
     gen_reqs: list[GenerateRequest] = []
     ll_reqs: list[LoglikelihoodRequest] = []
     layout: list[tuple[bool, int, int, int]] = []  # generate?, choices, gold, perturbed
@@ -127,7 +139,7 @@ def _samples(
                 perturbed=tuple(next(lls) for _ in range(n_pert)),
             )
         )
-    return out, len(gen_reqs), len(ll_reqs)
+    return out, {"generate": len(gen_reqs), "loglikelihood": len(ll_reqs)}
 
 
 def _subsets(task: Task, instances: Sequence[Instance]) -> list[tuple[str | None, list[int]]]:
@@ -228,12 +240,12 @@ class ScoredSplit:
 
     size: int
     fingerprint: str
-    values: dict[str, list[float | None]]
+    values: dict[str, list[Any]]
     labels: dict[str, list[Any]]
     metrics: list[MetricResult]
     samples: list[dict[str, Any]]
-    generate_requests: int
-    loglikelihood_requests: int
+    #: requests asked of the backend, by kind (generate, loglikelihood, classify)
+    requests: dict[str, int]
 
 
 def score_split(
@@ -250,15 +262,17 @@ def score_split(
     aggregate the whole split and each subset the task breaks results down by."""
     instances = task.instances(split, limit)
     needs = frozenset().union(*(m.needs for _, m in metrics))
-    samples, n_gen, n_ll = _samples(instances, runner, f"{task.name}:{split}", needs)
+    samples, asked = _samples(instances, runner, f"{task.name}:{split}", needs)
     clusters = [task.cluster_of(inst) for inst in instances]
     units = Clusters.of(clusters, len(clusters), task.sampling_unit)
-    values: dict[str, list[float | None]] = {}
+    values: dict[str, list[Any]] = {}
     results: list[MetricResult] = []
     for comp, metric in metrics:
         metric.prepare(task, split, instances)
         column = metric.score_all(samples)
         values[comp.name] = column
+        if metric.vector:
+            continue
         for subset, rows in _subsets(task, instances):
             results.append(
                 _aggregate(
@@ -274,10 +288,11 @@ def score_split(
     labels[CLUSTER_LABEL] = list(clusters)
     if task.output_type == "multiple_choice":
         labels[CHANCE_LABEL] = [1 / len(inst.choices) for inst in instances]
+    if task.output_type == "classify":
+        labels[GOLD_LABEL] = [list(inst.labels) for inst in instances]
     logged = [_sample_row(s, values, i) for i, s in enumerate(samples)] if log_samples else []
     return ScoredSplit(
-        len(instances), task.data_fingerprint(split), values, labels, results, logged,
-        n_gen, n_ll,
+        len(instances), task.data_fingerprint(split), values, labels, results, logged, asked
     )
 
 
@@ -306,6 +321,10 @@ def task_record(
         limit=limit,
         sampling_unit=task.sampling_unit,
         skipped_rows=task.skipped_rows(),
+        classes=ClassesRecord(
+            names=list(task.classes), multi_label=task.multi_label,
+            forget=list(task.forget_classes),
+        ) if task.output_type == "classify" else None,
     )
 
 
@@ -381,10 +400,10 @@ def evaluate(
     metric_records: dict[str, ComponentRecord] = {}
     built: dict[tuple[str, str], Metric] = {}
     skipped: dict[str, str] = {}
-    values: dict[str, dict[str, dict[str, list[float | None]]]] = {}
+    values: dict[str, dict[str, dict[str, list[Any]]]] = {}
     labels: dict[str, dict[str, dict[str, list[Any]]]] = {}
     sample_rows: list[dict[str, Any]] = []
-    n_gen = n_ll = 0
+    asked: dict[str, int] = {"generate": 0, "loglikelihood": 0, "classify": 0}
     for task_name in tasks:
         task, task_comp = load_task(registry, task_name, task_args)
         wanted = list(splits) if splits else task.split_names()
@@ -409,8 +428,8 @@ def evaluate(
             labels.setdefault(task.name, {})[split] = x.labels
             metric_results.extend(x.metrics)
             sample_rows.extend(x.samples)
-            n_gen += x.generate_requests
-            n_ll += x.loglikelihood_requests
+            for kind, n in x.requests.items():
+                asked[kind] += n
         records[task.name] = task_record(
             task, task_comp, scored, limit=limit, task_args=task_args
         )
@@ -441,8 +460,9 @@ def evaluate(
         ],
         seeds={"seed": seed, "bootstrap_seed": seed},
         requests=RequestStats(
-            generate=n_gen,
-            loglikelihood=n_ll,
+            generate=asked["generate"],
+            loglikelihood=asked["loglikelihood"],
+            classify=asked["classify"],
             cache_hits=runner.cache_hits,
             model_calls=engine.model_calls,
         ),
@@ -459,7 +479,7 @@ def evaluate(
 
 
 def _sample_row(
-    sample: Sample, per_metric: dict[str, list[float | None]], i: int
+    sample: Sample, per_metric: dict[str, list[Any]], i: int
 ) -> dict[str, Any]:
     inst = sample.instance
     row: dict[str, Any] = {
@@ -476,6 +496,8 @@ def _sample_row(
         row["choice_logprobs"] = [c.total for c in sample.choices]
     if sample.continuation is not None:
         row["logprobs"] = list(sample.continuation.logprobs)
+    if sample.classification is not None:
+        row["logits"] = list(sample.classification.logits)
     return row
 
 

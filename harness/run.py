@@ -27,8 +27,8 @@ from medlethe.registry import Registry, get_registry
 from medlethe.report.summary import build_summary, write_summary
 from medlethe.report.text import show_report
 from medlethe.results.evaluation import EvaluationRun
-from medlethe.training.finetune import TrainConfig
-from medlethe.training.pipeline import FinetuneOutput, finetune, load_scenario
+from medlethe.task.base import Task
+from medlethe.training.pipeline import AnyTrainConfig, FinetuneOutput, finetune, load_scenario
 from medlethe.unlearn.pipeline import build_method, unlearn
 
 
@@ -47,14 +47,20 @@ def scenario_tasks(scenario: str, registry: Registry) -> list[str]:
     return [scenario] + ([f"{scenario}/mc"] if f"{scenario}/mc" in names else [])
 
 
-def builtin_methods(registry: Registry) -> list[str]:
+def builtin_methods(registry: Registry, task: Task | None = None) -> list[str]:
     """The methods medlethe itself ships, in registration order (not the ablation variants
-    registered as ``METHOD/variant``)."""
-    return [
+    registered as ``METHOD/variant``), that unlearn ``task``'s kind of model."""
+    from medlethe.unlearn.pipeline import build_method
+
+    names = [
         c.name
         for c in registry.components["method"].values()
         if c.plugin.distribution == "medlethe" and "/" not in c.name
     ]
+    if task is None:
+        return names
+    return [n for n in names
+            if task.output_type in build_method(n, registry=registry)[1].output_types]
 
 
 def check_methods(
@@ -100,7 +106,7 @@ def run_pipeline(
     splits: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     method_args: dict[str, dict[str, Any]] | None = None,
-    train_config: TrainConfig | None = None,
+    train_config: AnyTrainConfig | None = None,
     seed: int = 1234,
     progress: bool = True,
     cache: str | Path | bool = True,
@@ -115,11 +121,11 @@ def run_pipeline(
     out = ensure_dir(output, "the output folder")
     results_dir = out / "results"
     task_args = dict(task_args or {})
-    names = builtin_methods(registry) if methods is None else list(methods)
+    task = load_scenario(scenario, task_args, registry=registry)
+    names = builtin_methods(registry, task) if methods is None else list(methods)
     check_methods(names, method_args or {}, registry)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    task = load_scenario(scenario, task_args, registry=registry)
     target = finetune(model, task, "train", config=train_config, progress=progress)
     timings["finetune_target_s"] = target.seconds
     oracle = finetune(model, task, "retain", config=train_config, progress=progress)

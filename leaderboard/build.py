@@ -28,13 +28,22 @@ from medlethe.leaderboard.validate import (
 )
 from medlethe.metrics.preconditions import Verdicts
 from medlethe.registry import Registry
-from medlethe.report.text import HEADLINE, Row, _main_tasks, cell, collateral_matrix, find
+from medlethe.report.text import (
+    CLASSIFY_HEADLINE,
+    HEADLINE,
+    Row,
+    _main_tasks,
+    cell,
+    collateral_matrix,
+    find,
+)
 from medlethe.results.io import atomic_write_text
 from medlethe.results.schema import MetricResult, Results
 
 #: (column key, header, row, from the multiple-choice task)
 COLUMNS: list[tuple[str, str, Row]] = [
-    (re.sub(r"[^a-z0-9]+", "_", h.lower()).strip("_"), h, r) for h, r in HEADLINE
+    (re.sub(r"[^a-z0-9]+", "_", h.lower()).strip("_"), h, r)
+    for h, r in [*HEADLINE, *(c for c in CLASSIFY_HEADLINE if c[0] not in dict(HEADLINE))]
 ] + [
     ("mc_forget_acc", "MC forget acc.", Row("", "accuracy", "forget", mc=True)),
     ("mc_retain_acc", "MC retain acc.", Row("", "accuracy", "retain", mc=True)),
@@ -253,6 +262,8 @@ def build_site(
         x_key, y_key = (
             ("forget_rouge_l", "retain_rouge_l")
             if "forget_rouge_l" in keys
+            else ("forget_class_f1", "retain_avg_f1")
+            if "forget_class_f1" in keys
             else ("mc_forget_acc", "mc_retain_acc")
         )
         versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})

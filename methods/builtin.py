@@ -27,6 +27,7 @@ from medlethe.unlearn import (
     nll,
     sequence_logprob,
 )
+from medlethe.unlearn.base import LM_TASKS
 
 
 class GradAscent(LossMethod):
@@ -232,6 +233,8 @@ class Retrain(Method):
     """The oracle: fine-tune the base model on D_r only, as the target was on D_f + D_r.
 
     Reuses the cached oracle."""
+
+    output_types = LM_TASKS | {"classify"}
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
         from medlethe.training.pipeline import finetune

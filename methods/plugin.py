@@ -29,3 +29,9 @@ def register_methods(register: Register) -> None:
              description="DuoLearn with every forget token weighted 1")
     register("DuoLearn/dp", f"{duo}:DP_LORA",
              description="DuoLearn as a DP-LoRA update (Opacus RDP accountant, epsilon 4)")
+    # STEU and the baselines of its paper: classifiers of classify tasks
+    steu = "medlethe.methods.steu"
+    register("STEU", f"{steu}:STEU")
+    register("STEU-EmbeddingOnly", f"{steu}:STEUEmbeddingOnly")
+    register("DirectSuppression", f"{steu}:DirectSuppression")
+    register("ClassGradAscent", f"{steu}:ClassGradAscent")

@@ -62,6 +62,22 @@ def register_metrics(register: Register) -> None:
         ("mia_min_k_pp", "MinKPlusPlusAttack", "MIA score: Min-K over z-scored log-probs"),
     ):
         register(attack, f"medlethe.metrics.privacy:{cls}", description=text)
+    _cls = "medlethe.metrics.classification"
+    for name, cls, text in (
+        ("class_logits", "ClassLogits", "a classifier's per-class logits (kept per row)"),
+        ("class_loss", "ClassLoss", "training loss of the gold labels (BCE or CE)"),
+        ("class_accuracy", "ClassAccuracy", "predicted class set equals the gold set"),
+        ("sample_f1", "SampleF1", "F1 of a row's predicted class set (samples F1)"),
+    ):
+        register(name, f"{_cls}:{cls}", description=text)
+    for name, cls, text in (
+        ("f1", "F1", "F1 per class and macro F1 (classification)"),
+        ("auroc", "AUROC", "one-vs-rest ROC-AUC per class and macro (classification)"),
+        ("forget_class_f1", "ForgetClassF1", "STEU: F1 of the forgotten class"),
+        ("retain_avg_f1", "RetainAverageF1", "STEU: mean F1 of the other classes"),
+        ("logit_distance", "LogitDistance", "1 - cosine of logits to the oracle's"),
+    ):
+        register(name, f"{_cls}:{cls}", description=text, run_metric=True)
     # run metrics: computed from stored values by `medlethe evaluate` (no reference),
     # `medlethe run` and `medlethe compare`
     _runs = "medlethe.metrics"

@@ -55,6 +55,17 @@ def _register_packs(register: Register) -> None:
         _pack("medmcqa", "MedMCQATask"),
         description="MedMCQA: forget any subject (--task-args subject=NAME)",
     )
+    register(
+        "mimic-notes/forget-class",
+        _pack("mimic_notes", "MimicNotesTask"),
+        description="MIMIC-style note table: forget a class (--task-args source= forget_class=)",
+    )
+    for c in CATEGORIES:
+        register(
+            f"synthclinic-notes/forget-class-{c.key}",
+            _pack("synthclinic.notes", "SynthclinicNotesTask", f"forget-class-{c.key}"),
+            description=f"synthclinic-notes: forget class {c.key} from a note classifier",
+        )
     for scenario in MHQA_SCENARIOS:
         register(
             f"mhqa/{scenario}",

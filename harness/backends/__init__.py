@@ -2,6 +2,8 @@
 
 from medlethe.backends.base import (
     Backend,
+    ClassifyRequest,
+    ClassifyResult,
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
@@ -11,6 +13,8 @@ from medlethe.backends.base import (
 
 __all__ = [
     "Backend",
+    "ClassifyRequest",
+    "ClassifyResult",
     "GenerateRequest",
     "GenerateResult",
     "LoglikelihoodRequest",

@@ -59,8 +59,28 @@ class LoglikelihoodResult:
         return math.exp(self.mean)
 
 
-def result_to_json(result: GenerateResult | LoglikelihoodResult) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ClassifyRequest:
+    """The per-class logits of a sequence classifier on ``text``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """One logit per class, in the model's label order (the task's ``classes``)."""
+
+    logits: tuple[float, ...]
+
+
+def result_to_json(
+    result: GenerateResult | LoglikelihoodResult | ClassifyResult,
+) -> dict[str, Any]:
     return asdict(result)
+
+
+def classify_result_from_json(data: dict[str, Any]) -> ClassifyResult:
+    return ClassifyResult(logits=tuple(float(v) for v in data["logits"]))
 
 
 def generate_result_from_json(data: dict[str, Any]) -> GenerateResult:
@@ -116,7 +136,10 @@ class Backend(Named, ABC):
 
     A backend is built as ``Backend(model=..., adapter=..., **args)`` and must not load
     weights before the first request, so a run answered entirely from the cache is fast.
-    ``model_calls`` counts the requests the model actually computed.
+    ``model_calls`` counts the requests the model actually computed. It answers the
+    request kinds of the models it runs: language models ``generate`` and
+    ``loglikelihood``, sequence classifiers ``classify``; a kind it does not override is an
+    error naming the backend.
     """
 
     def __init__(self) -> None:
@@ -130,13 +153,26 @@ class Backend(Named, ABC):
     def describe(self) -> dict[str, Any]:
         """The arguments and settings recorded in the results file."""
 
-    @abstractmethod
     def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
         """Greedy generations, in request order."""
+        raise self.unsupported("generate")
 
-    @abstractmethod
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         """Token-level log-likelihoods, in request order."""
+        raise self.unsupported("loglikelihood")
+
+    def classify(self, requests: Sequence[ClassifyRequest]) -> list[ClassifyResult]:
+        """Per-class logits of a sequence classifier, in request order."""
+        raise self.unsupported("classify")
+
+    def unsupported(self, kind: str) -> Exception:
+        from medlethe.errors import BackendError
+
+        return BackendError(
+            f"backend {self.name!r} does not answer {kind} requests; the 'hf' backend "
+            "answers every kind (generate and loglikelihood for causal LMs, classify for "
+            "sequence classifiers)."
+        )
 
     @property
     def preferred_chunk(self) -> int:

@@ -9,6 +9,8 @@ from typing import Any
 
 from medlethe.backends.base import (
     Backend,
+    ClassifyRequest,
+    ClassifyResult,
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
@@ -23,11 +25,13 @@ _DTYPES = ("float32", "bfloat16", "float16")
 
 
 class HFBackend(Backend):
-    """A Hugging Face causal LM (hub id or local folder), plus an optional PEFT adapter.
+    """A Hugging Face causal LM or sequence classifier (hub id or local folder), plus an
+    optional PEFT adapter.
 
-    Generation is greedy with left padding; log-likelihoods use right padding. Requests are
-    sorted by length inside each call so batches waste little padding; results come back in
-    request order.
+    Generation is greedy with left padding; log-likelihoods use right padding; ``classify``
+    loads the folder with ``AutoModelForSequenceClassification`` and returns its logits
+    (texts truncated to the model's positions). Requests are sorted by length inside each
+    call so batches waste little padding; results come back in request order.
     """
 
     def __init__(
@@ -76,13 +80,24 @@ class HFBackend(Backend):
     # -- loading --------------------------------------------------------------------------
     @functools.cached_property
     def _loaded(self) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM
+
+        return self._load(AutoModelForCausalLM)
+
+    @functools.cached_property
+    def _classifier(self) -> tuple[Any, Any]:
+        from transformers import AutoModelForSequenceClassification
+
+        return self._load(AutoModelForSequenceClassification)
+
+    def _load(self, auto: Any) -> tuple[Any, Any]:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         torch.manual_seed(self.seed)
         try:
             tok = AutoTokenizer.from_pretrained(self.model_name, revision=self.revision)
-            model: Any = AutoModelForCausalLM.from_pretrained(
+            model: Any = auto.from_pretrained(
                 self.model_name, revision=self.revision, dtype=getattr(torch, self.dtype)
             )
         except OSError as exc:
@@ -103,6 +118,31 @@ class HFBackend(Backend):
             tok.pad_token = tok.eos_token
         model.to(self.device).eval()
         return tok, model
+
+    # -- classification -------------------------------------------------------------------
+    def classify(self, requests: Sequence[ClassifyRequest]) -> list[ClassifyResult]:
+        import torch
+
+        tok, model = self._classifier
+        limit = min(self._max_length(model), 512)
+        encoded = [tok(r.text, truncation=True, max_length=limit).input_ids for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
+        out: list[ClassifyResult | None] = [None] * len(requests)
+        pad = tok.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            width = max(len(encoded[i]) for i in batch)
+            ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in batch])
+            mask = torch.tensor(
+                [[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in batch]
+            )
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(self.device),
+                               attention_mask=mask.to(self.device)).logits.float()
+            for row, i in enumerate(batch):
+                out[i] = ClassifyResult(logits=tuple(logits[row].tolist()))
+            self.model_calls += len(batch)
+        return [r for r in out if r is not None]
 
     def _max_length(self, model: Any) -> int:
         return int(getattr(model.config, "max_position_embeddings", 2048) or 2048)

@@ -6,11 +6,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from medlethe.backends.base import GenerateResult, LoglikelihoodResult
+from medlethe.backends.base import ClassifyResult, GenerateResult, LoglikelihoodResult
 from medlethe.hookspecs import Named
 from medlethe.task.base import Instance, Task
 
@@ -28,6 +28,8 @@ class Sample:
     continuation: LoglikelihoodResult | None = None
     choices: tuple[LoglikelihoodResult, ...] = ()
     perturbed: tuple[LoglikelihoodResult, ...] = ()
+    #: ``classify``: the classifier's per-class logits
+    classification: ClassifyResult | None = None
 
     @property
     def gold(self) -> LoglikelihoodResult | None:
@@ -66,16 +68,20 @@ class Metric(Named, ABC):
     #: model outputs beyond the task's own output type: ``"gold"`` (token log-probs of the
     #: gold answer) and ``"perturbed"`` (of each wrong answer)
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: a per-row vector (``score`` returns a list of floats, e.g. a classifier's logits):
+    #: stored in the values file for run metrics to read, never averaged into a result row
+    vector: ClassVar[bool] = False
 
     def prepare(self, task: Task, split: str, instances: Sequence[Instance]) -> None:
         """Called before a split is scored (lexicons, identifier lists, calibration)."""
         return None
 
     @abstractmethod
-    def score(self, sample: Sample) -> float | None:
-        """The metric's raw value on one sample (kept per sample)."""
+    def score(self, sample: Sample) -> Any:
+        """The metric's raw value on one sample (kept per sample): a float, ``None``, or a
+        list of floats for a ``vector`` metric."""
 
-    def score_all(self, samples: Sequence[Sample]) -> list[float | None]:
+    def score_all(self, samples: Sequence[Sample]) -> list[Any]:
         """All samples of a split; override to batch (embeddings)."""
         return [self.score(s) for s in samples]
 

@@ -175,6 +175,30 @@ def bootstrap(
     return value, percentile_interval(stats, method, clusters.unit)
 
 
+def bootstrap_vector(
+    fn: Callable[..., np.ndarray],
+    arrays: Sequence[np.ndarray],
+    clusters: Clusters,
+    seed: int,
+    *,
+    method: str = "percentile",
+    n_resamples: int = N_RESAMPLES,
+) -> tuple[np.ndarray, list[Interval | None]]:
+    """A vector of statistics ``fn(*arrays)`` (per class F1, AUC...) and an interval for
+    each, all from the same cluster resamples (rows of every array drawn together)."""
+    value = np.asarray(fn(*arrays), dtype=float)
+    if clusters.n_clusters < 2:
+        return value, [None] * value.size
+    rng = np.random.default_rng(seed)
+    groups = clusters.groups()
+    stats = np.empty((n_resamples, value.size))
+    for r in range(n_resamples):
+        rows = _draw_rows(groups, rng)
+        stats[r] = fn(*(a[rows] for a in arrays))
+    return value, [percentile_interval(stats[:, j], method, clusters.unit)
+                   for j in range(value.size)]
+
+
 def bootstrap_two_samples(
     fn: Callable[[np.ndarray, np.ndarray], float],
     first: Clusters,

@@ -17,9 +17,14 @@ PRIMARY = {
     "generate": "rouge_l_recall",
     "multiple_choice": "accuracy",
     "loglikelihood": "probability",
+    "classify": "sample_f1",
 }
 #: the accuracy FR and KPR use (harness choice: exact match for free text)
-ACCURACY = {"generate": "exact_match", "multiple_choice": "accuracy"}
+ACCURACY = {
+    "generate": "exact_match",
+    "multiple_choice": "accuracy",
+    "classify": "class_accuracy",
+}
 #: Min-K %'s share of tokens (the Min-K paper's and MUSE's 40 %)
 MIN_K = 0.4
 #: bootstrap resamples and interval level of every aggregate

@@ -7,8 +7,9 @@ multiple-choice accuracy, probability) over a reference is estimated with the ta
 bootstrap:
 
 * multiple choice: over chance (the mean of 1 / options of the split's questions);
-* free text, forgetting splits (``forget``, ``paraphrase``, ``forget_train``): over the
-  oracle's score on the same questions (paired), the level of a model that never saw them;
+* free text and classification, forgetting splits (``forget``, ``paraphrase``,
+  ``forget_train``): over the oracle's score on the same questions (paired), the level of
+  a model that never saw them;
 * otherwise: over zero.
 
 The precondition holds when the margin's interval lies above zero. Checks are computed for
@@ -58,7 +59,8 @@ def knowledge_checks(
             chance = target.row_labels(task, split, CHANCE_LABEL)
             pair = (
                 paired_values(target, oracle, task, split, metric)
-                if oracle is not None and split in FORGET_SPLITS and output_type == "generate"
+                if oracle is not None and split in FORGET_SPLITS
+                and output_type in ("generate", "classify")
                 else None
             )
             if output_type == "multiple_choice" and chance is not None:

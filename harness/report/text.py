@@ -44,6 +44,16 @@ SECTIONS: dict[str, list[Row]] = {
         Row("semantic sim. forget", "semantic_similarity", "forget"),
         Row("token entropy retain", "token_entropy", "retain"),
     ],
+    "Classification (F1 of the forgotten class; mean F1 of the others)": [
+        Row("forget-class F1 holdout", "forget_class_f1", "holdout"),
+        Row("retain avg F1 holdout", "retain_avg_f1", "holdout"),
+        Row("macro F1 holdout", "f1", "holdout"),
+        Row("macro AUROC holdout", "auroc", "holdout"),
+        Row("forget-class F1 forget", "forget_class_f1", "forget"),
+        Row("forget-class F1 paraphrase", "forget_class_f1", "paraphrase"),
+        Row("retain avg F1 retain", "retain_avg_f1", "retain"),
+        Row("1 - cos(logits, oracle) holdout", "logit_distance", "holdout"),
+    ],
     "Forgetting and utility": [
         Row("AFE", "afe", "forget"),
         Row("FR (MC)", "fr", "forget", mc=True),
@@ -181,16 +191,34 @@ HEADLINE: list[tuple[str, Row]] = [
 ]
 
 
+#: the headline of a classification scenario (STEU's figures)
+CLASSIFY_HEADLINE: list[tuple[str, Row]] = [
+    ("forget-class F1", Row("", "forget_class_f1", "holdout")),
+    ("retain avg F1", Row("", "retain_avg_f1", "holdout")),
+    ("macro AUROC", Row("", "auroc", "holdout")),
+    ("forget-class F1 (train)", Row("", "forget_class_f1", "forget")),
+    ("MIA AUC LOSS", Row("", "mia_auc_loss", "forget~holdout")),
+    ("% params modified", Row("", "params_modified", "(weights)")),
+]
+
+
+def headline(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
+    """The headline columns of these runs' scenario (classification or language model)."""
+    tasks = list(runs[0][1].tasks.values()) if runs else []
+    return CLASSIFY_HEADLINE if tasks and tasks[0].output_type == "classify" else HEADLINE
+
+
 def markdown(runs: Sequence[tuple[str, Results]]) -> str:
     """A compact table (models as rows, headline metrics with 95 % intervals as columns)."""
     gen, mc = _main_tasks(runs)
+    columns = headline(runs)
     lines = [
-        "| model | " + " | ".join(h for h, _ in HEADLINE) + " |",
-        "|---|" + "---|" * len(HEADLINE),
+        "| model | " + " | ".join(h for h, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for label, res in runs:
         verdicts = Verdicts(res.preconditions)
-        cells = [marked(res, verdicts, mc if r.mc else gen, r) for _, r in HEADLINE]
+        cells = [marked(res, verdicts, mc if r.mc else gen, r) for _, r in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

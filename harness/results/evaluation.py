@@ -20,8 +20,9 @@ from medlethe.results.io import atomic_write_text, read_results, write_results
 from medlethe.results.schema import MetricResult, Results
 from medlethe.task.base import fingerprint
 
-#: task -> split -> metric -> one value per row (``None`` where the metric does not apply)
-Values = dict[str, dict[str, dict[str, list[float | None]]]]
+#: task -> split -> metric -> one value per row (``None`` where the metric does not apply;
+#: a list of floats for a vector metric such as a classifier's logits)
+Values = dict[str, dict[str, dict[str, list[Any]]]]
 #: task -> split -> label key -> one label per row (the keys the task declares)
 Labels = dict[str, dict[str, dict[str, list[Any]]]]
 #: the per-sample label that names each row's cluster (the task's sampling unit)
@@ -64,7 +65,7 @@ class EvaluationRun:
         return self.path.parent / name if self.path is not None and name else None
 
     # -- reading ----------------------------------------------------------------------------
-    def column(self, task: str, split: str, metric: str) -> list[float | None] | None:
+    def column(self, task: str, split: str, metric: str) -> list[Any] | None:
         return self.values.get(task, {}).get(split, {}).get(metric)
 
     def output_type(self, task: str) -> str:

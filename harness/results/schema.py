@@ -51,6 +51,14 @@ class ModelRecord(_Model):
     )
 
 
+class ClassesRecord(_Model):
+    """The label space of a classification task."""
+
+    names: list[str] = Field(description="class names, in logit order")
+    multi_label: bool = Field(description="sigmoid per class (True) or softmax over classes")
+    forget: list[str] = Field(default_factory=list, description="the classes to forget")
+
+
 class TaskRecord(_Model):
     name: str
     version: str
@@ -72,6 +80,7 @@ class TaskRecord(_Model):
         default_factory=dict,
         description="split -> row numbers (from 1) left out as invalid (on_invalid_row: skip)",
     )
+    classes: ClassesRecord | None = Field(None, description="classification tasks only")
 
 
 class CI(_Model):
@@ -128,6 +137,7 @@ class Precondition(_Model):
 class RequestStats(_Model):
     generate: int
     loglikelihood: int
+    classify: int = 0
     cache_hits: int
     model_calls: int
 

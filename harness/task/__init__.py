@@ -3,6 +3,8 @@
 from medlethe.task.base import (
     DEFAULT_METRICS,
     Instance,
+    LabelledData,
+    LabelledText,
     Task,
     TrainingData,
     TrainingExample,
@@ -32,6 +34,8 @@ __all__ = [
     "DatasetConfig",
     "GenerationConfig",
     "Instance",
+    "LabelledData",
+    "LabelledText",
     "MetricSpec",
     "OutputType",
     "SplitConfig",

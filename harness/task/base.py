@@ -27,6 +27,7 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     ),
     "multiple_choice": ("accuracy", "acc_norm"),
     "loglikelihood": ("probability", "mean_nll"),
+    "classify": ("class_logits", "sample_f1", "class_accuracy", "class_loss", "mia_loss"),
 }
 
 
@@ -41,6 +42,9 @@ class Instance:
 
     ``prompt`` is the rendered context; ``target`` the gold continuation (for multiple
     choice, the gold option); ``choices`` and ``gold`` are set for multiple choice only.
+    For ``classify``, ``prompt`` is the text to classify, ``choices`` the class names (in
+    logit order), ``labels`` the gold class indices (one for a single-label task) and
+    ``target`` the gold class names joined by ``"; "``.
     ``meta`` carries task-specific, non-textual labels (e.g. ``{"type": "factual"}``) that
     metrics may group by.
     """
@@ -58,6 +62,10 @@ class Instance:
     meta: Mapping[str, Any] = field(default_factory=dict)
     #: wrong answers of the same form (truth ratio); multiple choice uses its other options
     perturbed: tuple[str, ...] = ()
+    #: ``classify``: the gold class indices
+    labels: tuple[int, ...] = ()
+    #: ``classify``: a sigmoid per class (several labels may hold) rather than a softmax
+    multi_label: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,23 @@ class TrainingData:
 
     texts: list[str]
     examples: list[TrainingExample]
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    """A classification training example: a text and its gold class indices."""
+
+    text: str
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """What a classifier learns: labelled texts over ``classes`` (single- or multi-label)."""
+
+    examples: list[LabelledText]
+    classes: tuple[str, ...]
+    multi_label: bool
 
 
 def training_side(task: str, on: str, sides: Mapping[str, T]) -> T:
@@ -124,6 +149,11 @@ class Task(ABC):
     sampling_unit: str = "question"
     #: the ``Instance.meta`` key naming each instance's unit (``None``: each question alone)
     cluster_key: str | None = None
+    #: ``classify`` tasks: the class names in logit order, whether several may hold, and
+    #: the classes a scenario forgets (recorded in the results; the F1 metrics read them)
+    classes: tuple[str, ...] = ()
+    multi_label: bool = False
+    forget_classes: tuple[str, ...] = ()
 
     @abstractmethod
     def split_names(self) -> list[str]:
@@ -170,9 +200,10 @@ class Task(ABC):
     def data_fingerprint(self, split: str) -> str:
         return fingerprint(list(self.docs(split)))
 
-    def training_data(self, on: str) -> TrainingData:
+    def training_data(self, on: str) -> TrainingData | LabelledData:
         """Training material: ``on="train"`` (the target's), ``"retain"`` (the oracle's) or
-        ``"forget"`` (what unlearning removes)."""
+        ``"forget"`` (what unlearning removes): :class:`TrainingData` for a language
+        model, :class:`LabelledData` for a ``classify`` task."""
         from medlethe.errors import TaskConfigError
 
         raise TaskConfigError(
@@ -200,4 +231,6 @@ class Task(ABC):
     def tokenizer_corpus(self) -> list[str]:
         """Text to train a from-scratch tokenizer on (the ``tiny`` model)."""
         data = self.training_data("train")
+        if isinstance(data, LabelledData):
+            return [e.text for e in data.examples]
         return data.texts + [e.prompt + e.delimiter + e.answer for e in data.examples]

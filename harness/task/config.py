@@ -12,7 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from medlethe.errors import TaskConfigError
 
 TASK_SCHEMA_VERSION = 1
-OutputType = Literal["generate", "multiple_choice", "loglikelihood"]
+#: what a YAML task may ask of a language model
+YamlOutputType = Literal["generate", "multiple_choice", "loglikelihood"]
+#: every output type: the YAML ones, and ``classify`` (a sequence classifier's per-class
+#: logits; classification tasks are written in Python, see ``medlethe.task.Task.classes``)
+OutputType = Literal["generate", "multiple_choice", "loglikelihood", "classify"]
 
 
 class _Strict(BaseModel):
@@ -59,7 +63,7 @@ class TaskConfig(_Strict):
     task: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", description="registered name")
     version: str = Field(description="the task's version; bump it when prompts or data change")
     description: str = ""
-    output_type: OutputType
+    output_type: YamlOutputType
     dataset: DatasetConfig
     splits: dict[str, SplitConfig] = Field(min_length=1)
     doc_to_text: str = Field(description="Jinja2 template of the prompt")

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from medlethe.errors import MedletheError
 from medlethe.fingerprint import model_fingerprint
-from medlethe.models import cache_root, resolve_base_model
+from medlethe.models import ENCODER_NAMES, cache_root, resolve_base_model
 from medlethe.registry import Registry, get_registry
-from medlethe.task.base import Task, fingerprint
+from medlethe.task.base import LabelledData, Task, fingerprint
+from medlethe.training.classifier import ClassifierTrainConfig, train_classifier
 from medlethe.training.finetune import TrainConfig, train
+
+#: the hyperparameters of either kind of model
+AnyTrainConfig = TrainConfig | ClassifierTrainConfig
 
 On = Literal["train", "retain"]
 
@@ -25,11 +30,16 @@ class FinetuneOutput:
     fingerprint: str
     cached: bool
     seconds: float
-    config: TrainConfig
+    config: AnyTrainConfig
 
 
-def default_train_config(model: str) -> TrainConfig:
-    """Hyperparameters that make each embedded model learn the demo data."""
+def default_train_config(model: str, task: Task | None = None) -> AnyTrainConfig:
+    """Hyperparameters that make each embedded model learn the demo data (a classifier's
+    for a ``classify`` task)."""
+    if model in ENCODER_NAMES or (task is not None and task.output_type == "classify"):
+        if model == "tiny-bert":
+            return ClassifierTrainConfig()
+        return ClassifierTrainConfig(epochs=4, batch_size=16, learning_rate=2e-4)
     if model == "tiny":
         return TrainConfig()
     return TrainConfig(
@@ -43,7 +53,7 @@ def finetune(
     task: Task,
     on: On,
     *,
-    config: TrainConfig | None = None,
+    config: AnyTrainConfig | None = None,
     progress: bool = True,
 ) -> FinetuneOutput:
     """The target (``on="train"``) or oracle (``on="retain"``) of ``task`` for ``model``.
@@ -53,9 +63,16 @@ def finetune(
     resumes from its last checkpoint.
     """
     started = time.perf_counter()
-    config = config or default_train_config(model)
+    config = config or default_train_config(model, task)
     base = resolve_base_model(model, task)
     data = task.training_data(on)
+    classify = isinstance(data, LabelledData)
+    if classify != isinstance(config, ClassifierTrainConfig):
+        kind = "a classifier" if classify else "a language model"
+        raise MedletheError(
+            f"{task.name} trains {kind}, but the training configuration is a "
+            f"{type(config).__name__}; give --train-args of {kind} (docs/tasks.md)."
+        )
     fp = fingerprint(
         [model_fingerprint(base), dataclasses.asdict(data), dataclasses.asdict(config)]
     )
@@ -63,7 +80,13 @@ def finetune(
     cached = (out / "medlethe_finetune.json").exists()
     if not cached:
         label = "target" if on == "train" else "oracle"
-        train(base, data, out, config, progress=progress, desc=f"fine-tune {label}")
+        if isinstance(data, LabelledData):
+            assert isinstance(config, ClassifierTrainConfig)
+            train_classifier(base, data, out, config, progress=progress,
+                             desc=f"fine-tune {label}")
+        else:
+            assert isinstance(config, TrainConfig)
+            train(base, data, out, config, progress=progress, desc=f"fine-tune {label}")
     return FinetuneOutput(
         out, base, on, "sha256:" + fp, cached, time.perf_counter() - started, config
     )

@@ -19,7 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medlethe.errors import MedletheError
 from medlethe.hookspecs import Named
-from medlethe.task.base import Task, TrainingExample
+from medlethe.task.base import LabelledText, Task, TrainingExample  # noqa: F401
+
+#: the output types of language-model tasks (a method for them trains a causal LM)
+LM_TASKS = frozenset({"generate", "multiple_choice", "loglikelihood"})
 
 
 class MethodError(MedletheError):
@@ -58,8 +61,10 @@ class UnlearnContext:
     target: Path
     base_model: str
     task: Task
-    forget: list[TrainingExample]
-    retain: list[TrainingExample]
+    #: :class:`TrainingExample` s (QA) for a language model, :class:`LabelledText` s for a
+    #: ``classify`` task (``Method.output_types`` says which a method receives)
+    forget: list[Any]
+    retain: list[Any]
     out_dir: Path
     progress: bool = True
     #: the fine-tuning configuration the target was trained with (Retrain reuses it)
@@ -79,7 +84,9 @@ class UnlearnOutput:
 @dataclass(frozen=True)
 class Batch:
     """Right-padded token ids, attention mask and labels (-100 on prompt and padding);
-    ``index`` gives each row's position in the forget or retain list."""
+    ``index`` gives each row's position in the forget or retain list. For a ``classify``
+    task, ``labels`` are a 0/1 float matrix of gold classes (multi-label) or the gold class
+    indices (single-label), as transformers' classification losses take them."""
 
     input_ids: Any
     attention_mask: Any
@@ -92,6 +99,9 @@ class Method(Named, ABC):
 
     version: ClassVar[str] = "1"
     Params: ClassVar[type[BaseModel]] = NoParams
+    #: the task output types the method can unlearn: language-model tasks by default;
+    #: ``frozenset({"classify"})`` for a method of sequence classifiers
+    output_types: ClassVar[frozenset[str]] = LM_TASKS
     params: Any
 
     def __init__(self, **params: Any) -> None:

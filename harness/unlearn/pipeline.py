@@ -12,7 +12,7 @@ from typing import Any
 from medlethe.models import cache_root
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.io import atomic_write_text
-from medlethe.task.base import Task, fingerprint
+from medlethe.task.base import LabelledText, Task, TrainingExample, fingerprint
 from medlethe.training.pipeline import FinetuneOutput
 from medlethe.unlearn.base import Method, MethodError, UnlearnContext, UnlearnOutput
 
@@ -55,6 +55,13 @@ def count_modified(target: Path, out: UnlearnOutput) -> dict[str, Any]:
     return {"changed": changed, "total": total, "kind": "changed elements"}
 
 
+def _key(example: TrainingExample | LabelledText) -> tuple[Any, ...]:
+    """What an example contributes to the unlearned model's fingerprint."""
+    if isinstance(example, LabelledText):
+        return (example.text, list(example.labels))
+    return (example.prompt, example.answer)
+
+
 def build_method(
     name: str, params: dict[str, Any] | None = None, *, registry: Registry | None = None
 ) -> tuple[Component, Method]:
@@ -82,6 +89,11 @@ def unlearn(
     """Unlearn ``task``'s forget set from ``target`` with method ``name``."""
     started = time.perf_counter()
     comp, method = build_method(name, params, registry=registry)
+    if task.output_type not in method.output_types:
+        raise MethodError(
+            f"method {name!r} unlearns {', '.join(sorted(method.output_types))} tasks, not "
+            f"{task.name!r} ({task.output_type}); 'medlethe methods' lists each method's kind."
+        )
     forget = task.training_data("forget").examples
     retain = task.training_data("retain").examples
     resolved = method.params.model_dump()
@@ -93,8 +105,8 @@ def unlearn(
             comp.plugin.version,
             method.version,
             resolved,
-            [(e.prompt, e.answer) for e in forget],
-            [(e.prompt, e.answer) for e in retain],
+            [_key(e) for e in forget],
+            [_key(e) for e in retain],
         ]
     )
     root = cache_root() / "unlearn"

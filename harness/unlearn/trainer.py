@@ -12,7 +12,8 @@ import random
 import time
 from typing import Any
 
-from medlethe.training.batch import Encoded, collate, encode
+from medlethe.training.batch import collate, encode
+from medlethe.training.classifier import collate_texts, encode_text, load_classifier
 from medlethe.training.loop import (
     LoopConfig,
     add_lora,
@@ -43,8 +44,11 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     p = method.params
     started = time.perf_counter()
     torch.manual_seed(p.seed)
-    tok, model = load_causal_lm(ctx.target)
-    ref = load_causal_lm(ctx.target, trainable=False)[1] if method.needs_reference else None
+    task = ctx.task
+    classify = getattr(task, "output_type", None) == "classify"
+    load = load_classifier if classify else load_causal_lm
+    tok, model = load(ctx.target)
+    ref = load(ctx.target, trainable=False)[1] if method.needs_reference else None
     if p.lora_rank:
         model = add_lora(model, p.lora_rank, p.lora_alpha)
     method.setup(model, ref, tok, ctx)
@@ -53,14 +57,20 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     for n, param in model.named_parameters():
         param.requires_grad_(n in names)
     params = [param for _, param in named]
-    forget = [encode(tok, ex, p.max_length) for ex in ctx.forget]
-    retain = [encode(tok, ex, p.max_length) for ex in ctx.retain]
+    encode_one: Any = encode_text if classify else encode
+    forget = [encode_one(tok, ex, p.max_length) for ex in ctx.forget]
+    retain = [encode_one(tok, ex, p.max_length) for ex in ctx.retain]
     steps = max(1, math.ceil(p.epochs * len(forget) / p.batch_size))
     forget_plan = _order(len(forget), steps, p.batch_size, f"{p.seed}:forget")
     retain_plan = _order(len(retain), steps, p.batch_size, f"{p.seed}:retain") if retain else []
 
-    def batch(data: list[Encoded], idx: list[int]) -> Batch:
-        ids, mask, labels = collate([data[i] for i in idx], tok.pad_token_id)
+    def batch(data: list[Any], idx: list[int]) -> Batch:
+        items = [data[i] for i in idx]
+        if classify:
+            ids, mask, labels = collate_texts(items, tok.pad_token_id, len(task.classes),
+                                              task.multi_label)
+        else:
+            ids, mask, labels = collate(items, tok.pad_token_id)
         return Batch(ids, mask, labels, idx)
 
     empty = Batch(None, None, None, [])

