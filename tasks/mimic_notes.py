@@ -5,7 +5,8 @@ The table has one row per note (the layout MIMIC-IV-Note and its derived classif
 sets use): ``subject_id`` (the patient), ``text`` (the note), ``labels`` (the note's class
 names: a list, or one string separated by ``;`` or ``|``, as CSV exports store them), and
 optionally ``note_id`` and ``split`` (``train`` or ``test``). Without a ``split`` column,
-20 % of the patients, drawn with the seed, are held out. ``source`` is a local ``.csv``,
+a dataset's own ``test`` split is held out, or else 20 % of the patients, drawn with the
+seed. ``source`` is a local ``.csv``,
 ``.parquet`` or ``.jsonl`` file, a folder in the hub's layout, or a hub id (read with
 ``datasets.load_dataset``); nothing is downloaded without access. Classes are the label
 names found in the table, sorted; several labels per note make the task multi-label.
@@ -72,10 +73,12 @@ class MimicNotesTask(NotesClassificationTask):
         held = set(random.Random(f"{seed}:holdout").sample(
             patients, round(len(patients) * HOLDOUT_SHARE)))
 
+        has_test = "test" in splits  # a dataset with its own test split keeps it
+
         def is_test(r: dict[str, Any]) -> bool:
             if r.get("split") is not None:
                 return bool(r["split"] == "test")
-            return r["_origin"] == "test" or str(r["subject_id"]) in held
+            return r["_origin"] == "test" if has_test else str(r["subject_id"]) in held
 
         table = [
             {"nid": str(r.get("note_id") if r.get("note_id") is not None else i),

@@ -84,3 +84,21 @@ def test_mimic_style_table_errors_name_the_file_and_the_fix(tmp_path: Path) -> N
     good.write_text("".join(json.dumps(r) + "\n" for r in rows))
     task = _task("mimic-notes/forget-class", {"source": str(good), "forget_class": "x"})
     assert not task.multi_label and len(task.docs("holdout")) == 2
+
+
+def test_mimic_style_table_in_the_hubs_folder_layout(tmp_path: Path) -> None:
+    """A local copy of a hub dataset (``data/<split>-00000-of-00001.parquet``) is read with
+    ``datasets.load_dataset`` exactly as the hub id would be; its splits become the
+    train/test division."""
+    import pandas as pd
+
+    table = pd.read_csv(FIXTURE, dtype={"subject_id": str})
+    data = tmp_path / "mimic" / "data"
+    data.mkdir(parents=True)
+    for split in ("train", "test"):
+        part = table[table["split"] == split].drop(columns="split")
+        part.to_parquet(data / f"{split}-00000-of-00001.parquet", index=False)
+    task = _task("mimic-notes/forget-class",
+                 {"source": str(tmp_path / "mimic"), "forget_class": "heart_failure"})
+    assert {r["pid"] for r in task.docs("holdout")} == {"10005", "10006"}
+    assert len(task.docs("forget")) == 3 and len(task.docs("retain")) == 4
