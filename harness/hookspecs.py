@@ -116,8 +116,11 @@ def register_methods(register: Register) -> None:
     ``kl_to_reference``); medlethe's one training loop does the rest (optimizer, schedule,
     full or LoRA training, seeds, progress, checkpoints, resume). A method that shapes its
     gradients (projections, masks, per-sample clipping) overrides ``backward``; what it
-    returns from ``describe`` is recorded with the unlearned model. Example:
-    ``tests/plugin_pkg/medlethe_testplugin/method.py``; built-ins: ``medlethe/methods/``.
+    returns from ``describe`` is recorded with the unlearned model. ``output_types`` names
+    the task kinds a method unlearns (language-model tasks by default; ``{"classify"}`` for
+    a sequence classifier, whose batches carry class labels: ``medlethe/methods/steu.py``).
+    Example: ``tests/plugin_pkg/medlethe_testplugin/method.py``; built-ins:
+    ``medlethe/methods/``.
     """
 
 
@@ -152,5 +155,7 @@ def register_backends(register: Register) -> None:
     """Register model backends (``hf``, ``vllm``, ...).
 
     ``factory`` builds a :class:`medlethe.backends.Backend` when called as
-    ``factory(model=..., adapter=..., **backend_args)``.
+    ``factory(model=..., adapter=..., **backend_args)``. It overrides the request kinds its
+    models answer: ``generate`` and ``loglikelihood`` (causal LMs), ``classify`` (sequence
+    classifiers' per-class logits).
     """
