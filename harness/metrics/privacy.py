@@ -287,3 +287,24 @@ class PrivLeak(RunMetric):
             out.append(self.result(task, MEMBERSHIP_SPLIT, value, ci, len(m) + len(h),
                                    against="oracle"))
         return out
+
+
+def svc_membership(
+    retain: ArrayLike, test: ArrayLike, forget: ArrayLike
+) -> np.ndarray:
+    """Forget-MI's membership attack: an RBF SVC (C = 3, gamma "auto", as the authors'
+    release) fit on per-sample features of retain rows (members, 1) and test rows
+    (non-members, 0), then applied to forget rows; the 0/1 predictions for the forget rows
+    (their mean is the share called members). Features are per-sample losses here (one
+    column) or any per-sample vectors (rows)."""
+    from sklearn.svm import SVC
+
+    def rows(x: ArrayLike) -> np.ndarray:
+        a = np.asarray(x, dtype=float)
+        return a.reshape(-1, 1) if a.ndim == 1 else a
+
+    r, t, f = rows(retain), rows(test), rows(forget)
+    clf = SVC(C=3, kernel="rbf", gamma="auto")
+    clf.fit(np.vstack([r, t]), np.r_[np.ones(len(r)), np.zeros(len(t))])
+    out: np.ndarray = clf.predict(f).astype(float)
+    return out
