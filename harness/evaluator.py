@@ -101,7 +101,7 @@ def _samples(
     """Ask the backend for what the output type and the metrics' ``needs`` require; return
     the samples and the number of requests of each kind."""
     if instances and instances[0].output_type == "classify":
-        found = runner.classify([ClassifyRequest(i.prompt) for i in instances],
+        found = runner.classify([ClassifyRequest(i.prompt, i.image) for i in instances],
                                 desc=f"{desc} classify")
         samples = [Sample(i, classification=c) for i, c in zip(instances, found, strict=True)]
         return samples, {"classify": len(instances)}

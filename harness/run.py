@@ -59,8 +59,7 @@ def builtin_methods(registry: Registry, task: Task | None = None) -> list[str]:
     ]
     if task is None:
         return names
-    return [n for n in names
-            if task.output_type in build_method(n, registry=registry)[1].output_types]
+    return [n for n in names if build_method(n, registry=registry)[1].applies_to(task)]
 
 
 def check_methods(

@@ -31,6 +31,7 @@ from medlethe.registry import Registry
 from medlethe.report.text import (
     CLASSIFY_HEADLINE,
     HEADLINE,
+    PATIENT_CLASSIFY_HEADLINE,
     Row,
     _main_tasks,
     cell,
@@ -43,7 +44,7 @@ from medlethe.results.schema import MetricResult, Results
 #: (column key, header, row, from the multiple-choice task)
 COLUMNS: list[tuple[str, str, Row]] = [
     (re.sub(r"[^a-z0-9]+", "_", h.lower()).strip("_"), h, r)
-    for h, r in [*HEADLINE, *(c for c in CLASSIFY_HEADLINE if c[0] not in dict(HEADLINE))]
+    for h, r in dict([*HEADLINE, *CLASSIFY_HEADLINE, *PATIENT_CLASSIFY_HEADLINE]).items()
 ] + [
     ("mc_forget_acc", "MC forget acc.", Row("", "accuracy", "forget", mc=True)),
     ("mc_retain_acc", "MC retain acc.", Row("", "accuracy", "retain", mc=True)),
@@ -264,6 +265,8 @@ def build_site(
             if "forget_rouge_l" in keys
             else ("forget_class_f1", "retain_avg_f1")
             if "forget_class_f1" in keys
+            else ("forget_macro_f1", "test_macro_f1")
+            if "forget_macro_f1" in keys
             else ("mc_forget_acc", "mc_retain_acc")
         )
         versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})

@@ -35,3 +35,9 @@ def register_methods(register: Register) -> None:
     register("STEU-EmbeddingOnly", f"{steu}:STEUEmbeddingOnly")
     register("DirectSuppression", f"{steu}:DirectSuppression")
     register("ClassGradAscent", f"{steu}:ClassGradAscent")
+    # Forget-MI and its baselines: image + text classifiers
+    fmi = "medlethe.methods.forget_mi"
+    register("ForgetMI", f"{fmi}:ForgetMI")
+    register("RetainFineTune", f"{fmi}:RetainFineTune")
+    register("NegGrad+", f"{fmi}:NegGradPlus")
+    register("FullGradAscent", f"{fmi}:FullGradAscent")

@@ -29,11 +29,18 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from medlethe.task import Task
 from medlethe.unlearn import Batch, LossMethod, MethodError, MethodParams, UnlearnContext
 
 CLASSIFY = frozenset({"classify"})
 #: the names classification heads go by in transformers (BERT/RoBERTa, decoder classifiers)
 HEAD_PREFIXES = ("classifier.", "score.")
+
+
+def class_level_text(task: Task) -> bool:
+    """STEU's setting: a text classifier and a scenario that forgets whole classes."""
+    return (task.output_type == "classify" and tuple(task.modalities) == ("text",)
+            and bool(task.forget_classes))
 
 
 def pmi_scores(
@@ -96,6 +103,9 @@ class ClassForgetLoss(LossMethod):
     output_types = CLASSIFY
     needs_reference = True
     Params: ClassVar[type[BaseModel]] = ClassForgetParams
+
+    def applies_to(self, task: Task) -> bool:
+        return class_level_text(task)
     forget_index: list[int]
     multi_label: bool
 
@@ -115,7 +125,7 @@ class ClassForgetLoss(LossMethod):
         import torch.nn.functional as F
 
         c = self.forget_index
-        z = model(input_ids=forget.input_ids, attention_mask=forget.attention_mask).logits
+        z = model(**forget.inputs()).logits
         if self.multi_label:
             down = F.binary_cross_entropy_with_logits(z[:, c], torch.zeros_like(z[:, c]))
         else:
@@ -124,9 +134,9 @@ class ClassForgetLoss(LossMethod):
         if retain.input_ids is None or self.params.distill_weight == 0:
             return down
         keep = [j for j in range(z.shape[-1]) if j not in c]
-        zr = model(input_ids=retain.input_ids, attention_mask=retain.attention_mask).logits
+        zr = model(**retain.inputs()).logits
         with torch.no_grad():
-            zt = ref(input_ids=retain.input_ids, attention_mask=retain.attention_mask).logits
+            zt = ref(**retain.inputs()).logits
         if self.multi_label:
             keep_up = F.binary_cross_entropy_with_logits(zr[:, keep], torch.sigmoid(zt[:, keep]))
         else:
@@ -205,6 +215,9 @@ class ClassGradAscent(LossMethod):
     output_types = CLASSIFY
     Params = GradAscentParams
 
+    def applies_to(self, task: Task) -> bool:
+        return class_level_text(task)
+
     def trainable(self, model: Any) -> Iterator[tuple[str, Any]]:
         named = list(model.named_parameters())
         layers = [int(m.group(1)) for n, _ in named if (m := _LAYER.search(n))]
@@ -220,6 +233,5 @@ class ClassGradAscent(LossMethod):
                 yield n, p
 
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
-        out = model(input_ids=forget.input_ids, attention_mask=forget.attention_mask,
-                    labels=forget.labels)
+        out = model(**forget.inputs(), labels=forget.labels)
         return -out.loss

@@ -76,6 +76,7 @@ def register_metrics(register: Register) -> None:
         ("forget_class_f1", "ForgetClassF1", "STEU: F1 of the forgotten class"),
         ("retain_avg_f1", "RetainAverageF1", "STEU: mean F1 of the other classes"),
         ("logit_distance", "LogitDistance", "1 - cosine of logits to the oracle's"),
+        ("mia_svc", "SVCMembership", "Forget-MI: share of forget rows an SVC calls members"),
     ):
         register(name, f"{_cls}:{cls}", description=text, run_metric=True)
     # run metrics: computed from stored values by `medlethe evaluate` (no reference),

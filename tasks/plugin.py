@@ -11,6 +11,9 @@ from medlethe.hookspecs import Register, hookimpl
 from medlethe.tasks.mhqa import SCENARIOS as MHQA_SCENARIOS
 from medlethe.tasks.synthclinic.categories import CATEGORIES
 
+#: synthclinic-cxr's patient-level scenarios (Forget-MI's forget sizes)
+CXR_PERCENTS = (3, 6, 10)
+
 #: the synthclinic patient-X scenarios registered by name
 PATIENT_PERCENTS = (1, 5, 10, 25)
 #: the AMNESIA scenarios registered by name (the paper's)
@@ -60,6 +63,12 @@ def _register_packs(register: Register) -> None:
         _pack("mimic_notes", "MimicNotesTask"),
         description="MIMIC-style note table: forget a class (--task-args source= forget_class=)",
     )
+    for pct in CXR_PERCENTS:
+        register(
+            f"synthclinic-cxr/patients-{pct}pct",
+            _pack("synthclinic.cxr", "SynthclinicCxrTask", f"patients-{pct}pct"),
+            description=f"synthclinic-cxr: forget {pct} % of patients (image + report)",
+        )
     for c in CATEGORIES:
         register(
             f"synthclinic-notes/forget-class-{c.key}",

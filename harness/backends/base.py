@@ -61,9 +61,11 @@ class LoglikelihoodResult:
 
 @dataclass(frozen=True)
 class ClassifyRequest:
-    """The per-class logits of a sequence classifier on ``text``."""
+    """The per-class logits of a sequence classifier on ``text`` (and, for an image + text
+    classifier, the image at path ``image``)."""
 
     text: str
+    image: str | None = None
 
 
 @dataclass(frozen=True)

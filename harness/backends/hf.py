@@ -88,6 +88,8 @@ class HFBackend(Backend):
     def _classifier(self) -> tuple[Any, Any]:
         from transformers import AutoModelForSequenceClassification
 
+        import medlethe.models.fusion  # noqa: F401  (registers fusion-tiny)
+
         return self._load(AutoModelForSequenceClassification)
 
     def _load(self, auto: Any) -> tuple[Any, Any]:
@@ -136,9 +138,18 @@ class HFBackend(Backend):
             mask = torch.tensor(
                 [[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in batch]
             )
+            extra: dict[str, Any] = {}
+            images = [requests[i].image for i in batch]
+            if any(images):
+                from medlethe.training.classifier import load_images
+
+                if not all(images):
+                    raise BackendError("hf backend: a classify batch mixes texts with and "
+                                       "without images; give every request an image or none.")
+                extra["pixel_values"] = load_images([str(p) for p in images]).to(self.device)
             with torch.no_grad():
                 logits = model(input_ids=ids.to(self.device),
-                               attention_mask=mask.to(self.device)).logits.float()
+                               attention_mask=mask.to(self.device), **extra).logits.float()
             for row, i in enumerate(batch):
                 out[i] = ClassifyResult(logits=tuple(logits[row].tolist()))
             self.model_calls += len(batch)

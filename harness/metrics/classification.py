@@ -365,3 +365,36 @@ class LogitDistance(RunMetric):
             out.append(self.result(task, split, float(values[0]), intervals[0], dist.size,
                                    against="oracle"))
         return out
+
+
+class SVCMembership(RunMetric):
+    """Forget-MI's membership attack: an RBF SVC fit on per-sample ``class_loss`` of
+    retain (members) and holdout (non-members) rows, applied to forget rows; the share of
+    forget rows called members, with a cluster-bootstrap interval over forget patients (the
+    SVC held fixed). The authors' release averages losses per batch before the attack;
+    medlethe uses per-sample losses. The oracle's share is the level to reach."""
+
+    version = CORE_VERSION
+    direction = "none"
+    bounds = UNIT
+    loss: ClassVar[str] = "class_loss"
+
+    def compute(
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+    ) -> list[MetricResult]:
+        from medlethe.metrics.bootstrap import bootstrap_ci
+        from medlethe.metrics.privacy import svc_membership
+        from medlethe.metrics.runmetric import own_values, to_ci
+
+        out: list[MetricResult] = []
+        for task in run.values:
+            cols = {s: own_values(run, task, s, self.loss) for s in ("retain", "holdout",
+                                                                      "forget")}
+            if any(c.values.size < 2 for c in cols.values()):
+                continue
+            called = svc_membership(cols["retain"].values, cols["holdout"].values,
+                                    cols["forget"].values)
+            ci = bootstrap_ci(called, cols["forget"].clusters, seed=seed)
+            out.append(self.result(task, "forget", float(called.mean()), to_ci(ci),
+                                   int(called.size)))
+        return out

@@ -16,8 +16,8 @@ __all__ = ["EMBEDDED_NAMES", "ENCODER_NAMES", "cache_root", "check_model", "reso
 
 
 #: embedded language models, and embedded encoders for ``classify`` tasks
-EMBEDDED_NAMES = ("tiny", "smollm2-135m", "tiny-bert", "minilm-l6")
-ENCODER_NAMES = ("tiny-bert", "minilm-l6")
+EMBEDDED_NAMES = ("tiny", "smollm2-135m", "tiny-bert", "minilm-l6", "fusion-tiny")
+ENCODER_NAMES = ("tiny-bert", "minilm-l6", "fusion-tiny")
 
 
 def check_model(name: str) -> str:
@@ -104,6 +104,13 @@ def _encoder(name: str, task: Task | None) -> Path:
             "smollm2-135m, a hub id)."
         )
     classes, multi = task.classes, task.multi_label
+    if name == "fusion-tiny":
+        from medlethe.models.encoders import create_fusion_tiny
+
+        corpus = task.tokenizer_corpus()
+        key = fingerprint(["fusion-tiny", TINY_BERT_VERSION, corpus, classes])[:16]
+        return _built(cache_root() / "models" / f"fusion-tiny-{key}",
+                      lambda w: create_fusion_tiny(corpus, w, classes))
     if name == "tiny-bert":
         corpus = task.tokenizer_corpus()
         config = TinyBertConfig()

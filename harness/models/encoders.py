@@ -135,3 +135,23 @@ def create_minilm(out_dir: str | Path, classes: Sequence[str], multi_label: bool
                    indent=2), encoding="utf-8"
     )
     return out
+
+
+def create_fusion_tiny(texts: Iterable[str], out_dir: str | Path, classes: Sequence[str],
+                       seed: int = 0) -> Path:
+    """``fusion-tiny`` (medlethe.models.fusion) with a WordPiece tokenizer trained on
+    ``texts`` (the reports), randomly initialised, for single-label ``classes``."""
+    import torch
+
+    from medlethe.models.fusion import FusionConfig, FusionForClassification
+
+    out = Path(out_dir)
+    tok = train_wordpiece(texts, 2048)
+    torch.manual_seed(seed)
+    config = FusionConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                          **label_config(classes, False))
+    FusionForClassification(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "medlethe_encoder.json").write_text(
+        json.dumps({"model": "fusion-tiny", "seed": seed}, indent=2), encoding="utf-8")
+    return out

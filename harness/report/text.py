@@ -53,6 +53,10 @@ SECTIONS: dict[str, list[Row]] = {
         Row("forget-class F1 paraphrase", "forget_class_f1", "paraphrase"),
         Row("retain avg F1 retain", "retain_avg_f1", "retain"),
         Row("1 - cos(logits, oracle) holdout", "logit_distance", "holdout"),
+        Row("macro F1 forget", "f1", "forget"),
+        Row("macro AUROC forget", "auroc", "forget"),
+        Row("MIA SVC share called members", "mia_svc", "forget"),
+        Row("1 - cos(logits, oracle) retain", "logit_distance", "retain"),
     ],
     "Forgetting and utility": [
         Row("AFE", "afe", "forget"),
@@ -202,10 +206,26 @@ CLASSIFY_HEADLINE: list[tuple[str, Row]] = [
 ]
 
 
+#: the headline of a patient-level classification scenario (Forget-MI's quantities)
+PATIENT_CLASSIFY_HEADLINE: list[tuple[str, Row]] = [
+    ("forget macro F1", Row("", "f1", "forget")),
+    ("forget macro AUROC", Row("", "auroc", "forget")),
+    ("test macro F1", Row("", "f1", "holdout")),
+    ("test macro AUROC", Row("", "auroc", "holdout")),
+    ("MIA SVC share", Row("", "mia_svc", "forget")),
+    ("1 - cos vs oracle (retain)", Row("", "logit_distance", "retain")),
+]
+
+
 def headline(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
-    """The headline columns of these runs' scenario (classification or language model)."""
+    """The headline columns of these runs' scenario: class-level or patient-level
+    classification, or a language model's."""
     tasks = list(runs[0][1].tasks.values()) if runs else []
-    return CLASSIFY_HEADLINE if tasks and tasks[0].output_type == "classify" else HEADLINE
+    if not tasks or tasks[0].output_type != "classify":
+        return HEADLINE
+    record = tasks[0].classes
+    return CLASSIFY_HEADLINE if record is not None and record.forget else (
+        PATIENT_CLASSIFY_HEADLINE)
 
 
 def markdown(runs: Sequence[tuple[str, Results]]) -> str:

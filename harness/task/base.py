@@ -66,6 +66,9 @@ class Instance:
     labels: tuple[int, ...] = ()
     #: ``classify``: a sigmoid per class (several labels may hold) rather than a softmax
     multi_label: bool = False
+    #: ``classify`` with images: the path of the image that goes with ``prompt`` (an image +
+    #: text classifier reads both)
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class LabelledText:
 
     text: str
     labels: tuple[int, ...]
+    #: the path of the image that goes with the text (image + text classifiers)
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,8 @@ class Task(ABC):
     classes: tuple[str, ...] = ()
     multi_label: bool = False
     forget_classes: tuple[str, ...] = ()
+    #: what each instance gives the model: text, or ``("image", "text")`` (``Instance.image``)
+    modalities: tuple[str, ...] = ("text",)
 
     @abstractmethod
     def split_names(self) -> list[str]:

@@ -17,8 +17,8 @@ from medlethe.errors import MedletheError
 from medlethe.task.base import LabelledData, LabelledText
 from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
 
-#: token ids and gold class indices of one labelled text
-EncodedText = tuple[list[int], tuple[int, ...]]
+#: token ids, gold class indices and image path (or ``None``) of one labelled text
+EncodedText = tuple[list[int], tuple[int, ...], str | None]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ def load_classifier(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    import medlethe.models.fusion  # noqa: F401  (registers fusion-tiny with the Auto classes)
     from medlethe.models.encoders import label_config
 
     tok = AutoTokenizer.from_pretrained(path)
@@ -82,27 +83,44 @@ def load_classifier(
 
 
 def encode_text(tok: Any, ex: LabelledText, max_length: int) -> EncodedText:
-    """Token ids of one text (truncated as the backend truncates) and its gold classes."""
-    return tok(ex.text, truncation=True, max_length=max_length).input_ids, ex.labels
+    """Token ids of one text (truncated as the backend truncates), its gold classes and
+    its image's path."""
+    return tok(ex.text, truncation=True, max_length=max_length).input_ids, ex.labels, ex.image
+
+
+def load_images(paths: Sequence[str]) -> Any:
+    """Grayscale images as a (batch, 1, H, W) float tensor in [0, 1]."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    arrays = []
+    for p in paths:
+        with Image.open(p) as im:
+            arrays.append(np.asarray(im.convert("L"), dtype=np.float32) / 255.0)
+    return torch.from_numpy(np.stack(arrays)[:, None])
 
 
 def collate_texts(
     items: Sequence[EncodedText], pad: int, n_classes: int, multi_label: bool
-) -> tuple[Any, Any, Any]:
-    """Right-padded ids, attention mask, and labels: a 0/1 float matrix (multi-label) or
-    class indices (single-label), as transformers' classification losses expect."""
+) -> tuple[Any, Any, Any, Any]:
+    """Right-padded ids, attention mask, labels (a 0/1 float matrix for multi-label, class
+    indices for single-label, as transformers' classification losses expect) and the images
+    (``None`` for texts without)."""
     import torch
 
-    width = max(len(ids) for ids, _ in items)
-    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in items])
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in items])
+    width = max(len(ids) for ids, _, _ in items)
+    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _, _ in items])
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _, _ in items])
     if multi_label:
         labels = torch.zeros(len(items), n_classes)
-        for row, (_, gold) in enumerate(items):
+        for row, (_, gold, _) in enumerate(items):
             labels[row, list(gold)] = 1.0
     else:
-        labels = torch.tensor([gold[0] for _, gold in items])
-    return ids, mask, labels
+        labels = torch.tensor([gold[0] for _, gold, _ in items])
+    images = [img for _, _, img in items]
+    pixels = load_images([i for i in images if i]) if all(images) else None
+    return ids, mask, labels, pixels
 
 
 def _plan(n: int, config: ClassifierTrainConfig) -> list[list[int]]:
@@ -135,9 +153,10 @@ def train_classifier(
     k = len(data.classes)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        ids, mask, labels = collate_texts([encoded[i] for i in plan[step]], tok.pad_token_id,
-                                          k, data.multi_label)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        ids, mask, labels, pixels = collate_texts([encoded[i] for i in plan[step]],
+                                                  tok.pad_token_id, k, data.multi_label)
+        extra = {"pixel_values": pixels} if pixels is not None else {}
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels, **extra).loss
         loss.backward()
         return loss.detach(), {}
 

@@ -39,6 +39,8 @@ def default_train_config(model: str, task: Task | None = None) -> AnyTrainConfig
     if model in ENCODER_NAMES or (task is not None and task.output_type == "classify"):
         if model == "tiny-bert":
             return ClassifierTrainConfig()
+        if model == "fusion-tiny":
+            return ClassifierTrainConfig(epochs=40)
         return ClassifierTrainConfig(epochs=4, batch_size=16, learning_rate=2e-4)
     if model == "tiny":
         return TrainConfig()

@@ -92,6 +92,15 @@ class Batch:
     attention_mask: Any
     labels: Any
     index: list[int]
+    #: image + text classifiers: the images, (batch, 1, H, W) floats in [0, 1]
+    pixel_values: Any = None
+
+    def inputs(self) -> dict[str, Any]:
+        """The model inputs of the batch (ids, mask, and images where there are any)."""
+        out = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        if self.pixel_values is not None:
+            out["pixel_values"] = self.pixel_values
+        return out
 
 
 class Method(Named, ABC):
@@ -102,7 +111,14 @@ class Method(Named, ABC):
     #: the task output types the method can unlearn: language-model tasks by default;
     #: ``frozenset({"classify"})`` for a method of sequence classifiers
     output_types: ClassVar[frozenset[str]] = LM_TASKS
+    #: input modalities the method needs beyond text (``{"image"}``: image + text models)
+    modalities: ClassVar[frozenset[str]] = frozenset()
     params: Any
+
+    def applies_to(self, task: Task) -> bool:
+        """Whether the method can unlearn ``task``'s kind of model."""
+        return task.output_type in self.output_types and self.modalities <= set(
+            task.modalities)
 
     def __init__(self, **params: Any) -> None:
         try:

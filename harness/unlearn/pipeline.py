@@ -89,10 +89,12 @@ def unlearn(
     """Unlearn ``task``'s forget set from ``target`` with method ``name``."""
     started = time.perf_counter()
     comp, method = build_method(name, params, registry=registry)
-    if task.output_type not in method.output_types:
+    if not method.applies_to(task):
+        needs = " with " + " and ".join(sorted(method.modalities)) if method.modalities else ""
         raise MethodError(
-            f"method {name!r} unlearns {', '.join(sorted(method.output_types))} tasks, not "
-            f"{task.name!r} ({task.output_type}); 'medlethe methods' lists each method's kind."
+            f"method {name!r} unlearns {', '.join(sorted(method.output_types))} tasks{needs}, "
+            f"not {task.name!r} ({task.output_type}, {' + '.join(task.modalities)}); "
+            "'medlethe methods' lists each method's kind."
         )
     forget = task.training_data("forget").examples
     retain = task.training_data("retain").examples

@@ -67,10 +67,10 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     def batch(data: list[Any], idx: list[int]) -> Batch:
         items = [data[i] for i in idx]
         if classify:
-            ids, mask, labels = collate_texts(items, tok.pad_token_id, len(task.classes),
-                                              task.multi_label)
-        else:
-            ids, mask, labels = collate(items, tok.pad_token_id)
+            ids, mask, labels, pixels = collate_texts(items, tok.pad_token_id,
+                                                      len(task.classes), task.multi_label)
+            return Batch(ids, mask, labels, idx, pixels)
+        ids, mask, labels = collate(items, tok.pad_token_id)
         return Batch(ids, mask, labels, idx)
 
     empty = Batch(None, None, None, [])

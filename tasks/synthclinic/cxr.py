@@ -16,9 +16,18 @@ from __future__ import annotations
 
 import functools
 import random
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from medlethe.errors import TaskConfigError
+from medlethe.paths import cache_root, ensure_dir
+from medlethe.task.base import fingerprint
+from medlethe.tasks.synthclinic.notes import NotesClassificationTask
 
 CXR_VERSION = "1"
 GRADES = ("none", "vascular congestion", "interstitial edema", "alveolar edema")
@@ -147,3 +156,79 @@ def generate_cxr(config: CxrConfig = CxrConfig()) -> tuple[tuple[Study, ...], tu
     train = [s for i in range(config.n_patients) for s in _patient("P", i, config)]
     hold = [s for i in range(config.n_holdout) for s in _patient("H", i, config)]
     return tuple(train), tuple(hold)
+
+
+# --- the task ---------------------------------------------------------------------------------
+
+
+def write_images(studies: Sequence[Study], folder: Path) -> dict[str, str]:
+    """Each study's image as ``folder/<sid>.png`` (written once); sid -> path."""
+    from PIL import Image
+
+    ensure_dir(folder, "the synthclinic-cxr image cache (MEDLETHE_CACHE_DIR)")
+    out = {}
+    for s in studies:
+        path = folder / f"{s.sid}.png"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp.png")
+            Image.fromarray(s.image).save(tmp)
+            tmp.replace(path)
+        out[s.sid] = str(path)
+    return out
+
+
+class SynthclinicCxrTask(NotesClassificationTask):
+    """synthclinic-cxr ``patients-<x>pct``: forget every study of x % of the training
+    patients from an image + report edema classifier (4 grades, single-label)."""
+
+    group_by = ()
+    modalities = ("image", "text")
+
+    def __init__(
+        self, scenario: str, *, n_patients: int = CxrConfig.n_patients,
+        n_holdout: int = CxrConfig.n_holdout, seed: int = CxrConfig.seed,
+    ) -> None:
+        for key, value in (("n_patients", n_patients), ("n_holdout", n_holdout)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TaskConfigError(
+                    f"synthclinic-cxr: task argument {key} must be a whole number >= 1, got "
+                    f"{value!r}.")
+        match = re.fullmatch(r"patients-(\d+)pct", scenario)
+        if match is None or not 0 < int(match.group(1)) < 100:
+            raise TaskConfigError(
+                f"synthclinic-cxr: unknown scenario {scenario!r}; use patients-<x>pct with "
+                "0 < x < 100 (registered: 3, 6, 10).")
+        self.scenario = scenario
+        self.config = CxrConfig(n_patients=n_patients, n_holdout=n_holdout, seed=seed)
+        self.name = f"synthclinic-cxr/{scenario}"
+        self.version = f"1+cxr{CXR_VERSION}"
+        self.description = f"synthclinic-cxr {scenario}: image + report edema grading"
+        self.classes = GRADES
+        self.multi_label = False
+        train, hold = generate_cxr(self.config)
+        key = fingerprint([CXR_VERSION, vars(self.config)])[:16]
+        paths = write_images([*train, *hold], cache_root() / "cxr" / key)
+        pids = sorted({s.pid for s in train})
+        count = max(1, round(len(pids) * int(match.group(1)) / 100))
+        self.forget_pids = frozenset(random.Random(f"{seed}:{scenario}").sample(pids, count))
+
+        def rows(studies: Sequence[Study]) -> list[dict[str, Any]]:
+            return [{"nid": s.sid, "pid": s.pid, "text": s.report, "labels": [s.grade],
+                     "image": paths[s.sid]} for s in studies]
+
+        self._train = rows(train)
+        self._splits = {
+            "forget": [r for r in self._train if self._forgets(r)],
+            "retain": [r for r in self._train if not self._forgets(r)],
+            "holdout": rows(hold),
+        }
+
+    def _forgets(self, row: Mapping[str, Any]) -> bool:
+        return row["pid"] in self.forget_pids
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "config_hash": fingerprint({"scenario": self.scenario, **vars(self.config)}),
+            "prompt_template_hash": fingerprint([_FINDINGS, _OTHER]),
+            "chat_template": None,
+        }

@@ -214,13 +214,14 @@ def _row(note: Note, paraphrase: bool = False) -> dict[str, Any]:
 class NotesClassificationTask(Task):
     """Class-level forgetting on labelled notes: the base of synthclinic-notes and of the
     MIMIC-style loader (:mod:`medlethe.tasks.mimic_notes`). Subclasses fill ``_splits``
-    (rows with ``text``, ``labels`` (class indices) and ``pid``), ``_train`` (every
-    training row), ``classes``, ``multi_label`` and ``forget_classes``."""
+    (rows with ``text``, ``labels`` (class indices), ``pid`` and optionally ``image``, a
+    path), ``_train`` (every training row), ``classes``, ``multi_label`` and
+    ``forget_classes``; a patient-level scenario overrides ``_forgets``."""
 
     output_type = "classify"
     sampling_unit = "patient"
     cluster_key = "pid"
-    group_by = ("kind",)
+    group_by: tuple[str, ...] = ("kind",)
     _splits: dict[str, list[dict[str, Any]]]
     _train: list[dict[str, Any]]
 
@@ -238,7 +239,7 @@ class NotesClassificationTask(Task):
         return Instance(
             self.name, split, index, "classify", doc["text"],
             "; ".join(self.classes[i] for i in labels), choices=self.classes,
-            labels=labels, multi_label=self.multi_label, meta=meta,
+            labels=labels, multi_label=self.multi_label, meta=meta, image=doc.get("image"),
         )
 
     def _forgets(self, row: Mapping[str, Any]) -> bool:
@@ -253,7 +254,8 @@ class NotesClassificationTask(Task):
         }
         chosen = training_side(self.name, on, rows)
         return LabelledData(
-            [LabelledText(r["text"], tuple(int(i) for i in r["labels"])) for r in chosen],
+            [LabelledText(r["text"], tuple(int(i) for i in r["labels"]), r.get("image"))
+             for r in chosen],
             self.classes, self.multi_label,
         )
 

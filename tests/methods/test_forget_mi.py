@@ -1,0 +1,75 @@
+"""Forget-MI's setting end to end: synthclinic-cxr images and reports, the fusion-tiny
+image + text classifier through the hf backend, ForgetMI and its baselines, the SVC
+membership attack, and which methods apply to which kind of model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from medlethe.registry import get_registry
+from medlethe.run import builtin_methods
+from medlethe.training.classifier import ClassifierTrainConfig
+from medlethe.training.pipeline import load_scenario
+from medlethe.unlearn import MethodError
+
+SCENARIO = "synthclinic-cxr/patients-10pct"
+SMALL = {"n_patients": 120, "n_holdout": 30}
+
+
+def test_methods_apply_to_their_kind_of_model() -> None:
+    registry = get_registry()
+    cxr = load_scenario(SCENARIO, SMALL)
+    notes = load_scenario("synthclinic-notes/forget-class-renal", {"n_patients": 22,
+                                                                   "n_holdout": 11})
+    assert builtin_methods(registry, cxr) == [
+        "Retrain", "ForgetMI", "RetainFineTune", "NegGrad+", "FullGradAscent"]
+    on_notes = builtin_methods(registry, notes)
+    assert "STEU" in on_notes and "ForgetMI" not in on_notes
+    assert cxr.modalities == ("image", "text")
+    inst = cxr.instance("forget", 0, cxr.docs("forget")[0])
+    assert inst.image is not None and Path(inst.image).exists()
+    assert {r["pid"] for r in cxr.docs("forget")}.isdisjoint(
+        {r["pid"] for r in cxr.docs("retain")})
+
+
+def test_forget_mi_pipeline_end_to_end(tmp_path: Path) -> None:
+    from medlethe.run import run_pipeline
+    from medlethe.unlearn.pipeline import unlearn
+
+    out = run_pipeline(
+        "fusion-tiny", SCENARIO, output=tmp_path / "run", task_args=SMALL,
+        train_config=ClassifierTrainConfig(epochs=6, learning_rate=1e-3),
+        progress=False, echo=False,
+    )
+    assert out.summary["failures"] == []
+    assert list(out.runs) == ["target", "oracle", "Retrain", "ForgetMI", "RetainFineTune",
+                              "NegGrad+", "FullGradAscent"]
+    for label, run in out.runs.items():
+        found = {(m.metric, m.split): m for m in run.results.metrics if m.subset is None}
+        for key in (("f1", "forget"), ("f1", "holdout"), ("auroc", "holdout"),
+                    ("mia_svc", "forget")):
+            assert key in found and found[key].value is not None, (label, key)
+        svc = found[("mia_svc", "forget")]
+        assert 0 <= svc.value <= 1 and svc.ci is not None and svc.ci.unit == "patient"
+        assert run.results.requests.classify > 0
+    assert out.runs["ForgetMI"].results.model.provenance["unlearn"]["method_info"][
+        "first_terms"]["uu"] > 0
+    # ForgetMI moved the weights (its cached result); a text-only method refuses the model
+    from medlethe.training.pipeline import finetune
+
+    task = load_scenario(SCENARIO, SMALL)
+    target = finetune("fusion-tiny", task, "train",
+                      config=ClassifierTrainConfig(epochs=6, learning_rate=1e-3),
+                      progress=False)
+    assert target.cached
+    result = unlearn("ForgetMI", task, target, "fusion-tiny", progress=False)
+    assert result.cached
+    before = load_file(str(target.path / "model.safetensors"))
+    after = load_file(str(result.output.path / "model.safetensors"))
+    assert any(not (before[k] == after[k]).all() for k in before)
+    assert result.meta["params_modified"]["changed"] > 0
+    with pytest.raises(MethodError, match=r"STEU.*image"):
+        unlearn("STEU", task, target, "fusion-tiny", progress=False)
