@@ -63,6 +63,11 @@ def _register_packs(register: Register) -> None:
         _pack("mimic_notes", "MimicNotesTask"),
         description="MIMIC-style note table: forget a class (--task-args source= forget_class=)",
     )
+    register(
+        "mimic-cxr/edema",
+        _pack("mimic_cxr", "MimicCxrTask"),
+        description="MIMIC-CXR edema table (--task-args split_table= images= reports=)",
+    )
     for pct in CXR_PERCENTS:
         register(
             f"synthclinic-cxr/patients-{pct}pct",
