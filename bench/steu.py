@@ -9,6 +9,8 @@ from the output folders of ``medlethe run`` on a synthclinic-notes scenario.
 
 With one folder, each cell is the value and its 95 % patient-bootstrap interval; with
 several (one per seed), the mean ± the standard deviation across seeds and their range.
+``--forget-mi`` prints Forget-MI's quantities instead (synthclinic-cxr runs): forget and
+test macro AUROC and F1, the SVC membership share, 1 - cosine to the oracle on retain.
 A number on a split whose precondition failed is marked with a dagger.
 """
 
@@ -29,6 +31,15 @@ COLUMNS = (
     ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
     ("params modified %", "params_modified", "(weights)"),
 )
+FORGET_MI_COLUMNS = (
+    ("forget macro AUROC", "auroc", "forget"),
+    ("forget macro F1", "f1", "forget"),
+    ("test macro AUROC", "auroc", "holdout"),
+    ("test macro F1", "f1", "holdout"),
+    ("MIA SVC share", "mia_svc", "forget"),
+    ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
+    ("1 - cos vs oracle (retain)", "logit_distance", "retain"),
+)
 
 
 def find(res: Results, metric: str, split: str) -> MetricResult | None:
@@ -39,21 +50,23 @@ def find(res: Results, metric: str, split: str) -> MetricResult | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="output folders of medlethe run (one per seed)")
+    parser.add_argument("--forget-mi", action="store_true", help="Forget-MI's columns")
     args = parser.parse_args()
+    columns = FORGET_MI_COLUMNS if args.forget_mi else COLUMNS
     table: dict[str, dict[str, list[tuple[MetricResult, bool]]]] = {}
     for folder in args.runs:
         for label, res in load_run_dir(folder):
             verdicts = Verdicts(res.preconditions)
-            for head, metric, split in COLUMNS:
+            for head, metric, split in columns:
                 m = find(res, metric, split)
                 if m is not None and m.value is not None:
                     unmet = verdicts.reason(m.task, split) is not None
                     table.setdefault(label, {}).setdefault(head, []).append((m, unmet))
-    print("| model | " + " | ".join(h for h, _, _ in COLUMNS) + " |")
-    print("|---|" + "---|" * len(COLUMNS))
+    print("| model | " + " | ".join(h for h, _, _ in columns) + " |")
+    print("|---|" + "---|" * len(columns))
     for label, cells in table.items():
         out = []
-        for head, metric, _ in COLUMNS:
+        for head, metric, _ in columns:
             found = cells.get(head, [])
             k = 100.0 if metric == "params_modified" else 1.0
             dagger = " †" if any(u for _, u in found) else ""
