@@ -103,12 +103,9 @@ class ForgetMI(_Multimodal):
         self.first_terms: dict[str, float] = {}
 
     def _noised(self, index: list[int]) -> dict[str, Any]:
-        import torch
+        from medlethe.training.batch import right_pad
 
-        seqs = [self.noised_ids[i] for i in index]
-        width = max(len(s) for s in seqs)
-        ids = torch.tensor([s + [self.pad] * (width - len(s)) for s in seqs])
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+        ids, mask = right_pad([self.noised_ids[i] for i in index], self.pad)
         return {"input_ids": ids, "attention_mask": mask,
                 "pixel_values": self.noised_pixels[index]}
 

@@ -169,8 +169,7 @@ class STEU(ClassForgetLoss):
         weight = model.get_input_embeddings().weight
         mask = torch.zeros(weight.shape[0], 1)
         mask[self.rows] = 1.0
-        self._hook = weight.register_hook(lambda grad: grad * mask)
-        self._embedding = weight
+        weight.register_hook(lambda grad: grad * mask)
 
     def trainable(self, model: Any) -> Iterator[tuple[str, Any]]:
         weight = model.get_input_embeddings().weight

@@ -19,8 +19,7 @@ from typing import Any
 
 from medlethe.errors import DatasetError, TaskConfigError
 from medlethe.task.base import fingerprint
-from medlethe.tasks.synthclinic.cxr import GRADES
-from medlethe.tasks.synthclinic.notes import NotesClassificationTask
+from medlethe.tasks.synthclinic.cxr import EdemaTask
 
 PACK = "mimic-cxr"
 COLUMNS = ("subject_id", "study_id", "dicom_id", "edema_severity", "fold")
@@ -39,11 +38,8 @@ def _read_csv(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
         return list(reader)
 
 
-class MimicCxrTask(NotesClassificationTask):
+class MimicCxrTask(EdemaTask):
     """Forget patients from a MIMIC-CXR edema image + report classifier."""
-
-    group_by: tuple[str, ...] = ()
-    modalities = ("image", "text")
 
     def __init__(
         self, *, split_table: str | None = None, images: str | None = None,
@@ -61,8 +57,6 @@ class MimicCxrTask(NotesClassificationTask):
         self.name = f"{PACK}/edema"
         self.version = "1"
         self.description = "MIMIC-CXR edema grading (image + report)"
-        self.classes = GRADES
-        self.multi_label = False
         self.seed = seed
         self.source = str(table)
         out: list[dict[str, Any]] = []
@@ -100,16 +94,8 @@ class MimicCxrTask(NotesClassificationTask):
         if not chosen:
             raise TaskConfigError(f"{PACK}: the forget set has no training patient.")
         self.forget_pids = frozenset(chosen)
-        self._train = train
-        self._splits = {
-            "forget": [r for r in train if self._forgets(r)],
-            "retain": [r for r in train if not self._forgets(r)],
-            "holdout": [r for r in out if r["test"]],
-        }
+        self._divide(train, [r for r in out if r["test"]])
         self._args = {"forget_list": forget_list, "forget_percent": forget_percent}
-
-    def _forgets(self, row: Any) -> bool:
-        return row["pid"] in self.forget_pids
 
     def provenance(self) -> dict[str, Any]:
         return {"config_hash": fingerprint({"source": self.source, **self._args,

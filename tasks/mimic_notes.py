@@ -86,12 +86,7 @@ class MimicNotesTask(NotesClassificationTask):
              "labels": [names.index(c) for c in _labels(r["labels"])], "test": is_test(r)}
             for i, r in enumerate(rows)
         ]
-        self._train = [r for r in table if not r["test"]]
-        self._splits = {
-            "forget": [r for r in self._train if self._forgets(r)],
-            "retain": [r for r in self._train if not self._forgets(r)],
-            "holdout": [r for r in table if r["test"]],
-        }
+        self._divide([r for r in table if not r["test"]], [r for r in table if r["test"]])
 
     def provenance(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from medlethe.backends.base import (
 )
 from medlethe.errors import BackendError
 from medlethe.fingerprint import weights_fingerprint
+from medlethe.training.batch import right_pad
 
 _DTYPES = ("float32", "bfloat16", "float16")
 
@@ -133,11 +134,7 @@ class HFBackend(Backend):
         pad = tok.pad_token_id
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            width = max(len(encoded[i]) for i in batch)
-            ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in batch])
-            mask = torch.tensor(
-                [[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in batch]
-            )
+            ids, mask = right_pad([encoded[i] for i in batch], pad)
             extra: dict[str, Any] = {}
             images = [requests[i].image for i in batch]
             if any(images):
@@ -217,12 +214,7 @@ class HFBackend(Backend):
         out: list[LoglikelihoodResult | None] = [None] * len(requests)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            width = max(len(pairs[i][0]) for i in batch)
-            pad = tok.pad_token_id
-            ids = torch.tensor([pairs[i][0] + [pad] * (width - len(pairs[i][0])) for i in batch])
-            mask = torch.tensor(
-                [[1] * len(pairs[i][0]) + [0] * (width - len(pairs[i][0])) for i in batch]
-            )
+            ids, mask = right_pad([pairs[i][0] for i in batch], tok.pad_token_id)
             with torch.no_grad():
                 logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
                 logits = logits.logits

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from medlethe.metrics.base import Metric, Sample
-from medlethe.metrics.bootstrap import Clusters, bootstrap_vector
+from medlethe.metrics.bootstrap import Clusters, bootstrap_ci, bootstrap_vector
 from medlethe.metrics.constants import CORE_VERSION, UNIT
 from medlethe.metrics.runmetric import RunMetric
 from medlethe.results.schema import MetricResult
@@ -148,6 +148,15 @@ class ClassLogits(_Classify):
         return list(z) if z is not None else None
 
 
+def sample_loss(sample: Sample) -> float | None:
+    """:func:`loss` of a classified sample's gold labels (``None`` without logits or
+    labels): ``class_loss``, and minus the LOSS attack's score on a classifier."""
+    result, inst = sample.classification, sample.instance
+    if result is None or not inst.labels:
+        return None
+    return loss(result.logits, inst.labels, inst.multi_label)
+
+
 class ClassLoss(_Classify):
     """The training loss of the gold labels: mean BCE over classes (multi-label) or
     cross-entropy (single-label)."""
@@ -155,9 +164,7 @@ class ClassLoss(_Classify):
     direction = "lower"
 
     def score(self, sample: Sample) -> float | None:
-        z = self.logits(sample)
-        inst = sample.instance
-        return None if z is None or not inst.labels else loss(z, inst.labels, inst.multi_label)
+        return sample_loss(sample)
 
 
 class SampleF1(_Classify):
@@ -346,23 +353,21 @@ class LogitDistance(RunMetric):
     def compute(
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
-        from medlethe.metrics.runmetric import paired_rows
+        from medlethe.metrics.runmetric import paired_values
 
         out: list[MetricResult] = []
         oracle = refs["oracle"]
         for task, split, _ in classify_splits(run):
-            pair = paired_rows(run, oracle, task, split, LOGITS)
+            pair = paired_values(run, oracle, task, split, LOGITS)
             if pair is None:
                 continue
-            a, b, clusters = pair
+            a, b = pair.after, pair.before
             cos = (a * b).sum(axis=1) / np.maximum(
                 np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12
             )
             dist = np.clip(1 - cos, 0.0, 2.0)  # rounding can leave 1 - cos a hair below 0
-            values, intervals = bootstrap_vector(
-                lambda d: np.asarray([d.mean()]), [dist], clusters, seed
-            )
-            out.append(self.result(task, split, float(values[0]), intervals[0], dist.size,
+            ci = bootstrap_ci(dist, pair.clusters, seed=seed)
+            out.append(self.result(task, split, float(dist.mean()), ci, dist.size,
                                    against="oracle"))
         return out
 
@@ -382,7 +387,6 @@ class SVCMembership(RunMetric):
     def compute(
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
-        from medlethe.metrics.bootstrap import bootstrap_ci
         from medlethe.metrics.privacy import svc_membership
         from medlethe.metrics.runmetric import own_values, to_ci
 

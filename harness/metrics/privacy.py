@@ -39,12 +39,10 @@ class LossAttack(_Attack):
 
     def score(self, sample: Sample) -> float | None:
         if sample.classification is not None:
-            from medlethe.metrics.classification import loss
+            from medlethe.metrics.classification import sample_loss
 
-            inst = sample.instance
-            if not inst.labels:
-                return None
-            return -loss(sample.classification.logits, inst.labels, inst.multi_label)
+            value = sample_loss(sample)
+            return None if value is None else -value
         gold = sample.gold
         return None if gold is None else gold.mean
 

@@ -13,7 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Paired:
     kept: np.ndarray
 
     def __len__(self) -> int:
-        return int(self.after.size)
+        return len(self.after)
 
 
 def present_rows(*columns: Sequence[float | None] | None) -> np.ndarray:
@@ -48,13 +48,15 @@ def present_rows(*columns: Sequence[float | None] | None) -> np.ndarray:
                       dtype=bool)
 
 
-def _both_columns(
+def paired_values(
     run: EvaluationRun, ref: EvaluationRun, task: str, split: str, metric: str
-) -> tuple[list[Any], list[Any], np.ndarray] | None:
-    """Both runs' columns of ``metric`` and the rows where both have a value; ``None``
-    when either lacks them; an error when the runs did not answer the same questions."""
+) -> Paired | None:
+    """The two runs' values of ``metric`` on ``task:split`` (one row per question; for a
+    ``vector`` metric such as a classifier's logits, a row of values per question);
+    ``None`` when either lacks them; an error when the runs did not answer the same
+    questions."""
     a, b = run.column(task, split, metric), ref.column(task, split, metric)
-    if not a or not b:
+    if a is None or b is None:
         return None
     fa = run.results.tasks[task].data_fingerprints.get(split)
     fb = ref.results.tasks[task].data_fingerprints.get(split)
@@ -65,35 +67,11 @@ def _both_columns(
             "task arguments."
         )
     keep = present_rows(a, b)
-    return (a, b, keep) if keep.any() else None
-
-
-def paired_values(
-    run: EvaluationRun, ref: EvaluationRun, task: str, split: str, metric: str
-) -> Paired | None:
-    """The two runs' values of ``metric`` on ``task:split``; ``None`` when either lacks
-    them; an error when the runs did not answer the same questions."""
-    found = _both_columns(run, ref, task, split, metric)
-    if found is None:
+    if not keep.any():
         return None
-    a, b, keep = found
     after = np.asarray([x for x, k in zip(a, keep, strict=True) if k], dtype=float)
     before = np.asarray([y for y, k in zip(b, keep, strict=True) if k], dtype=float)
     return Paired(after, before, run.clusters(task, split).subset(keep), keep)
-
-
-def paired_rows(
-    run: EvaluationRun, ref: EvaluationRun, task: str, split: str, metric: str
-) -> tuple[np.ndarray, np.ndarray, Clusters] | None:
-    """Two runs' per-row vectors of a ``vector`` metric (a classifier's logits) on the same
-    questions, rows missing in either dropped, with the clusters of the rows kept."""
-    found = _both_columns(run, ref, task, split, metric)
-    if found is None:
-        return None
-    a, b, keep = found
-    first = np.asarray([x for x, k in zip(a, keep, strict=True) if k], dtype=float)
-    second = np.asarray([y for y, k in zip(b, keep, strict=True) if k], dtype=float)
-    return first, second, run.clusters(task, split).subset(keep)
 
 
 @dataclass(frozen=True)

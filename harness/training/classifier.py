@@ -15,6 +15,7 @@ from typing import Any
 
 from medlethe.errors import MedletheError
 from medlethe.task.base import LabelledData, LabelledText
+from medlethe.training.batch import right_pad
 from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
 
 #: token ids, gold class indices and image path (or ``None``) of one labelled text
@@ -109,9 +110,7 @@ def collate_texts(
     (``None`` for texts without)."""
     import torch
 
-    width = max(len(ids) for ids, _, _ in items)
-    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _, _ in items])
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _, _ in items])
+    ids, mask = right_pad([i for i, _, _ in items], pad)
     if multi_label:
         labels = torch.zeros(len(items), n_classes)
         for row, (_, gold, _) in enumerate(items):

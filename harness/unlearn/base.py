@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medlethe.errors import MedletheError
 from medlethe.hookspecs import Named
-from medlethe.task.base import LabelledText, Task, TrainingExample  # noqa: F401
+from medlethe.task.base import Task
 
 #: the output types of language-model tasks (a method for them trains a causal LM)
 LM_TASKS = frozenset({"generate", "multiple_choice", "loglikelihood"})
@@ -61,8 +61,8 @@ class UnlearnContext:
     target: Path
     base_model: str
     task: Task
-    #: :class:`TrainingExample` s (QA) for a language model, :class:`LabelledText` s for a
-    #: ``classify`` task (``Method.output_types`` says which a method receives)
+    #: ``medlethe.task.TrainingExample`` s (QA) for a language model,
+    #: ``medlethe.task.LabelledText`` s for a ``classify`` task
     forget: list[Any]
     retain: list[Any]
     out_dir: Path

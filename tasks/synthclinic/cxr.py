@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,12 +177,19 @@ def write_images(studies: Sequence[Study], folder: Path) -> dict[str, str]:
     return out
 
 
-class SynthclinicCxrTask(NotesClassificationTask):
-    """synthclinic-cxr ``patients-<x>pct``: forget every study of x % of the training
-    patients from an image + report edema classifier (4 grades, single-label)."""
+class EdemaTask(NotesClassificationTask):
+    """Image + report edema grading (4 grades, single-label) with patient-level forgetting:
+    the base of synthclinic-cxr and of the MIMIC-CXR loader."""
 
     group_by = ()
     modalities = ("image", "text")
+    classes = GRADES
+    multi_label = False
+
+
+class SynthclinicCxrTask(EdemaTask):
+    """synthclinic-cxr ``patients-<x>pct``: forget every study of x % of the training
+    patients from an image + report edema classifier."""
 
     def __init__(
         self, scenario: str, *, n_patients: int = CxrConfig.n_patients,
@@ -203,8 +210,6 @@ class SynthclinicCxrTask(NotesClassificationTask):
         self.name = f"synthclinic-cxr/{scenario}"
         self.version = f"1+cxr{CXR_VERSION}"
         self.description = f"synthclinic-cxr {scenario}: image + report edema grading"
-        self.classes = GRADES
-        self.multi_label = False
         train, hold = generate_cxr(self.config)
         key = fingerprint([CXR_VERSION, vars(self.config)])[:16]
         paths = write_images([*train, *hold], cache_root() / "cxr" / key)
@@ -216,15 +221,7 @@ class SynthclinicCxrTask(NotesClassificationTask):
             return [{"nid": s.sid, "pid": s.pid, "text": s.report, "labels": [s.grade],
                      "image": paths[s.sid]} for s in studies]
 
-        self._train = rows(train)
-        self._splits = {
-            "forget": [r for r in self._train if self._forgets(r)],
-            "retain": [r for r in self._train if not self._forgets(r)],
-            "holdout": rows(hold),
-        }
-
-    def _forgets(self, row: Mapping[str, Any]) -> bool:
-        return row["pid"] in self.forget_pids
+        self._divide(rows(train), rows(hold))
 
     def provenance(self) -> dict[str, Any]:
         return {

@@ -215,15 +215,31 @@ class NotesClassificationTask(Task):
     """Class-level forgetting on labelled notes: the base of synthclinic-notes and of the
     MIMIC-style loader (:mod:`medlethe.tasks.mimic_notes`). Subclasses fill ``_splits``
     (rows with ``text``, ``labels`` (class indices), ``pid`` and optionally ``image``, a
-    path), ``_train`` (every training row), ``classes``, ``multi_label`` and
-    ``forget_classes``; a patient-level scenario overrides ``_forgets``."""
+    path) through :meth:`_divide`, and set ``classes``, ``multi_label`` and either
+    ``forget_classes`` (class-level forgetting) or ``forget_pids`` (patient-level)."""
 
     output_type = "classify"
     sampling_unit = "patient"
     cluster_key = "pid"
     group_by: tuple[str, ...] = ("kind",)
+    #: patient-level scenarios: the patients whose rows are forgotten
+    forget_pids: frozenset[str] = frozenset()
     _splits: dict[str, list[dict[str, Any]]]
     _train: list[dict[str, Any]]
+
+    def _divide(
+        self, train: list[dict[str, Any]], holdout: list[dict[str, Any]],
+        **more: list[dict[str, Any]],
+    ) -> None:
+        """The splits: training rows into ``forget`` and ``retain``, then ``holdout`` and
+        any further split (``paraphrase``)."""
+        self._train = train
+        self._splits = {
+            "forget": [r for r in train if self._forgets(r)],
+            "retain": [r for r in train if not self._forgets(r)],
+            "holdout": holdout,
+            **more,
+        }
 
     def split_names(self) -> list[str]:
         return [s for s in SPLITS if self._splits.get(s)]
@@ -243,15 +259,14 @@ class NotesClassificationTask(Task):
         )
 
     def _forgets(self, row: Mapping[str, Any]) -> bool:
+        if self.forget_pids:
+            return row["pid"] in self.forget_pids
         wanted = {self.classes.index(c) for c in self.forget_classes}
         return bool(wanted & set(row["labels"]))
 
     def training_data(self, on: str) -> LabelledData:
-        rows = {
-            "train": self._train,
-            "retain": [r for r in self._train if not self._forgets(r)],
-            "forget": [r for r in self._train if self._forgets(r)],
-        }
+        rows = {"train": self._train, "retain": self._splits["retain"],
+                "forget": self._splits["forget"]}
         chosen = training_side(self.name, on, rows)
         return LabelledData(
             [LabelledText(r["text"], tuple(int(i) for i in r["labels"]), r.get("image"))
@@ -307,26 +322,19 @@ class SynthclinicNotesTask(NotesClassificationTask):
         def rows(
             patients: Sequence[NotesPatient], paraphrase: bool = False
         ) -> list[dict[str, Any]]:
-            out = [_row(n, paraphrase) for p in patients for n in p.notes]
-            if not multi_label:  # the primary category only
-                for r, n in zip(out, (n for p in patients for n in p.notes), strict=True):
-                    r["labels"] = [CLASSES.index(self._primary(n.pid))]
+            out = []
+            for p in patients:
+                for n in p.notes:
+                    row = _row(n, paraphrase)
+                    if not multi_label:  # the primary category only
+                        row["labels"] = [CLASSES.index(p.categories[0])]
+                    out.append(row)
             return out
 
-        self._primary_of = {p.pid: p.categories[0] for p in self.patients}
-        self._train = rows(train)
-        forget_rows = [r for r in self._train if self._forgets(r)]
-        forget_ids = {r["nid"] for r in forget_rows}
-        paraphrase = [r for r in rows(train, paraphrase=True) if r["nid"] in forget_ids]
-        self._splits = {
-            "forget": forget_rows,
-            "retain": [r for r in self._train if not self._forgets(r)],
-            "holdout": rows(hold),
-            "paraphrase": paraphrase,
-        }
-
-    def _primary(self, pid: str) -> str:
-        return self._primary_of[pid]
+        self._divide(rows(train), rows(hold))
+        forget_ids = {r["nid"] for r in self._splits["forget"]}
+        self._splits["paraphrase"] = [r for r in rows(train, paraphrase=True)
+                                      if r["nid"] in forget_ids]
 
     def provenance(self) -> dict[str, Any]:
         return {
