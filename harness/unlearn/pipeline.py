@@ -56,9 +56,11 @@ def count_modified(target: Path, out: UnlearnOutput) -> dict[str, Any]:
 
 
 def _key(example: TrainingExample | LabelledText) -> tuple[Any, ...]:
-    """What an example contributes to the unlearned model's fingerprint."""
+    """What an example contributes to the unlearned model's fingerprint (a labelled text's
+    image path too, where it has one: the path names the image's content)."""
     if isinstance(example, LabelledText):
-        return (example.text, list(example.labels))
+        key = (example.text, list(example.labels))
+        return key if example.image is None else (*key, example.image)
     return (example.prompt, example.answer)
 
 

@@ -73,3 +73,14 @@ def test_forget_mi_pipeline_end_to_end(tmp_path: Path) -> None:
     assert result.meta["params_modified"]["changed"] > 0
     with pytest.raises(MethodError, match=r"STEU.*image"):
         unlearn("STEU", task, target, "fusion-tiny", progress=False)
+
+
+def test_unlearned_models_are_cached_by_their_images_too() -> None:
+    from medlethe.task import LabelledText
+    from medlethe.unlearn.pipeline import _key
+
+    text = LabelledText("FINDINGS: Lungs are clear.", (0,))
+    assert _key(text) == ("FINDINGS: Lungs are clear.", [0])  # text-only keys unchanged
+    a = LabelledText(text.text, (0,), "/cache/cxr/a/P00000-0.png")
+    b = LabelledText(text.text, (0,), "/cache/cxr/b/P00000-0.png")
+    assert _key(a) != _key(b) != _key(text)
