@@ -37,6 +37,7 @@ FORGET_MI_COLUMNS = (
     ("test macro AUROC", "auroc", "holdout"),
     ("test macro F1", "f1", "holdout"),
     ("MIA SVC share", "mia_svc", "forget"),
+    ("MIA SVC balanced", "mia_svc_balanced", "forget"),
     ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
     ("1 - cos vs oracle (retain)", "logit_distance", "retain"),
 )

@@ -77,6 +77,8 @@ def register_metrics(register: Register) -> None:
         ("retain_avg_f1", "RetainAverageF1", "STEU: mean F1 of the other classes"),
         ("logit_distance", "LogitDistance", "1 - cosine of logits to the oracle's"),
         ("mia_svc", "SVCMembership", "Forget-MI: share of forget rows an SVC calls members"),
+        ("mia_svc_balanced", "BalancedSVCMembership",
+         "mia_svc with members and non-members weighted equally"),
     ):
         register(name, f"{_cls}:{cls}", description=text, run_metric=True)
     # run metrics: computed from stored values by `medlethe evaluate` (no reference),

@@ -288,13 +288,15 @@ class PrivLeak(RunMetric):
 
 
 def svc_membership(
-    retain: ArrayLike, test: ArrayLike, forget: ArrayLike
+    retain: ArrayLike, test: ArrayLike, forget: ArrayLike, *, balanced: bool = False
 ) -> np.ndarray:
     """Forget-MI's membership attack: an RBF SVC (C = 3, gamma "auto", as the authors'
     release) fit on per-sample features of retain rows (members, 1) and test rows
     (non-members, 0), then applied to forget rows; the 0/1 predictions for the forget rows
     (their mean is the share called members). Features are per-sample losses here (one
-    column) or any per-sample vectors (rows)."""
+    column) or any per-sample vectors (rows). ``balanced`` weighs each class by the inverse
+    of its size (scikit-learn's ``class_weight="balanced"``): retain is usually several
+    times the test set, and the unweighted SVC then calls nearly everything a member."""
     from sklearn.svm import SVC
 
     def rows(x: ArrayLike) -> np.ndarray:
@@ -302,7 +304,7 @@ def svc_membership(
         return a.reshape(-1, 1) if a.ndim == 1 else a
 
     r, t, f = rows(retain), rows(test), rows(forget)
-    clf = SVC(C=3, kernel="rbf", gamma="auto")
+    clf = SVC(C=3, kernel="rbf", gamma="auto", class_weight="balanced" if balanced else None)
     clf.fit(np.vstack([r, t]), np.r_[np.ones(len(r)), np.zeros(len(t))])
     out: np.ndarray = clf.predict(f).astype(float)
     return out

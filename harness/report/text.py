@@ -56,6 +56,7 @@ SECTIONS: dict[str, list[Row]] = {
         Row("macro F1 forget", "f1", "forget"),
         Row("macro AUROC forget", "auroc", "forget"),
         Row("MIA SVC share called members", "mia_svc", "forget"),
+        Row("MIA SVC share, balanced classes", "mia_svc_balanced", "forget"),
         Row("1 - cos(logits, oracle) retain", "logit_distance", "retain"),
     ],
     "Forgetting and utility": [
@@ -213,6 +214,7 @@ PATIENT_CLASSIFY_HEADLINE: list[tuple[str, Row]] = [
     ("test macro F1", Row("", "f1", "holdout")),
     ("test macro AUROC", Row("", "auroc", "holdout")),
     ("MIA SVC share", Row("", "mia_svc", "forget")),
+    ("MIA SVC balanced", Row("", "mia_svc_balanced", "forget")),
     ("1 - cos vs oracle (retain)", Row("", "logit_distance", "retain")),
 ]
 

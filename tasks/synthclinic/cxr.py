@@ -3,8 +3,10 @@ pulmonary edema (0 none, 1 vascular congestion, 2 interstitial, 3 alveolar), the
 Forget-MI (MIMIC-CXR edema grading), made without any download.
 
 Each patient has fixed anatomy (lung size and position, heart size, rib spacing), an
-exposure level, a noise level and a faint patient-specific texture, so that a model can
-memorise individuals; each of the patient's studies has its own grade. Edema adds opacity
+exposure level, a noise level, a faint patient-specific texture and a history (one to
+three bright devices at fixed places in every image, one or two devices or old findings
+named in every report), so that a model can memorise individuals; each of the patient's
+studies has its own grade, the patient's usual grade two times in three. Edema adds opacity
 to the lung fields, growing with the grade: a perihilar haze, then interstitial lines, then
 patchy airspace opacities. Reports correlate with the grade without giving it away: one
 finding sentence in three comes from a neighbouring grade, and some reports describe
@@ -29,7 +31,7 @@ from medlethe.paths import cache_root, ensure_dir
 from medlethe.task.base import fingerprint
 from medlethe.tasks.synthclinic.notes import NotesClassificationTask
 
-CXR_VERSION = "1"
+CXR_VERSION = "2"
 GRADES = ("none", "vascular congestion", "interstitial edema", "alveolar edema")
 
 _FINDINGS = (
@@ -40,6 +42,19 @@ _FINDINGS = (
      "Moderate interstitial pulmonary edema."),
     ("Bilateral alveolar opacities consistent with edema.", "Severe pulmonary edema.",
      "Perihilar airspace consolidation in a batwing pattern."),
+)
+#: patient-level history: devices and old findings that recur in every study of a patient
+#: (as in real radiographs), so that a model can recognise a patient it was trained on
+_HISTORY = (
+    "Sternotomy wires are intact.", "Left-sided pacemaker with leads in place.",
+    "Right internal jugular catheter terminates in the SVC.", "Surgical clips in the left axilla.",
+    "Healed right rib fractures.", "Calcified granuloma in the right upper lobe.",
+    "Postsurgical changes of right upper lobectomy.", "Thoracic spine fixation hardware.",
+    "Calcification of the aortic knob.", "Elevated right hemidiaphragm.",
+    "Left PICC line tip in the low SVC.", "Nasogastric tube courses below the diaphragm.",
+    "Prosthetic aortic valve.", "Old left clavicle fracture.", "Dual-chamber ICD in place.",
+    "Chronic blunting of the left costophrenic angle.", "Mild scoliosis of the thoracic spine.",
+    "Right shoulder arthroplasty.",
 )
 _OTHER = (
     "Heart size is within normal limits.", "The cardiomediastinal silhouette is stable.",
@@ -54,7 +69,7 @@ class CxrConfig:
 
     n_patients: int = 400
     n_holdout: int = 80
-    max_studies: int = 3
+    max_studies: int = 5
     size: int = 64
     seed: int = 0
 
@@ -79,6 +94,7 @@ class Anatomy:
     exposure: float
     noise: float
     texture: np.ndarray
+    devices: tuple[tuple[float, float, float, float], ...]  # centre y, x, half height, width
 
 
 def _anatomy(rng: np.random.Generator, size: int) -> Anatomy:
@@ -88,6 +104,9 @@ def _anatomy(rng: np.random.Generator, size: int) -> Anatomy:
         heart=rng.uniform(0.11, 0.16), rib_period=rng.uniform(0.07, 0.10),
         exposure=rng.uniform(0.85, 1.15), noise=rng.uniform(0.02, 0.06),
         texture=rng.normal(0.0, 0.04, size=(size, size)),
+        devices=tuple((float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.15, 0.85)),
+                       float(rng.uniform(0.01, 0.06)), float(rng.uniform(0.01, 0.06)))
+                      for _ in range(int(rng.integers(1, 4)))),
     )
 
 
@@ -117,16 +136,19 @@ def render(anatomy: Anatomy, grade: int, rng: np.random.Generator, size: int) ->
         patches = rng.normal(0, 1, size=(size // 8, size // 8)) > 0.2
         opacity += 0.22 * np.kron(patches, np.ones((8, 8)))[:size, :size]
     img += opacity * lungs
+    for dy, dx, h, w in anatomy.devices:  # wires, leads, clips: bright, patient-fixed
+        img += 0.5 * ((abs(y - dy) < h) & (abs(x - dx) < w))
     img = img * anatomy.exposure + anatomy.texture + rng.normal(0, anatomy.noise, (size, size))
     out: np.ndarray = np.clip(img * 255, 0, 255).astype(np.uint8)
     return out
 
 
-def report(grade: int, rng: random.Random) -> str:
+def report(grade: int, rng: random.Random, history: Sequence[str] = ()) -> str:
     """A short report: a finding of the grade (one in three from a neighbouring grade, one
-    in ten none at all) and one or two other findings, in random order."""
+    in ten none at all), one or two other findings and the patient's history, in random
+    order."""
     roll = rng.random()
-    sentences = rng.sample(_OTHER, rng.randint(1, 2))
+    sentences = [*rng.sample(_OTHER, rng.randint(1, 2)), *history]
     if roll >= 0.1:
         g = grade
         if roll < 0.43:
@@ -142,11 +164,12 @@ def _patient(prefix: str, i: int, config: CxrConfig) -> list[Study]:
     anatomy = _anatomy(rng, config.size)
     text_rng = random.Random(f"{config.seed}:{pid}")
     base = int(rng.integers(0, 4))  # a patient's studies cluster around one grade
+    history = text_rng.sample(_HISTORY, text_rng.randint(1, 2))
     studies = []
     for j in range(int(rng.integers(1, config.max_studies + 1))):
-        grade = int(np.clip(base + rng.choice((-1, 0, 0, 1)), 0, 3))
+        grade = int(np.clip(base + rng.choice((-1, 0, 0, 0, 0, 1)), 0, 3))
         image = render(anatomy, grade, rng, config.size)
-        studies.append(Study(f"{pid}-{j}", pid, grade, report(grade, text_rng), image))
+        studies.append(Study(f"{pid}-{j}", pid, grade, report(grade, text_rng, history), image))
     return studies
 
 

@@ -50,10 +50,11 @@ def test_forget_mi_pipeline_end_to_end(tmp_path: Path) -> None:
     for label, run in out.runs.items():
         found = {(m.metric, m.split): m for m in run.results.metrics if m.subset is None}
         for key in (("f1", "forget"), ("f1", "holdout"), ("auroc", "holdout"),
-                    ("mia_svc", "forget")):
+                    ("mia_svc", "forget"), ("mia_svc_balanced", "forget")):
             assert key in found and found[key].value is not None, (label, key)
-        svc = found[("mia_svc", "forget")]
-        assert 0 <= svc.value <= 1 and svc.ci is not None and svc.ci.unit == "patient"
+        for name in ("mia_svc", "mia_svc_balanced"):
+            svc = found[(name, "forget")]
+            assert 0 <= svc.value <= 1 and svc.ci is not None and svc.ci.unit == "patient"
         assert run.results.requests.classify > 0
     assert out.runs["ForgetMI"].results.model.provenance["unlearn"]["method_info"][
         "first_terms"]["uu"] > 0

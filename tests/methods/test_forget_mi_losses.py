@@ -67,3 +67,18 @@ def test_svc_attack_calls_low_loss_rows_members() -> None:
     forgotten = rng.normal(1.0, 0.1, 50)
     assert svc_membership(retain, test, remembered).mean() > 0.95
     assert svc_membership(retain, test, forgotten).mean() < 0.05
+
+
+def test_balanced_svc_attack_is_not_swayed_by_many_more_members() -> None:
+    # overlapping losses, eight members per non-member: the release's unweighted SVC calls
+    # nearly every row a member, even rows drawn like the non-members; the balanced one
+    # calls fewer than half of those
+    rng = np.random.default_rng(0)
+    retain = rng.normal(0.5, 0.3, 800)
+    test = rng.normal(0.9, 0.3, 100)
+    like_test = rng.normal(0.9, 0.3, 200)
+    like_retain = rng.normal(0.5, 0.3, 200)
+    assert svc_membership(retain, test, like_test).mean() > 0.9
+    balanced = svc_membership(retain, test, like_test, balanced=True).mean()
+    assert balanced < 0.5
+    assert svc_membership(retain, test, like_retain, balanced=True).mean() > balanced + 0.2

@@ -4,6 +4,8 @@ without giving it away."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from medlethe.tasks.synthclinic.cxr import _FINDINGS, CxrConfig, generate_cxr
@@ -46,3 +48,32 @@ def test_reports_correlate_with_the_grade_but_do_not_give_it_away() -> None:
     agree = sum(g == n for g, n in said) / len(said)
     assert 0.45 < agree < 0.8  # informative, not a label
     assert any(n is None for _, n in said)  # some reports name no edema finding
+
+
+def test_a_patient_is_recognisable_across_studies() -> None:
+    # the same history sentences in every report of a patient, the same bright devices in
+    # every image (what lets a model memorise the patients it was trained on)
+    from medlethe.tasks.synthclinic.cxr import _HISTORY
+
+    train, _ = generate_cxr(SMALL)
+    by_pid: dict[str, list] = {}
+    for s in train:
+        by_pid.setdefault(s.pid, []).append(s)
+    several = [v for v in by_pid.values() if len(v) > 1]
+    assert len(several) > len(by_pid) / 2
+
+    def history(report: str) -> frozenset[str]:
+        return frozenset(h for h in _HISTORY if h in report)
+
+    for studies in several:
+        seen = {history(s.report) for s in studies}
+        assert len(seen) == 1 and next(iter(seen))
+    # device pixels (near white) sit in the same places in a patient's studies
+    def bright(image: np.ndarray) -> np.ndarray:
+        return image > 240
+
+    same = [np.mean(bright(a.image) == bright(b.image)) for a, b in
+            (v[:2] for v in several)]
+    other = [np.mean(bright(a[0].image) == bright(b[0].image)) for a, b in
+             itertools.pairwise(several)]
+    assert np.mean(same) > np.mean(other) + 0.01
