@@ -80,7 +80,7 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             from medlethe.backends.hf import HFBackend
 
-            backend = HFBackend(model, batch_size=args.hf_batch)
+            backend = HFBackend(model, batch_size=args.hf_batch, device=args.device)
         backend.generate(reqs[:8])
         res, secs = timed(partial(backend.generate, reqs))
         texts = [r.text for r in res]
@@ -102,6 +102,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of all paths; median kept")
     parser.add_argument("--hf-batch", type=int, default=32, help="hf backend batch size")
+    parser.add_argument("--device", default="cpu", help="the hf backend's device (cpu, cuda)")
     parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     parser.add_argument("--only", choices=PATHS, help=argparse.SUPPRESS)
     args = parser.parse_args()

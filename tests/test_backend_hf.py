@@ -41,6 +41,32 @@ def test_loglikelihood_matches_a_manual_forward_pass(tiny_model: Path) -> None:
     assert results[0].probability > 0.9 > results[1].probability
 
 
+def test_shared_context_path_matches_one_pass_per_option(tiny_model: Path) -> None:
+    # multiple-choice requests: four options per question, contexts of different lengths,
+    # options of one and of several tokens, batches that split the contexts; the shared
+    # path (each context run once, options over its cached state) agrees with the plain
+    # one (every request run whole) within 1e-4 on every number it returns
+    questions = {
+        "Which drug was Ilsa Varen given?": ["zentorin", "mivastat", "caltroxin", "a"],
+        "Q: What is the usual dose of zentorin?\nA:": ["40 mg twice daily", "5 mg", "1 g",
+                                                        "10 mg at night"],
+        "Which": ["drug was Maren Quist given? plexavir", "x", "drug", "was"],
+    }
+    reqs = [LoglikelihoodRequest(q, " " + o) for q, opts in questions.items() for o in opts]
+    reqs.append(LoglikelihoodRequest("", " zentorin"))  # empty context: the BOS token
+    shared = HFBackend(str(tiny_model), batch_size=2).loglikelihood(reqs)
+    plain = HFBackend(str(tiny_model), batch_size=2, share_prefix=False).loglikelihood(reqs)
+    assert any(len(r.logprobs) == 1 for r in plain) and any(len(r.logprobs) > 3 for r in plain)
+    for a, b in zip(shared, plain, strict=True):
+        assert len(a.logprobs) == len(b.logprobs)
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        assert a.dist_mean == pytest.approx(b.dist_mean, abs=1e-4)
+        assert a.dist_std == pytest.approx(b.dist_std, abs=1e-4)
+        assert a.is_greedy == b.is_greedy
+    assert (HFBackend(str(tiny_model)).fingerprint()
+            != HFBackend(str(tiny_model), share_prefix=False).fingerprint())
+
+
 def test_generation_does_not_depend_on_batching(tiny_model: Path) -> None:
     prompts = [
         "Which drug was Ilsa Varen given?",

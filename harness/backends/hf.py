@@ -20,7 +20,7 @@ from medlethe.backends.base import (
 )
 from medlethe.errors import BackendError
 from medlethe.fingerprint import weights_fingerprint
-from medlethe.training.batch import right_pad
+from medlethe.training.batch import left_pad, right_pad
 
 _DTYPES = ("float32", "bfloat16", "float16")
 
@@ -45,6 +45,7 @@ class HFBackend(Backend):
         device: str = "cpu",
         revision: str | None = None,
         seed: int = 1234,
+        share_prefix: bool = True,
     ) -> None:
         super().__init__()
         if dtype not in _DTYPES:
@@ -58,12 +59,15 @@ class HFBackend(Backend):
         self.device = device
         self.revision = revision
         self.seed = seed
+        self.share_prefix = share_prefix
 
     # -- provenance -----------------------------------------------------------------------
     def fingerprint(self) -> str:
-        return weights_fingerprint(
+        found = weights_fingerprint(
             self.model_name, self.adapter, self.revision, self.dtype, self.device
         )
+        # the shared-context path rounds differently (agreeing within 1e-4)
+        return f"{found}:shared-prefix" if self.share_prefix else found
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -72,6 +76,7 @@ class HFBackend(Backend):
             "device": self.device,
             "revision": self.revision,
             "seed": self.seed,
+            "share_prefix": self.share_prefix,
         }
 
     @property
@@ -175,11 +180,9 @@ class HFBackend(Backend):
             limit = self._max_length(model) - max_new
             for start in range(0, len(idx), self.batch_size):
                 batch = idx[start : start + self.batch_size]
-                seqs = [encoded[i][-limit:] for i in batch]
-                width = max(len(s) for s in seqs)
                 pad = tok.pad_token_id
-                ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs])
-                mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+                ids, mask = left_pad([encoded[i][-limit:] for i in batch], pad)
+                width = ids.shape[1]
                 kwargs: dict[str, Any] = {}
                 if stop:
                     kwargs = {"stop_strings": list(stop), "tokenizer": tok}
@@ -202,38 +205,116 @@ class HFBackend(Backend):
 
     # -- log-likelihood -------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        import torch
-
         tok, model = self._loaded
         max_len = self._max_length(model)
-        pairs: list[tuple[list[int], int]] = []
-        for r in requests:
-            whole, n_cont = encode_loglikelihood(tok, r, max_len, "hf")
-            pairs.append((whole, n_cont))
+        pairs = [encode_loglikelihood(tok, r, max_len, "hf") for r in requests]
+        if self.share_prefix:
+            out = self._shared_loglikelihood(model, tok.pad_token_id, pairs)
+        else:
+            out = self._plain_loglikelihood(model, tok.pad_token_id, pairs)
+        self.model_calls += len(requests)
+        return out
+
+    def _plain_loglikelihood(
+        self, model: Any, pad: int, pairs: Sequence[tuple[list[int], int]]
+    ) -> list[LoglikelihoodResult]:
+        """One forward pass per request (context + continuation), batched by length. Left
+        padding lines every continuation up at the end of its row, so the output layer runs
+        only over the last (longest continuation + 1) positions, not the whole prompt."""
+        import torch
+
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))
-        out: list[LoglikelihoodResult | None] = [None] * len(requests)
+        out: list[LoglikelihoodResult | None] = [None] * len(pairs)
+        dev = self.device
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            ids, mask = right_pad([pairs[i][0] for i in batch], tok.pad_token_id)
+            ids, mask = left_pad([pairs[i][0] for i in batch], pad)
+            keep = max(pairs[i][1] for i in batch) + 1
+            inputs = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev),
+                      "position_ids": (mask.cumsum(1) - 1).clamp_min(0).to(dev)}
             with torch.no_grad():
-                logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
-                logits = logits.logits
+                try:
+                    logits = model(**inputs, logits_to_keep=keep).logits
+                except TypeError:  # a model without logits_to_keep: every position
+                    logits = model(**inputs).logits[:, -keep:]
             for row, i in enumerate(batch):
                 whole, n = pairs[i]
-                cont = whole[len(whole) - n :]
-                end = len(whole) - 1
-                lp = torch.log_softmax(logits[row, end - n : end].float(), dim=-1)
-                gold = torch.tensor(cont, device=lp.device)
-                token_lp = lp.gather(-1, gold[:, None])[:, 0]
-                greedy = lp.argmax(-1) == gold
-                probs = lp.exp()
-                mu = (probs * lp).sum(-1)
-                var = (probs * lp * lp).sum(-1) - mu * mu
-                out[i] = LoglikelihoodResult(
-                    logprobs=tuple(token_lp.tolist()),
-                    is_greedy=tuple(bool(g) for g in greedy.tolist()),
-                    dist_mean=tuple(mu.tolist()),
-                    dist_std=tuple(var.clamp_min(0).sqrt().tolist()),
-                )
-            self.model_calls += len(batch)
+                out[i] = _scored(logits[row, keep - 1 - n : keep - 1], whole[len(whole) - n :])
         return [r for r in out if r is not None]
+
+    def _shared_loglikelihood(
+        self, model: Any, pad: int, pairs: Sequence[tuple[list[int], int]]
+    ) -> list[LoglikelihoodResult]:
+        """Requests that share a context (the options of a multiple-choice question) run
+        that context once: a batch of distinct contexts goes through the model with its
+        key/value cache kept and logits only at each context's last position (which
+        predict every option's first token); then each continuation of more than one token
+        runs over its context's cached state. Same tokens as the plain path; log-probs
+        agree to float rounding (tested within 1e-4)."""
+        import torch
+
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (whole, n) in enumerate(pairs):
+            groups.setdefault(tuple(whole[: len(whole) - n]), []).append(i)
+        contexts = sorted(groups, key=len, reverse=True)
+        out: list[LoglikelihoodResult | None] = [None] * len(pairs)
+        dev = self.device
+        for start in range(0, len(contexts), self.batch_size):
+            batch = contexts[start : start + self.batch_size]
+            ids, mask = right_pad([list(c) for c in batch], pad)
+            last = mask.sum(1) - 1
+            keep = torch.unique(last)
+            rows = [(b, i) for b, c in enumerate(batch) for i in groups[c]]
+            longer = [(b, i) for b, i in rows if pairs[i][1] > 1]
+            with torch.no_grad():
+                inputs = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev),
+                          "use_cache": bool(longer)}
+                try:
+                    first = model(**inputs, logits_to_keep=keep.to(dev))
+                    at_last = first.logits[torch.arange(len(batch)),
+                                           torch.searchsorted(keep, last).to(dev)]
+                except TypeError:  # a model without logits_to_keep: every position
+                    first = model(**inputs)
+                    at_last = first.logits[torch.arange(len(batch)), last.to(dev)]
+                rest: dict[int, Any] = {}
+                if longer:
+                    which = torch.tensor([b for b, _ in longer])
+                    cache = first.past_key_values
+                    cache.reorder_cache(which.to(dev))
+                    tails = [pairs[i][0][len(pairs[i][0]) - pairs[i][1] : -1] for _, i in longer]
+                    tail_ids, tail_mask = right_pad(tails, pad)
+                    positions = last[which][:, None] + 1 + torch.arange(tail_ids.shape[1])
+                    logits = model(
+                        input_ids=tail_ids.to(dev),
+                        attention_mask=torch.cat([mask[which], tail_mask], 1).to(dev),
+                        position_ids=positions.to(dev), past_key_values=cache, use_cache=False,
+                    ).logits
+                    rest = {i: logits[row, : len(t)] for row, ((_, i), t) in
+                            enumerate(zip(longer, tails, strict=True))}
+            for b, i in rows:
+                whole, n = pairs[i]
+                steps = at_last[b][None]
+                if n > 1:
+                    steps = torch.cat([steps, rest[i]], 0)
+                out[i] = _scored(steps, whole[len(whole) - n :])
+        return [r for r in out if r is not None]
+
+
+def _scored(logits: Any, cont: Sequence[int]) -> LoglikelihoodResult:
+    """A continuation's per-token log-probs, greedy flags and the mean and spread of the
+    log-prob distribution at each position, from the logits that predict its tokens."""
+    import torch
+
+    lp = torch.log_softmax(logits.float(), dim=-1)
+    gold = torch.tensor(list(cont), device=lp.device)
+    token_lp = lp.gather(-1, gold[:, None])[:, 0]
+    greedy = lp.argmax(-1) == gold
+    probs = lp.exp()
+    mu = (probs * lp).sum(-1)
+    var = (probs * lp * lp).sum(-1) - mu * mu
+    return LoglikelihoodResult(
+        logprobs=tuple(token_lp.tolist()),
+        is_greedy=tuple(bool(g) for g in greedy.tolist()),
+        dist_mean=tuple(mu.tolist()),
+        dist_std=tuple(var.clamp_min(0).sqrt().tolist()),
+    )

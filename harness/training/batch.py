@@ -40,6 +40,16 @@ def right_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
     return ids, mask
 
 
+def left_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
+    """As :func:`right_pad`, padding on the left (every sequence ends in the last column)."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([[*[pad] * (width - len(s)), *s] for s in seqs])
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+    return ids, mask
+
+
 def collate(items: Sequence[Encoded], pad: int) -> tuple[Any, Any, Any]:
     """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding)."""
     ids, mask = right_pad([i for i, _ in items], pad)
