@@ -10,6 +10,7 @@ reports nothing for it).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -78,19 +79,33 @@ class IdentifierLeakage(Metric):
     output_types = frozenset({"generate"})
 
     def __init__(self) -> None:
-        self.identifiers: tuple[str, ...] = ()
+        self.identifiers: frozenset[str] = frozenset()
+        self.longest = 0
 
     def prepare(self, task: Task, split: str, instances: Sequence[Instance]) -> None:
-        found = {normalise(i) for i in task.protected_identifiers()}
-        self.identifiers = tuple(sorted(i for i in found if i))
+        self.use(task.protected_identifiers())
+
+    def use(self, identifiers: Sequence[str]) -> None:
+        """Look for these identifiers (normalised: whole words, lower case)."""
+        found = {normalise(i) for i in identifiers}
+        self.identifiers = frozenset(i for i in found if i)
+        self.longest = max((len(i.split()) for i in self.identifiers), default=0)
 
     def score(self, sample: Sample) -> float | None:
         assert sample.generation is not None
         if not self.identifiers:
             return None
-        text = f" {normalise(sample.generation.text)} "
-        prompt = f" {normalise(sample.instance.prompt)} "
-        return float(any(f" {i} " in text and f" {i} " not in prompt for i in self.identifiers))
+        # identifiers are whole-word phrases: look the answer's phrases up in the set (time
+        # linear in the answer, not in the number of forget-set people)
+        named = phrases(normalise(sample.generation.text), self.longest) & self.identifiers
+        return float(bool(named - phrases(normalise(sample.instance.prompt), self.longest)))
+
+
+def phrases(text: str, longest: int) -> set[str]:
+    """Every run of 1 to ``longest`` consecutive words of a normalised text."""
+    words = text.split()
+    return {" ".join(words[i : i + n]) for n in range(1, longest + 1)
+            for i in range(len(words) - n + 1)}
 
 
 class ParaphraseLeakage(_LexiconMetric):
@@ -100,9 +115,13 @@ class ParaphraseLeakage(_LexiconMetric):
     least ``threshold`` cosine-similar to the gold's *and* closer to it than the prompt's
     (an echo of the question is no paraphrase of the answer). The threshold is calibrated
     per split as the 95th percentile of similarities between *different* questions' gold
-    answers (a 5 % false-match rate), and never below 0.5."""
+    answers (a 5 % false-match rate), and never below 0.5; on a split with more than 2,000
+    distinct gold answers, from a seeded sample of 2,000 of them."""
 
     quantile: ClassVar[float] = 95.0
+    #: distinct gold answers whose pairwise similarities set the threshold (a seeded
+    #: sample of them where a split has more)
+    calibration_golds: ClassVar[int] = 2000
 
     def __init__(self) -> None:
         from medlethe.metrics.semantic import model_dir
@@ -116,6 +135,10 @@ class ParaphraseLeakage(_LexiconMetric):
 
         super().prepare(task, split, instances)
         golds = sorted({i.target for i in instances})
+        if len(golds) > self.calibration_golds:  # the percentile from a seeded sample:
+            # the pairwise matrix would grow with the square of the split
+            golds = sorted(random.Random(f"{task.name}:{split}").sample(
+                golds, self.calibration_golds))
         self.threshold = 1.0
         if len(golds) >= 2:
             vecs = embed(golds)
