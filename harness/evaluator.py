@@ -248,6 +248,10 @@ class ScoredSplit:
     requests: dict[str, int]
 
 
+#: instances scored at a time (answers and log-probs of one part are held at once)
+SCORE_PART = 4096
+
+
 def score_split(
     task: Task,
     split: str,
@@ -262,15 +266,31 @@ def score_split(
     aggregate the whole split and each subset the task breaks results down by."""
     instances = task.instances(split, limit)
     needs = frozenset().union(*(m.needs for _, m in metrics))
-    samples, asked = _samples(instances, runner, f"{task.name}:{split}", needs)
     clusters = [task.cluster_of(inst) for inst in instances]
     units = Clusters.of(clusters, len(clusters), task.sampling_unit)
-    values: dict[str, list[Any]] = {}
+    values: dict[str, list[Any]] = {comp.name: [] for comp, _ in metrics}
+    for _, metric in metrics:
+        metric.prepare(task, split, instances)
+    # a part at a time: only the per-row values outlive a part, so memory does not grow
+    # with the split's answers and log-probs
+    asked: dict[str, int] = {}
+    logged: list[dict[str, Any]] = []
+    for start in range(0, len(instances), SCORE_PART):
+        part = instances[start : start + SCORE_PART]
+        desc = f"{task.name}:{split}"
+        if len(instances) > SCORE_PART:
+            desc += f" {start // SCORE_PART + 1}/{-(-len(instances) // SCORE_PART)}"
+        samples, counts = _samples(part, runner, desc, needs)
+        for kind, n in counts.items():
+            asked[kind] = asked.get(kind, 0) + n
+        for comp, metric in metrics:
+            values[comp.name].extend(metric.score_all(samples))
+        if log_samples:
+            logged += [_sample_row(s, values, start + i) for i, s in enumerate(samples)]
+        del samples
     results: list[MetricResult] = []
     for comp, metric in metrics:
-        metric.prepare(task, split, instances)
-        column = metric.score_all(samples)
-        values[comp.name] = column
+        column = values[comp.name]
         if metric.vector:
             continue
         for subset, rows in _subsets(task, instances):
@@ -290,7 +310,6 @@ def score_split(
         labels[CHANCE_LABEL] = [1 / len(inst.choices) for inst in instances]
     if task.output_type == "classify":
         labels[GOLD_LABEL] = [list(inst.labels) for inst in instances]
-    logged = [_sample_row(s, values, i) for i, s in enumerate(samples)] if log_samples else []
     return ScoredSplit(
         len(instances), task.data_fingerprint(split), values, labels, results, logged, asked
     )

@@ -176,3 +176,32 @@ def test_cli_errors_are_clear(tiny_model: Path, tmp_path: Path) -> None:
     missing = str(tmp_path / "nope")
     proc = run_cli("evaluate", "--model", missing, "--tasks", str(CLINIC / "generate.yaml"))
     assert proc.returncode == 2 and f"--model {missing}: no such folder" in proc.stderr
+
+
+def test_scoring_a_split_in_parts_changes_nothing(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # splits are scored SCORE_PART rows at a time (bounded memory); parts of 4 rows over
+    # 6-row splits give the same values, aggregates, request counts and logged samples
+    # (log-probs to float rounding: other parts batch the requests differently)
+    import medlethe.evaluator as evaluator
+
+    def run(folder: str) -> Any:
+        return medlethe.evaluate(str(tiny_model), TASKS, output=tmp_path / folder,
+                                 progress=False, log_samples=True, cache=False)
+
+    whole = run("whole")
+    monkeypatch.setattr(evaluator, "SCORE_PART", 4)
+    parts = run("parts")
+    assert parts.values == whole.values
+    key = [(m.task, m.split, m.subset, m.metric, m.value) for m in whole.results.metrics]
+    assert [(m.task, m.split, m.subset, m.metric, m.value) for m in parts.results.metrics] == key
+    assert parts.results.requests == whole.results.requests
+    assert whole.samples_path is not None and parts.samples_path is not None
+    logged = [[json.loads(x) for x in r.samples_path.read_text().splitlines()]
+              for r in (whole, parts)]
+    assert len(logged[0]) == len(logged[1]) == 36
+    for a, b in zip(*logged, strict=True):
+        for k in ("choice_logprobs", "logprobs"):
+            assert a.pop(k, []) == pytest.approx(b.pop(k, []), abs=1e-4)
+        assert a == b
