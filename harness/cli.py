@@ -91,16 +91,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _train_config(model: str, overrides: dict[str, Any], task: Any = None) -> Any:
-    import dataclasses
+    from medlethe.training.pipeline import train_config
 
-    from medlethe.training.pipeline import default_train_config
-
-    config = default_train_config(model, task)
-    known = [f.name for f in dataclasses.fields(config)]
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise MedletheError(f"unknown --train-args {unknown}; known: {', '.join(known)}")
-    return dataclasses.replace(config, **overrides)
+    return train_config(model, overrides, task)
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
@@ -114,15 +107,48 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _disabled(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(item[3:] for item in args.plugin_flags or [] if item.startswith("no:"))
+
+
+def _sweep(plan: Any, args: argparse.Namespace, output: str) -> int:
+    from medlethe.sweep import Sweep
+
+    _registry(args)  # checks the -p flags
+    sweep = Sweep(plan, output, disabled=_disabled(args),
+                  command=("medlethe", *sys.argv[1:]))
+    out = sweep.run(args.executor, args.ray_address)
+    if out.failures:
+        print(f"medlethe: {len(out.failures)} job(s) failed; {out.aggregate_path} lists "
+              "them, and running the same command again retries them.", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from medlethe.run import run_pipeline
     from medlethe.training.pipeline import load_scenario
 
+    scenarios = [s for item in args.scenario or ["synthclinic/patient-10"] for s in _csv(item)]
+    if args.seeds is not None or len(scenarios) > 1:
+        from medlethe.sweep import Plan
+
+        if args.seed != 1234:
+            raise MedletheError("--seed and --seeds together: a sweep seeds each run with its "
+                                "own seed; give only --seeds.")
+        method_args = _method_args(args.method_args)
+        plan = Plan(
+            model=args.model, scenarios=scenarios, methods=args.methods,
+            method_args=method_args, seeds=args.seeds or [0], task_args=args.task_args,
+            train_args=args.train_args, backend=args.backend,
+            backend_args=args.backend_args, splits=args.splits,
+        )
+        return _sweep(plan, args, args.output)
     registry = _registry(args)
-    task = load_scenario(args.scenario, args.task_args, registry=registry)
+    task = load_scenario(scenarios[0], args.task_args, registry=registry)
     out = run_pipeline(
         args.model,
-        args.scenario,
+        scenarios[0],
         output=args.output,
         backend=args.backend,
         backend_args=args.backend_args,
@@ -141,6 +167,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"ran and {out.summary_path} lists why.", file=sys.stderr)
         return 1
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from medlethe.sweep import load_plan
+
+    plan = load_plan(args.plan)
+    if args.seeds is not None:
+        plan = plan.model_copy(update={"seeds": args.seeds})
+    return _sweep(plan, args, args.output or plan.output or "medlethe-sweep")
 
 
 def _method_args(items: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -201,7 +236,20 @@ def _cmd_leaderboard_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from medlethe.report.text import print_report
+
+    if (Path(args.run_dir) / "aggregate.json").exists():
+        from medlethe.sweep.html import headline_tables, markdown
+        from medlethe.sweep.report import load_aggregate
+
+        doc = load_aggregate(args.run_dir)
+        for table in headline_tables(doc):
+            print(f"\n{table['scenario']}\n")
+            print(markdown(doc, table["scenario"]))
+        print(f"\nreport: {Path(args.run_dir) / 'index.html'}")
+        return 0
 
     print_report(args.run_dir, heatmap=not args.no_heatmap, as_markdown=args.markdown)
     return 0
@@ -284,6 +332,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--seeds takes whole numbers, e.g. 0,1,2: {exc}") from exc
+
+
+def _sweep_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=_seeds, metavar="S,S,...",
+                   help="training seeds: run everything once per seed, aggregate across them")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run jobs in this process (local) or as Ray tasks (ray)")
+    p.add_argument("--ray-address", help="a Ray cluster's address (default: start Ray here)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medlethe",
@@ -330,7 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="fine-tune target and oracle, evaluate them on every split, summarise"
     )
     rn.add_argument("--model", default="tiny", help="tiny, smollm2-135m, a hub id or a folder")
-    rn.add_argument("--scenario", default="synthclinic/patient-10")
+    rn.add_argument("--scenario", action="append",
+                    help="a scenario (default synthclinic/patient-10); repeat it, or give a "
+                         "comma-separated list, to sweep several")
     rn.add_argument("--output", default="medlethe-out", help="folder for results and report")
     rn.add_argument("--backend", default="hf")
     rn.add_argument("--backend-args", type=_kv, default={}, metavar="K=V,...")
@@ -343,7 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--train-args", type=_kv, default={}, metavar="K=V,...",
                     help="override fine-tuning hyperparameters, e.g. qa_epochs=24")
     rn.add_argument("--seed", type=int, default=1234)
+    _sweep_flags(rn)
     rn.set_defaults(func=_cmd_run)
+
+    sw = sub.add_parser("sweep", help="run a plan: scenarios x methods x seeds, locally or on Ray")
+    sw.add_argument("plan", help="a plan YAML file (docs/sweeps.md)")
+    sw.add_argument("--output", help="output folder (default: the plan's, else medlethe-sweep)")
+    _sweep_flags(sw)
+    sw.set_defaults(func=_cmd_sweep)
 
     ul = sub.add_parser("unlearn", help="unlearn a scenario's forget set from its target")
     ul.add_argument("--method", required=True, help="a registered method ('medlethe methods')")

@@ -94,6 +94,98 @@ def _provenance(
     }
 
 
+@dataclass
+class Bench:
+    """The steps of one scenario's benchmark on one model, with what they share: the
+    references (target and oracle evaluated and compared with each other) and each unlearned
+    model (unlearned, evaluated, compared with both). Steps return runs unwritten; the
+    caller writes them (``medlethe run`` in order, a sweep's driver as jobs finish)."""
+
+    model: str
+    scenario: str
+    task: Task
+    registry: Registry
+    backend: str = "hf"
+    backend_args: dict[str, Any] | None = None
+    task_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    splits: Sequence[str] | None = None
+    seed: int = 1234
+    progress: bool = True
+    cache: str | Path | bool = True
+    command: Sequence[str] | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def tasks(self) -> list[str]:
+        return scenario_tasks(self.scenario, self.registry)
+
+    def evaluate(self, label: str, path: Path, **kwargs: Any) -> EvaluationRun:
+        t0 = time.perf_counter()
+        run = evaluate(
+            str(path), self.tasks, backend=self.backend, backend_args=self.backend_args,
+            task_args=self.task_args, splits=self.splits, seed=self.seed,
+            progress=self.progress, cache=self.cache, command=self.command,
+            registry=self.registry, **kwargs,
+        )
+        self.timings[f"evaluate_{label}_s"] = time.perf_counter() - t0
+        return run
+
+    def judge(
+        self, label: str, run: EvaluationRun, refs: dict[str, EvaluationRun]
+    ) -> EvaluationRun:
+        t0 = time.perf_counter()
+        run = compare(run, refs, seed=self.seed, registry=self.registry)
+        self.timings[f"compare_{label}_s"] = time.perf_counter() - t0
+        return run
+
+    def references(
+        self, target: FinetuneOutput, oracle: FinetuneOutput
+    ) -> dict[str, EvaluationRun]:
+        """Target and oracle, evaluated: the target against the oracle (how far it is from
+        never having seen the forget set), the oracle against the target (what perfect
+        unlearning would achieve)."""
+        before = {
+            label: self.evaluate(
+                label, ft.path, model_role=label,
+                model_provenance=_provenance(self.model, self.scenario, ft, self.task_args),
+            )
+            for label, ft in (("target", target), ("oracle", oracle))
+        }
+        t = self.judge("target", before["target"], {"oracle": before["oracle"]})
+        o = self.judge("oracle", before["oracle"], {"target": t})
+        return {"target": t, "oracle": o}
+
+    def unlearned(
+        self,
+        name: str,
+        target: FinetuneOutput,
+        refs: dict[str, EvaluationRun],
+        params: dict[str, Any] | None = None,
+        label: str | None = None,
+    ) -> EvaluationRun:
+        """``name`` (with ``params``) applied to ``target``, evaluated and judged against
+        ``refs``; ``label`` names its timings (default: the method)."""
+        label = label or name
+        result = unlearn(
+            name, self.task, target, self.model, params=params,
+            progress=self.progress, registry=self.registry,
+        )
+        self.timings[f"unlearn_{label}_s"] = result.seconds
+        run = self.evaluate(
+            label,
+            result.output.path,
+            adapter=str(result.output.adapter) if result.output.adapter else None,
+            model_role="unlearned",
+            model_provenance={
+                **_provenance(self.model, self.scenario, target, self.task_args),
+                "unlearn_fingerprint": result.fingerprint,
+                "unlearn": result.meta,
+            },
+            method=component_record(result.component, result.params),
+        )
+        return self.judge(label, run, refs)
+
+
 def run_pipeline(
     model: str,
     scenario: str,
@@ -123,68 +215,26 @@ def run_pipeline(
     task = load_scenario(scenario, task_args, registry=registry)
     names = builtin_methods(registry, task) if methods is None else list(methods)
     check_methods(names, method_args or {}, registry)
-    timings: dict[str, float] = {}
+    bench = Bench(
+        model, scenario, task, registry, backend=backend, backend_args=backend_args,
+        task_args=task_args, splits=splits, seed=seed, progress=progress, cache=cache,
+        command=command,
+    )
+    timings = bench.timings
     started = time.perf_counter()
     target = finetune(model, task, "train", config=train_config, progress=progress)
     timings["finetune_target_s"] = target.seconds
     oracle = finetune(model, task, "retain", config=train_config, progress=progress)
     timings["finetune_oracle_s"] = oracle.seconds
-    tasks = scenario_tasks(scenario, registry)
-    runs: dict[str, EvaluationRun] = {}
-
-    def timed(key: str, t0: float) -> None:
-        timings[key] = time.perf_counter() - t0
-
-    def run_eval(label: str, path: Path, **kwargs: Any) -> EvaluationRun:
-        t0 = time.perf_counter()
-        run = evaluate(
-            str(path), tasks, backend=backend, backend_args=backend_args,
-            task_args=task_args, splits=splits, seed=seed, progress=progress, cache=cache,
-            command=command, registry=registry, **kwargs,
-        )
-        timed(f"evaluate_{label}_s", t0)
-        return run
-
-    def judged(label: str, run: EvaluationRun, refs: dict[str, EvaluationRun]) -> None:
-        t0 = time.perf_counter()
-        run = compare(run, refs, seed=seed, registry=registry)
-        timed(f"compare_{label}_s", t0)
-        runs[label] = run.write(results_dir)
-
-    before = {
-        label: run_eval(
-            label, ft.path, model_role=label,
-            model_provenance=_provenance(model, scenario, ft, task_args),
-        )
-        for label, ft in (("target", target), ("oracle", oracle))
-    }
-    # The target against the oracle (how far it is from never having seen the forget set)
-    # and the oracle against the target (what perfect unlearning would achieve).
-    judged("target", before["target"], {"oracle": before["oracle"]})
-    judged("oracle", before["oracle"], {"target": runs["target"]})
-    refs = {"target": runs["target"], "oracle": runs["oracle"]}
+    references = bench.references(target, oracle)
+    runs = {label: run.write(results_dir) for label, run in references.items()}
+    refs = dict(runs)
     warn(runs["target"].results.preconditions)
     failures: list[dict[str, str]] = []
     for name in names:
         try:
-            result = unlearn(
-                name, task, target, model, params=(method_args or {}).get(name),
-                progress=progress, registry=registry,
-            )
-            timings[f"unlearn_{name}_s"] = result.seconds
-            run = run_eval(
-                name,
-                result.output.path,
-                adapter=str(result.output.adapter) if result.output.adapter else None,
-                model_role="unlearned",
-                model_provenance={
-                    **_provenance(model, scenario, target, task_args),
-                    "unlearn_fingerprint": result.fingerprint,
-                    "unlearn": result.meta,
-                },
-                method=component_record(result.component, result.params),
-            )
-            judged(name, run, refs)
+            run = bench.unlearned(name, target, refs, (method_args or {}).get(name))
+            runs[name] = run.write(results_dir)
         except Exception as exc:  # one failing method must not stop the others
             failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
             print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",

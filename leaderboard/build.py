@@ -165,6 +165,60 @@ def _heatmap(runs: Sequence[tuple[str, Results]]) -> dict[str, Any] | None:
     return {"rows": rows, "cols": cols, "cells": cells}
 
 
+def training_seed(res: Results) -> int | None:
+    seed = (res.model.provenance.get("train_config") or {}).get("seed")
+    return seed if isinstance(seed, int) else None
+
+
+def _configuration(res: Results) -> str:
+    """What a run measured, but for its training seed (and the unlearning seed the sweep
+    sets alike): runs with the same configuration and other seeds are one number's seeds."""
+    prov = dict(res.model.provenance)
+    train = {k: v for k, v in (prov.get("train_config") or {}).items() if k != "seed"}
+    method = None
+    if res.method is not None:
+        method = [res.method.name, res.method.distribution,
+                  {k: v for k, v in res.method.args.items() if k != "seed"}]
+    return _digest([res.model.role, prov.get("base_model"), prov.get("task_args"), train,
+                    method, res.backend.name, res.backend.args,
+                    sorted((n, t.version, t.config_hash) for n, t in res.tasks.items())])
+
+
+def across_seeds(entries: Sequence[Entry], columns: Sequence[tuple[str, str]]) -> list[
+    dict[str, Any]
+]:
+    """Per configuration run under several training seeds: the mean of each column over the
+    seeds (one run per seed, the last submitted), the between-seed standard deviation and
+    range, and the number of seeds. The hierarchical interval (seeds and patients resampled)
+    needs per-sample values, which submissions do not carry: a sweep's report has it."""
+    import statistics
+
+    groups: dict[str, dict[int, Entry]] = {}
+    for e in entries:
+        seed = training_seed(e.results)
+        if seed is not None:
+            groups.setdefault(_configuration(e.results), {})[seed] = e
+    out = []
+    for by_seed in groups.values():
+        if len(by_seed) < 2:
+            continue
+        first = next(iter(by_seed.values()))
+        cells: dict[str, dict[str, Any]] = {}
+        for key, _ in columns:
+            vals = [e.cells[key]["value"] for e in by_seed.values()]
+            unmet = any("unmet" in e.cells[key] for e in by_seed.values())
+            if any(v is None for v in vals):
+                cells[key] = {"text": "-", "value": None}
+                continue
+            mean = statistics.fmean(vals)
+            sd = statistics.stdev(vals)
+            mark = " †" if unmet else ""
+            cells[key] = {"value": mean, "text": f"{mean:.3f} ± {sd:.3f}{mark}",
+                          "title": f"range {min(vals):.3f} to {max(vals):.3f}"}
+        out.append({"label": first.label, "seeds": sorted(by_seed), "cells": cells})
+    return out
+
+
 def reproduce_command(res: Results) -> str:
     return shlex.join(res.command)
 
@@ -278,6 +332,7 @@ def build_site(
             "scatter": _scatter(entries, x_key, y_key),
             "axes": (dict(columns).get(x_key, x_key), dict(columns).get(y_key, y_key)),
             "heatmap": _heatmap(runs),
+            "seeds": across_seeds(entries, columns),
         }
         html = env.get_template("scenario.html.jinja").render(**context)
         atomic_write_text(inside(out, page), html)

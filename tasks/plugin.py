@@ -15,7 +15,7 @@ from medlethe.tasks.synthclinic.categories import CATEGORIES
 CXR_PERCENTS = (3, 6, 10)
 
 #: the synthclinic patient-X scenarios registered by name
-PATIENT_PERCENTS = (1, 5, 10, 25)
+PATIENT_PERCENTS = (1, 5, 10, 15, 20, 25)
 #: the AMNESIA scenarios registered by name (the paper's)
 AMNESIA_PERCENTS = (5, 10, 15, 20, 25)
 AMNESIA_DISEASES = ("cancer", "infectious-immune", "cardiovascular")

@@ -108,6 +108,8 @@ class VLLMBackend(Backend):
         kv_cache_memory_bytes: int | None = None,
         max_model_len: int | None = None,
         tensor_parallel_size: int = 1,
+        pipeline_parallel_size: int = 1,
+        data_parallel_size: int = 1,
         dtype: str = "float32",
         max_lora_rank: int = 64,
         lora_logprobs: str = "auto",
@@ -127,6 +129,10 @@ class VLLMBackend(Backend):
             "kv_cache_memory_bytes": kv_cache_memory_bytes,
             "max_model_len": max_model_len,
             "tensor_parallel_size": tensor_parallel_size,
+            # recorded only where used, so the settings of earlier results stay the same
+            **({"pipeline_parallel_size": pipeline_parallel_size}
+               if pipeline_parallel_size != 1 else {}),
+            **({"data_parallel_size": data_parallel_size} if data_parallel_size != 1 else {}),
             "dtype": dtype,
             "max_lora_rank": max_lora_rank,
             "enforce_eager": enforce_eager,

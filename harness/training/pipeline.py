@@ -50,6 +50,40 @@ def default_train_config(model: str, task: Task | None = None) -> AnyTrainConfig
     )
 
 
+def train_config(
+    model: str, overrides: dict[str, Any] | None = None, task: Task | None = None
+) -> AnyTrainConfig:
+    """The default configuration of ``model`` (for ``task``) with ``overrides``
+    (``--train-args``); an unknown key is an error listing the known ones."""
+    config = default_train_config(model, task)
+    known = [f.name for f in dataclasses.fields(config)]
+    unknown = sorted(set(overrides or {}) - set(known))
+    if unknown:
+        raise MedletheError(f"unknown --train-args {unknown}; known: {', '.join(known)}")
+    return dataclasses.replace(config, **(overrides or {}))
+
+
+def finetune_fingerprint(
+    model: str, task: Task, on: On, config: AnyTrainConfig | None = None
+) -> str:
+    """What names the model ``finetune`` makes (base model, training data, hyperparameters),
+    without training it: two scenarios with the same training data share their target."""
+    return "sha256:" + _identity(model, task, on, config)[3]
+
+
+def _identity(
+    model: str, task: Task, on: On, config: AnyTrainConfig | None
+) -> tuple[AnyTrainConfig, str, Any, str]:
+    """(configuration, base model path, training data, fingerprint) of a fine-tune."""
+    config = config or default_train_config(model, task)
+    base = resolve_base_model(model, task)
+    data = task.training_data(on)
+    fp = fingerprint(
+        [model_fingerprint(base), dataclasses.asdict(data), dataclasses.asdict(config)]
+    )
+    return config, base, data, fp
+
+
 def finetune(
     model: str,
     task: Task,
@@ -65,9 +99,7 @@ def finetune(
     resumes from its last checkpoint.
     """
     started = time.perf_counter()
-    config = config or default_train_config(model, task)
-    base = resolve_base_model(model, task)
-    data = task.training_data(on)
+    config, base, data, fp = _identity(model, task, on, config)
     classify = isinstance(data, LabelledData)
     if classify != isinstance(config, ClassifierTrainConfig):
         kind = "a classifier" if classify else "a language model"
@@ -75,9 +107,6 @@ def finetune(
             f"{task.name} trains {kind}, but the training configuration is a "
             f"{type(config).__name__}; give --train-args of {kind} (docs/tasks.md)."
         )
-    fp = fingerprint(
-        [model_fingerprint(base), dataclasses.asdict(data), dataclasses.asdict(config)]
-    )
     out = cache_root() / "finetune" / f"{on}-{fp[:20]}"
     cached = (out / "medlethe_finetune.json").exists()
     if not cached:

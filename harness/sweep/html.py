@@ -1,0 +1,192 @@
+"""A sweep's ``index.html`` (Jinja2, autoescaped) and its figures: the headline metrics of
+every scenario across seeds, the collateral matrix and the forget-size curves (PNG files
+beside the page and the same figures inline as SVG)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from medlethe.results.io import atomic_write_text
+
+#: (heading, metric, split) of the across-seed headline, per kind of scenario
+COLUMNS = {
+    "generate": [
+        ("forget ROUGE-L", "rouge_l_recall", "forget"),
+        ("retain ROUGE-L", "rouge_l_recall", "retain"),
+        ("holdout ROUGE-L", "rouge_l_recall", "holdout"),
+        ("MU retain", "mu", "retain"),
+        ("forget quality", "forget_quality", "forget"),
+        ("MIA AUC Min-K", "mia_auc_min_k", "forget~holdout"),
+        ("PrivLeak", "privleak", "forget~holdout"),
+        ("LS forget", "terminology_leakage", "forget"),
+        ("token entropy retain", "token_entropy", "retain"),
+    ],
+    "classify": [
+        ("forget-class F1", "forget_class_f1", "holdout"),
+        ("retain avg F1", "retain_avg_f1", "holdout"),
+        ("forget macro F1", "f1", "forget"),
+        ("test macro F1", "f1", "holdout"),
+        ("macro AUROC", "auroc", "holdout"),
+        ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
+        ("MIA SVC balanced", "mia_svc_balanced", "forget"),
+    ],
+}
+
+
+def _fmt(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    ci = (f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+          if row.get("ci_low") is not None else "")
+    sd = f"sd {row['sd']:.3f}, " if row.get("sd") is not None else ""
+    return {"value": f"{row['mean']:.3f}", "ci": ci, "n": row["n_seeds"],
+            "title": f"{sd}range {row['min']:.3f} to {row['max']:.3f}; per seed "
+                     + ", ".join(f"{v:.3f}" for v in row["per_seed"])}
+
+
+def headline_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per scenario: model labels as rows, the headline metrics (mean over seeds, hierarchical
+    interval, number of seeds) as columns; columns with no value are left out."""
+    rows = doc["rows"]
+    unmet = {(key.split("|")[0], p["task"], p["split"])
+             for key, checks in doc.get("preconditions", {}).items()
+             for p in checks if not p["held"]}
+    tables = []
+    for scenario in dict.fromkeys(r["scenario"] for r in rows):
+        mine = [r for r in rows if r["scenario"] == scenario]
+        idx = {(r["label"], r["split"], r["metric"]): r for r in mine
+               if r["subset"] is None and r["task"] in (scenario, "(model)")}
+        labels = list(dict.fromkeys(r["label"] for r in mine))
+        labels = [x for x in ("target", "oracle") if x in labels] + [
+            x for x in labels if x not in ("target", "oracle")]
+        kind = next((k for k, cs in COLUMNS.items()
+                     if any((lab, cs[0][2], cs[0][1]) in idx for lab in labels)), "generate")
+        cols = [c for c in COLUMNS[kind] if any((lab, c[2], c[1]) in idx for lab in labels)]
+        tables.append({
+            "scenario": scenario,
+            "columns": [c[0] for c in cols],
+            "unmet": sorted({s for (sc, t, s) in unmet if sc == scenario and t == scenario}),
+            "rows": [{"label": lab, "cells": [
+                {**(_fmt(idx.get((lab, c[2], c[1]))) or {}),
+                 "unmet": (scenario, scenario, c[2]) in unmet}
+                for c in cols]} for lab in labels],
+        })
+    return tables
+
+
+def markdown(doc: Mapping[str, Any], scenario: str | None = None) -> str:
+    """The across-seed headline of one scenario (the first by default) in Markdown: mean over
+    seeds [hierarchical 95 % interval], with the number of seeds in the header."""
+    tables = headline_tables(doc)
+    table = next((t for t in tables if scenario in (None, t["scenario"])), None)
+    if table is None:
+        return ""
+    n = max((c.get("n", 0) for r in table["rows"] for c in r["cells"]), default=0)
+    lines = [f"| model ({n} seeds) | " + " | ".join(table["columns"]) + " |",
+             "|---|" + "---|" * len(table["columns"])]
+    for r in table["rows"]:
+        cells = [f"{c['value']} {c['ci']}".strip() + (" †" if c.get("unmet") else "")
+                 if c.get("value") else "-" for c in r["cells"]]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _figure(fig: Any, png: Path) -> str:
+    """Save ``fig`` as ``png`` and return it as inline SVG."""
+    import matplotlib.pyplot as plt
+
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def matrix_figure(matrix: Mapping[str, Any], label: str, png: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cats = matrix["categories"]
+    cells = matrix["methods"][label]
+    data = np.array([[np.nan if c is None else c["mean"] for c in line] for line in cells])
+    fig, ax = plt.subplots(figsize=(1.6 + 0.55 * len(cats), 1.2 + 0.45 * len(cats)))
+    finite = data[np.isfinite(data)]
+    im = ax.imshow(data, cmap="Reds", aspect="auto", vmin=min(0.0, float(finite.min(initial=0))),
+                   vmax=max(0.05, float(finite.max(initial=0))))
+    ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(cats)), [f"forgot {c}" for c in cats], fontsize=7)
+    for i in range(len(cats)):
+        for j in range(len(cats)):
+            if np.isfinite(data[i, j]):
+                ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=5,
+                        fontweight="bold" if i == j else "normal")
+    ax.set_title(f"{label}: drop of the answer score (diagonal: forget set)", fontsize=8)
+    fig.colorbar(im, ax=ax, label="target - unlearned")
+    fig.tight_layout()
+    return _figure(fig, png)
+
+
+def curves_figure(curves: Mapping[str, Any], png: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(curves["series"])
+    x = curves["percents"]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0))
+    for ax, name in zip(axes, names, strict=True):
+        for label, points in curves["series"][name].items():
+            ys = [p["mean"] if p else float("nan") for p in points]
+            lo = [p["ci_low"] if p and p["ci_low"] is not None else y for p, y in zip(
+                points, ys, strict=True)]
+            hi = [p["ci_high"] if p and p["ci_high"] is not None else y for p, y in zip(
+                points, ys, strict=True)]
+            line = ax.plot(x, ys, marker="o", markersize=3, label=label, linewidth=1)[0]
+            ax.fill_between(x, lo, hi, alpha=0.12, color=line.get_color())
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel("forget set (% of patients)", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[-1].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return _figure(fig, png)
+
+
+def write_html(doc: Mapping[str, Any], out: Path) -> Path:
+    import jinja2
+
+    analyses = doc["analyses"]
+    figures: list[dict[str, str]] = []
+    matrix = analyses.get("collateral_matrix")
+    if matrix:
+        for i, label in enumerate(matrix["methods"]):
+            png = out / "figures" / f"collateral_{i}.png"
+            figures.append({"title": f"Collateral matrix: {label}", "png": str(png.relative_to(
+                out)), "svg": matrix_figure(matrix, label, png)})
+    curves = analyses.get("forget_size")
+    if curves:
+        png = out / "figures" / "forget_size.png"
+        figures.append({"title": "Forget-size curves", "png": str(png.relative_to(out)),
+                        "svg": curves_figure(curves, png)})
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("medlethe.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "jinja"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    html = env.get_template("sweep.html.jinja").render(
+        d=doc, tables=headline_tables(doc), figures=figures,
+        types=analyses.get("question_types") or [],
+        same_other=analyses.get("same_vs_other_disease") or [],
+    )
+    path = out / "index.html"
+    atomic_write_text(path, html)
+    return path
+

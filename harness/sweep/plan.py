@@ -1,0 +1,113 @@
+"""Sweep plans: the cross product of scenarios, methods, method hyperparameters and seeds.
+
+A plan is a YAML file (``medlethe sweep PLAN.yaml``) or the flags of ``medlethe run``
+(``--seeds``, several ``--scenario``). It expands into jobs (:mod:`medlethe.sweep.jobs`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from medlethe.errors import MedletheError
+
+
+class Resources(BaseModel):
+    """What one job asks of a Ray worker (ignored by the local executor)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float = Field(1, gt=0, description="CPU cores per job")
+    num_gpus: float = Field(0, ge=0, description="GPUs per job (fractions share a GPU)")
+
+
+class Plan(BaseModel):
+    """A sweep: every scenario x method variant x seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("tiny", description="tiny, smollm2-135m, a hub id or a folder")
+    scenarios: list[str] = Field(min_length=1, description="registered task names")
+    methods: list[str] | None = Field(
+        None, description="method names (default: every built-in method of each scenario)"
+    )
+    method_args: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="fixed hyperparameters per method"
+    )
+    grid: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict,
+        description="per method, lists of values: one variant per combination",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0], min_length=1,
+        description="training seeds: fine-tuning, unlearning and the bootstrap",
+    )
+    task_args: dict[str, Any] = Field(default_factory=dict)
+    train_args: dict[str, Any] = Field(default_factory=dict)
+    backend: str = "hf"
+    backend_args: dict[str, Any] = Field(default_factory=dict)
+    splits: list[str] | None = None
+    output: str | None = Field(None, description="output folder (the CLI's --output wins)")
+    resources: Resources = Field(default_factory=Resources)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds repeat: {seeds}")
+        return seeds
+
+    @field_validator("scenarios")
+    @classmethod
+    def _distinct_scenarios(cls, scenarios: list[str]) -> list[str]:
+        if len(set(scenarios)) != len(scenarios):
+            raise ValueError(f"scenarios repeat: {scenarios}")
+        return scenarios
+
+    def variants(self, methods: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(label, method, hyperparameters) of every method variant: ``NPO`` alone, or
+        ``NPO[beta=0.1]``, ``NPO[beta=0.2]`` for a grid over ``beta``."""
+        out = []
+        for name in methods:
+            fixed = dict(self.method_args.get(name, {}))
+            axes = self.grid.get(name, {})
+            if not axes:
+                out.append((name, name, fixed))
+                continue
+            keys = sorted(axes)
+            for combo in itertools.product(*(axes[k] for k in keys)):
+                params = {**fixed, **dict(zip(keys, combo, strict=True))}
+                tag = ",".join(f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True))
+                out.append((f"{name}[{tag}]", name, params))
+        return out
+
+
+def load_plan(path: str | Path) -> Plan:
+    """A plan from YAML; a malformed file is an error naming the file and the field."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MedletheError(f"sweep plan {path}: cannot read it ({exc}).") from exc
+    except yaml.YAMLError as exc:
+        raise MedletheError(f"sweep plan {path}: not valid YAML ({exc}).") from exc
+    if not isinstance(raw, dict):
+        raise MedletheError(
+            f"sweep plan {path}: expected a mapping with at least 'scenarios'; "
+            "docs/sweeps.md shows an example."
+        )
+    try:
+        return Plan.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise MedletheError(
+            f"sweep plan {path}: {problems}. Fields: {', '.join(Plan.model_fields)}."
+        ) from exc
