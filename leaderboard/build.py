@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.leaderboard.validate import (
+    SWEEP_FILE,
     Known,
     Submission,
     SubmissionError,
@@ -171,16 +172,18 @@ def training_seed(res: Results) -> int | None:
 
 
 def _configuration(res: Results) -> str:
-    """What a run measured, but for its training seed (and the unlearning seed the sweep
-    sets alike): runs with the same configuration and other seeds are one number's seeds."""
+    """What a run measured, but for its seeds (training, unlearning and the backend's, which
+    a sweep sets alike): runs with the same configuration and other seeds are one number's
+    seeds."""
     prov = dict(res.model.provenance)
     train = {k: v for k, v in (prov.get("train_config") or {}).items() if k != "seed"}
     method = None
     if res.method is not None:
         method = [res.method.name, res.method.distribution,
                   {k: v for k, v in res.method.args.items() if k != "seed"}]
+    backend = {k: v for k, v in res.backend.args.items() if k != "seed"}
     return _digest([res.model.role, prov.get("base_model"), prov.get("task_args"), train,
-                    method, res.backend.name, res.backend.args,
+                    method, res.backend.name, backend,
                     sorted((n, t.version, t.config_hash) for n, t in res.tasks.items())])
 
 
@@ -238,7 +241,11 @@ def _env() -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("medlethe.leaderboard", "templates"),
+        # the sweep page's body is the sweep report's own (medlethe.report's templates)
+        loader=jinja2.ChoiceLoader([
+            jinja2.PackageLoader("medlethe.leaderboard", "templates"),
+            jinja2.PackageLoader("medlethe.report", "templates"),
+        ]),
         autoescape=True,  # every value is escaped, whatever a submission holds
         undefined=jinja2.StrictUndefined,
     )
@@ -255,6 +262,28 @@ def inside(out: Path, name: str) -> Path:
     return path
 
 
+def _sweep_page(env: Any, out: Path, page: str, name: str, summary: dict[str, Any]) -> dict[
+    str, Any
+]:
+    """A sweep summary's page: across-seed headline per scenario (hierarchical intervals,
+    number of seeds), the collateral matrices and forget-size curves (inline SVG, PNG
+    beside), factual vs reasoning and same vs other disease."""
+    from medlethe.sweep.html import page_context
+
+    context = page_context(
+        model=summary["model"], seeds=summary["seeds"], failures=int(summary.get("failures", 0)),
+        tables=summary["headline"], analyses=summary["analyses"],
+        folder=inside(out, f"figures/{page.removesuffix('.html')}"), base=out.resolve(),
+    )
+    html = env.get_template("sweep_page.html.jinja").render(
+        name=name, scenarios=summary["scenarios"], methods=summary.get("methods"),
+        backend=summary.get("backend", "hf"), **context,
+    )
+    atomic_write_text(inside(out, page), html)
+    return {"name": name, "page": page, "model": summary["model"],
+            "seeds": len(summary["seeds"]), "scenarios": len(summary["scenarios"])}
+
+
 def build_site(
     inputs: Sequence[str | Path], out: str | Path, registry: Registry | None = None
 ) -> BuildReport:
@@ -265,8 +294,12 @@ def build_site(
     sources: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            folders = sorted({p.parent for p in item.rglob("results_*.json")})
-            sources += folders or [item]
+            # a sweep's folder (its summary at the top) is one submission with all its
+            # runs; any other folder holding results files is one submission
+            sweeps = sorted({p.parent for p in item.rglob(SWEEP_FILE)})
+            folders = sorted({p.parent for p in item.rglob("results_*.json")
+                              if not any(p.is_relative_to(w) for w in sweeps)})
+            sources += sorted([*sweeps, *folders]) or [item]
         else:
             sources.append(item)
     accepted: list[Submission] = []
@@ -356,9 +389,17 @@ def build_site(
         scenarios.append(
             {"name": scenario, "page": page, "runs": len(entries), "versions": versions}
         )
+    sweep_pages = []
+    for sub in accepted:
+        for path, summary in sub.sweeps:
+            name = sub.source.name if sub.source.is_dir() else path.parent.name
+            page = f"sweep-{_slug(name)}-{_digest(str(path))}.html"
+            sweep_pages.append(_sweep_page(env, out, page, name, summary))
+            pages.append(out / page)
     index = out / "index.html"
     atomic_write_text(
         index,
-        env.get_template("index.html.jinja").render(scenarios=scenarios, rejected=rejected),
+        env.get_template("index.html.jinja").render(
+            scenarios=scenarios, rejected=rejected, sweeps=sweep_pages),
     )
     return BuildReport(index, pages, accepted, rejected)

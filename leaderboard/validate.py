@@ -47,6 +47,8 @@ class Submission:
 
     source: Path
     runs: list[tuple[Path, Results]] = field(default_factory=list)
+    #: sweep summaries (``medlethe sweep``'s ``sweep_summary.json``), with their files
+    sweeps: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
 
 def _strings(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
@@ -96,17 +98,21 @@ class Known:
         none; the free-text check still applies to it."""
         found: set[str] = set()
         for name, record in results.tasks.items():
-            if name not in self.registry.components["task"]:
-                continue
-            key = (name, json.dumps(record.args, sort_keys=True, default=str))
-            if key not in self._people:
-                try:
-                    task = self.registry.get("task", name).build(**record.args)
-                except (MedletheError, TypeError, OSError):
-                    task = None
-                self._people[key] = tuple(task.person_identifiers()) if task else ()
-            found.update(i for i in self._people[key] if i)
+            found |= self.people_of(name, record.args)
         return found
+
+    def people_of(self, name: str, args: dict[str, Any]) -> set[str]:
+        """Identifiers of every person behind task ``name`` built with ``args``."""
+        if name not in self.registry.components["task"]:
+            return set()
+        key = (name, json.dumps(args, sort_keys=True, default=str))
+        if key not in self._people:
+            try:
+                task = self.registry.get("task", name).build(**args)
+            except (MedletheError, TypeError, OSError):
+                task = None
+            self._people[key] = tuple(task.person_identifiers()) if task else ()
+        return {i for i in self._people[key] if i}
 
 
 def _words(text: str) -> list[str]:
@@ -225,16 +231,71 @@ def read_submission_file(path: Path, known: Known | None = None) -> Results:
     return results
 
 
+SWEEP_FILE = "sweep_summary.json"
+SWEEP_SUMMARY_VERSION = 1
+
+
+def _numbers(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _numbers(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _numbers(v, f"{where}[{i}]")
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield where, value
+
+
+def read_sweep_summary(path: Path, known: Known | None = None) -> dict[str, Any]:
+    """A sweep's summary (across-seed headline and analyses), checked like a results file:
+    known version, no free text, markup or identifiers, finite numbers, known tasks."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionError(f"{path}: not a readable JSON sweep summary ({exc}).") from exc
+    if not isinstance(raw, dict) or raw.get("sweep_summary_version") != SWEEP_SUMMARY_VERSION:
+        raise SubmissionError(
+            f"{path}: not a sweep summary of version {SWEEP_SUMMARY_VERSION}; submit the "
+            f"{SWEEP_FILE} that 'medlethe sweep' wrote, unchanged."
+        )
+    check_text(raw, path)
+    missing = [k for k in ("model", "scenarios", "seeds", "headline", "analyses") if k not in raw]
+    if missing:
+        raise SubmissionError(f"{path}: missing {', '.join(missing)}; submit it unchanged.")
+    for where, x in _numbers(raw):
+        if not math.isfinite(x):
+            raise SubmissionError(f"{path}: field {where} is {x}, not a finite number.")
+    known = known or Known()
+    tasks = set(known.registry.names("task"))
+    for name in raw["scenarios"]:
+        if name not in tasks:
+            raise SubmissionError(
+                f"{path}: scenario {name!r} is not known to this medlethe; install its task "
+                "pack before building the leaderboard."
+            )
+    people = set()
+    for name in raw["scenarios"]:
+        people |= known.people_of(name, raw.get("task_args") or {})
+    check_identifiers(raw, path, people)
+    return dict(raw)
+
+
 def validate_submission(
     path: str | Path, registry: Registry | None = None, *, known: Known | None = None
 ) -> Submission:
     """A results file, or every ``results_*.json`` under a folder, as one submission
     (``known``: what to check against, shared across submissions by a build)."""
     source = Path(path)
+    sweeps: list[Path] = []
     if source.is_dir():
         files = sorted(source.rglob("results_*.json"))
-        if not files:
-            raise SubmissionError(f"{source}: no results_*.json files in this folder.")
+        sweeps = sorted(source.rglob(SWEEP_FILE))
+        if not files and not sweeps:
+            raise SubmissionError(
+                f"{source}: no results_*.json or {SWEEP_FILE} files in this folder."
+            )
+    elif source.is_file() and source.name == SWEEP_FILE:
+        files, sweeps = [], [source]
     elif source.is_file():
         files = [source]
     else:
@@ -266,4 +327,5 @@ def validate_submission(
                     f"{seen[1].name} and {m.metric_version} in {f.name}."
                 )
         sub.runs.append((f, res))
+    sub.sweeps = [(f, read_sweep_summary(f, known)) for f in sweeps]
     return sub

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from medlethe.leaderboard import SubmissionError, build_site, validate_submission
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.sweep import Sweep, load_plan
 from tests.conftest import ROOT
@@ -95,6 +96,20 @@ def test_sweep_resumes_and_ray_gives_the_same_numbers(tmp_path: Path) -> None:
     assert doc["analyses"]["question_types"]
     html = (out / "index.html").read_text()
     assert "2 seed(s)" in html and "n=2" in html
+    # the leaderboard: the sweep folder is one submission; its summary page shows the
+    # across-seed headline, the scenario pages each run's seed and the mean over seeds
+    site = build_site([out], tmp_path / "site")
+    assert not site.rejected and len(site.accepted) == 1
+    (page,) = (tmp_path / "site").glob("sweep-*.html")
+    assert "n=2" in page.read_text() and "2 seed(s): 0, 1" in page.read_text()
+    (scen,) = (tmp_path / "site").glob("scenario-synthclinic-patient-25-*.html")
+    assert 'id="seeds"' in scen.read_text() and "2 (0, 1)" in scen.read_text()
+    bad = tmp_path / "bad" / "sweep_summary.json"
+    bad.parent.mkdir()
+    bad.write_text((out / "sweep_summary.json").read_text().replace(
+        '"GradAscent"', '"<script>x</script>"', 1))
+    with pytest.raises(SubmissionError, match="markup"):
+        validate_submission(bad.parent)
     report = subprocess.run([sys.executable, "-m", "medlethe", "report", str(out)], cwd=ROOT,
                             env=env, text=True, capture_output=True, check=True).stdout
     assert "| model (2 seeds) |" in report and "synthclinic/disease-oncology" in report

@@ -233,10 +233,8 @@ class HFBackend(Backend):
             inputs = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev),
                       "position_ids": (mask.cumsum(1) - 1).clamp_min(0).to(dev)}
             with torch.no_grad():
-                try:
-                    logits = model(**inputs, logits_to_keep=keep).logits
-                except TypeError:  # a model without logits_to_keep: every position
-                    logits = model(**inputs).logits[:, -keep:]
+                output, kept = _forward_keeping(model, inputs, keep)
+                logits = output.logits if kept else output.logits[:, -keep:]
             for row, i in enumerate(batch):
                 whole, n = pairs[i]
                 out[i] = _scored(logits[row, keep - 1 - n : keep - 1], whole[len(whole) - n :])
@@ -269,13 +267,9 @@ class HFBackend(Backend):
             with torch.no_grad():
                 inputs = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev),
                           "use_cache": bool(longer)}
-                try:
-                    first = model(**inputs, logits_to_keep=keep.to(dev))
-                    at_last = first.logits[torch.arange(len(batch)),
-                                           torch.searchsorted(keep, last).to(dev)]
-                except TypeError:  # a model without logits_to_keep: every position
-                    first = model(**inputs)
-                    at_last = first.logits[torch.arange(len(batch)), last.to(dev)]
+                first, kept = _forward_keeping(model, inputs, keep.to(dev))
+                where = torch.searchsorted(keep, last) if kept else last
+                at_last = first.logits[torch.arange(len(batch)), where.to(dev)]
                 rest: dict[int, Any] = {}
                 if longer:
                     which = torch.tensor([b for b, _ in longer])
@@ -298,6 +292,16 @@ class HFBackend(Backend):
                     steps = torch.cat([steps, rest[i]], 0)
                 out[i] = _scored(steps, whole[len(whole) - n :])
         return [r for r in out if r is not None]
+
+
+def _forward_keeping(model: Any, inputs: dict[str, Any], keep: Any) -> tuple[Any, bool]:
+    """``model(**inputs)`` computing logits only where ``keep`` says (a number of last
+    positions, or a tensor of positions), and whether it could: a model without
+    ``logits_to_keep`` computes them at every position."""
+    try:
+        return model(**inputs, logits_to_keep=keep), True
+    except TypeError:
+        return model(**inputs), False
 
 
 def _scored(logits: Any, cont: Sequence[int]) -> LoglikelihoodResult:

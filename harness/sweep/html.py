@@ -5,7 +5,7 @@ beside the page and the same figures inline as SVG)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,21 @@ COLUMNS = {
 
 
 def _fmt(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A cell: the numbers (mean, interval, spread, seeds) and their text."""
     if row is None:
         return None
     ci = (f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
           if row.get("ci_low") is not None else "")
     sd = f"sd {row['sd']:.3f}, " if row.get("sd") is not None else ""
-    return {"value": f"{row['mean']:.3f}", "ci": ci, "n": row["n_seeds"],
+    numbers = {k: row[k] for k in ("mean", "ci_low", "ci_high", "sd", "min", "max",
+                                   "per_seed")}
+    return {**numbers, "n": row["n_seeds"], "value": f"{row['mean']:.3f}", "ci": ci,
             "title": f"{sd}range {row['min']:.3f} to {row['max']:.3f}; per seed "
                      + ", ".join(f"{v:.3f}" for v in row["per_seed"])}
+
+
+#: the text keys of a cell (left out of a sweep's summary: numbers only)
+TEXT_KEYS = ("value", "ci", "title")
 
 
 def headline_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -160,33 +167,68 @@ def curves_figure(curves: Mapping[str, Any], png: Path) -> str:
     return _figure(fig, png)
 
 
-def write_html(doc: Mapping[str, Any], out: Path) -> Path:
-    import jinja2
-
-    analyses = doc["analyses"]
-    figures: list[dict[str, str]] = []
+def figures(analyses: Mapping[str, Any], folder: Path, base: Path) -> list[dict[str, str]]:
+    """The collateral matrices and forget-size curves of ``analyses`` as PNG files in
+    ``folder`` (linked relative to ``base``) and inline SVG."""
+    out: list[dict[str, str]] = []
     matrix = analyses.get("collateral_matrix")
     if matrix:
         for i, label in enumerate(matrix["methods"]):
-            png = out / "figures" / f"collateral_{i}.png"
-            figures.append({"title": f"Collateral matrix: {label}", "png": str(png.relative_to(
-                out)), "svg": matrix_figure(matrix, label, png)})
+            png = folder / f"collateral_{i}.png"
+            out.append({"title": f"Collateral matrix: {label}",
+                        "png": png.relative_to(base).as_posix(),
+                        "svg": matrix_figure(matrix, label, png)})
     curves = analyses.get("forget_size")
     if curves:
-        png = out / "figures" / "forget_size.png"
-        figures.append({"title": "Forget-size curves", "png": str(png.relative_to(out)),
-                        "svg": curves_figure(curves, png)})
+        png = folder / "forget_size.png"
+        out.append({"title": "Forget-size curves", "png": png.relative_to(base).as_posix(),
+                    "svg": curves_figure(curves, png)})
+    return out
+
+
+def page_context(
+    *, model: str, seeds: Sequence[int], failures: int, tables: Sequence[Mapping[str, Any]],
+    analyses: Mapping[str, Any], folder: Path, base: Path,
+) -> dict[str, Any]:
+    """What ``sweep_body.html.jinja`` shows (the sweep's own page and the leaderboard's)."""
+    return {
+        "model": model, "seeds": list(seeds), "failures": failures,
+        "tables": [with_text(t) for t in tables],
+        "figures": figures(analyses, folder, base),
+        "types": analyses.get("question_types") or [],
+        "same_other": analyses.get("same_vs_other_disease") or [],
+    }
+
+
+def with_text(table: Mapping[str, Any]) -> dict[str, Any]:
+    """A headline table whose cells have their text (a sweep summary keeps numbers only)."""
+    rows = []
+    for r in table["rows"]:
+        cells = []
+        for c in r["cells"]:
+            if c.get("mean") is None:
+                cells.append({"unmet": c.get("unmet", False)})
+                continue
+            shown = _fmt({**c, "n_seeds": c["n"]}) or {}
+            cells.append({**shown, "unmet": c.get("unmet", False)})
+        rows.append({"label": r["label"], "cells": cells})
+    return {**table, "rows": rows}
+
+
+def write_html(doc: Mapping[str, Any], out: Path) -> Path:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("medlethe.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "jinja"]),
         undefined=jinja2.StrictUndefined,
     )
-    html = env.get_template("sweep.html.jinja").render(
-        d=doc, tables=headline_tables(doc), figures=figures,
-        types=analyses.get("question_types") or [],
-        same_other=analyses.get("same_vs_other_disease") or [],
+    context = page_context(
+        model=doc["plan"]["model"], seeds=doc["seeds"], failures=len(doc["failures"]),
+        tables=headline_tables(doc), analyses=doc["analyses"], folder=out / "figures",
+        base=out,
     )
+    html = env.get_template("sweep.html.jinja").render(d=doc, **context)
     path = out / "index.html"
     atomic_write_text(path, html)
     return path
-

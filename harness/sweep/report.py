@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from medlethe.sweep.driver import Sweep, SweepOutput
 
 AGGREGATE_VERSION = 1
+#: the compact record of a sweep a leaderboard submission carries (numbers and names only)
+SUMMARY_FILE = "sweep_summary.json"
+SWEEP_SUMMARY_VERSION = 1
 _DISEASE = re.compile(r"/disease-(?P<cat>[a-z][a-z0-9-]*)$")
 _PATIENT = re.compile(r"/patient-(?P<pct>\d+)$")
 #: the answer score of free-text scenarios
@@ -213,11 +216,43 @@ def finish(
     }
     path = sweep.out / "aggregate.json"
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
-    from medlethe.sweep.html import write_html
+    from medlethe.sweep.html import headline_tables, write_html
+
+    atomic_write_text(sweep.out / SUMMARY_FILE,
+                      json.dumps(sweep_summary(doc, headline_tables(doc)), indent=1) + "\n")
 
     html = write_html(doc, sweep.out)
     sweep.say(f"\naggregate: {path}\nreport:    {html}")
     return SweepOutput(sweep.out, {k: dict(v) for k, v in runs.items()}, failures, path, html)
+
+
+def sweep_summary(doc: Mapping[str, Any], tables: Sequence[Mapping[str, Any]]) -> dict[
+    str, Any
+]:
+    """What the leaderboard shows of a sweep: its plan (names), the across-seed headline of
+    every scenario and the analyses. Small enough to submit where the results files of
+    hundreds of runs would not be."""
+    from medlethe.sweep.html import TEXT_KEYS
+
+    plan = doc["plan"]
+    return {
+        "sweep_summary_version": SWEEP_SUMMARY_VERSION,
+        "model": plan["model"],
+        "scenarios": plan["scenarios"],
+        "methods": plan["methods"],
+        "seeds": doc["seeds"],
+        "backend": plan["backend"],
+        "task_args": plan["task_args"],
+        "train_args": plan["train_args"],
+        "failures": len(doc["failures"]),
+        "headline": [
+            {**t, "rows": [{"label": r["label"], "cells": [
+                {k: v for k, v in c.items() if k not in TEXT_KEYS} for c in r["cells"]]}
+                for r in t["rows"]]}
+            for t in tables
+        ],
+        "analyses": doc["analyses"],
+    }
 
 
 def load_aggregate(folder: str | Path) -> dict[str, Any]:
