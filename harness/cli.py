@@ -169,6 +169,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_new_method(args: argparse.Namespace) -> int:
+    from medlethe.scaffold import new_method
+
+    root = new_method(args.name, args.output)
+    print(f"wrote {root}\nnext: pip install -e {root} && medlethe methods && "
+          f"pytest {root / 'tests'}")
+    return 0
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from medlethe.sweep import load_plan
 
@@ -410,6 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--seed", type=int, default=1234)
     _sweep_flags(rn)
     rn.set_defaults(func=_cmd_run)
+
+    nw = sub.add_parser("new", help="write a plugin package from a template")
+    nw_sub = nw.add_subparsers(dest="what", required=True)
+    nm = nw_sub.add_parser("method", help="an installable plugin with one loss method and tests")
+    nm.add_argument("name", help="the method's name, e.g. MyLoss")
+    nm.add_argument("--output", default=".", help="folder to write the package folder into")
+    nm.set_defaults(func=_cmd_new_method)
 
     sw = sub.add_parser("sweep", help="run a plan: scenarios x methods x seeds, locally or on Ray")
     sw.add_argument("plan", help="a plan YAML file (docs/sweeps.md)")
