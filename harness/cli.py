@@ -244,6 +244,21 @@ def _cmd_leaderboard_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_leaderboard_submit(args: argparse.Namespace) -> int:
+    from medlethe.leaderboard import SubmissionError
+    from medlethe.leaderboard.submit import submit
+    from medlethe.leaderboard.validate import Known
+
+    try:
+        sub = submit(args.results, args.name, into=args.into, known=Known(_registry(args)))
+    except SubmissionError as exc:
+        print(f"rejected (nothing written): {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {sub.source}: {len(sub.runs)} run(s), {len(sub.sweeps)} sweep summary(ies); "
+          "add it in a pull request (git add it, commit, push).")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -475,6 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     lbv = lb_sub.add_parser("validate", help="check submissions (results files or run folders)")
     lbv.add_argument("files", nargs="+")
     lbv.set_defaults(func=_cmd_leaderboard_validate)
+    lbs = lb_sub.add_parser(
+        "submit", help="validate results and write them as a submission folder for a pull request"
+    )
+    lbs.add_argument("results", nargs="+",
+                     help="results files, run folders, a sweep folder or its sweep_summary.json")
+    lbs.add_argument("--name", required=True, help="the submission's folder name")
+    lbs.add_argument("--into", default="leaderboard/submissions",
+                     help="where submissions live (default: leaderboard/submissions)")
+    lbs.set_defaults(func=_cmd_leaderboard_submit)
 
     va = sub.add_parser("validate", help="validate task YAML files and their data")
     va.add_argument("files", nargs="+")

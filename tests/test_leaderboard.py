@@ -227,3 +227,40 @@ def test_cli_validate_and_build(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     assert f"leaderboard: {(tmp_path / 's' / 'index.html').resolve()}" in built.stdout
     assert "rejected" in built.stderr
+
+
+# -- the submission flow -------------------------------------------------------------------
+@pytest.mark.parametrize("folder", sorted(
+    p.name for p in (ROOT / "leaderboard" / "submissions").iterdir() if p.is_dir()))
+def test_every_checked_in_submission_passes_the_pull_request_check(folder: str) -> None:
+    """What a pull request's check runs on each submission folder."""
+    sub = validate_submission(ROOT / "leaderboard" / "submissions" / folder)
+    assert sub.runs or sub.sweeps
+    allowed = re.compile(r"^(results_[0-9T-]+-[0-9a-f]{8}\.json|sweep_summary\.json)$")
+    for f in (ROOT / "leaderboard" / "submissions" / folder).rglob("*"):
+        assert f.is_dir() or allowed.match(f.name), f"{f} is not a submission file"
+
+
+def test_submit_writes_a_valid_folder_or_nothing(tmp_path: Path) -> None:
+    into = tmp_path / "submissions"
+    run = tmp_path / "my-run" / "results"
+    run.mkdir(parents=True)
+    for f in demo_files()[:3]:
+        shutil.copy(f, run)
+    (run / "values_x.json").write_text("{}")  # per-sample values never travel
+    proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
+                   "--into", str(into))
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(p.name for p in (into / "my-run").iterdir())
+    assert written == sorted(f.name for f in demo_files()[:3])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    raw = json.loads(demo_files()[0].read_text())
+    raw["backend"]["args"]["note"] = "<b>hi</b>"
+    (bad / demo_files()[0].name).write_text(json.dumps(raw))
+    proc = run_cli("leaderboard", "submit", str(bad), "--name", "bad-run", "--into", str(into))
+    assert proc.returncode == 1 and "markup" in proc.stderr
+    assert sorted(p.name for p in into.iterdir()) == ["my-run"]  # nothing else written
+    proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
+                   "--into", str(into))
+    assert proc.returncode == 1 and "exists" in proc.stderr
