@@ -121,33 +121,62 @@ def test_site_in_headless_chromium(site: Path, chromium: str) -> None:
     loaded.feed(dom)
     assert loaded.runs == static.runs and len(loaded.runs) == len(demo_files())
     assert dom.count("<circle") == len(demo_files())
-    # sorting by a column (the page's own script, as a click does) reorders the rows
-    values = {}
-    for f in demo_files():
-        res = json.loads(f.read_text())
-        m = next(
-            (
-                m
-                for m in res["metrics"]
-                if m["metric"] == "rouge_l_recall"
-                and m["split"] == "forget"
-                and m["task"] == "synthclinic/patient-10"
-                and m["subset"] is None
-                and m["against"] is None
-            ),
-        )
-        values[res["run_id"]] = m["value"]
-    for direction, reverse in (("", False), ("-desc", True)):
-        sorted_dom = Rows()
-        sorted_dom.feed(browse(chromium, f"{url}#sort=forget_rouge_l{direction}", "--dump-dom"))
-        order = [values[r] for r in sorted_dom.runs]
-        assert order == sorted(order, reverse=reverse), order
-        assert sorted_dom.runs != static.runs
+    # the hash form of sorting (a shared link) still works
     assert re.search(r'data-dir="desc"', browse(chromium, f"{url}#sort=afe-desc", "--dump-dom"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / "leaderboard.png"
     browse(chromium, url, f"--screenshot={shot}", "--window-size=1400,1800")
     assert shot.stat().st_size > 10_000
+
+
+def forget_scores() -> dict[str, float]:
+    """Run id -> forget ROUGE-L of every demo run, read from its results file."""
+    values = {}
+    for f in demo_files():
+        res = json.loads(f.read_text())
+        m = next(
+            m for m in res["metrics"]
+            if m["metric"] == "rouge_l_recall" and m["split"] == "forget"
+            and m["task"] == "synthclinic/patient-10" and m["subset"] is None
+            and m["against"] is None
+        )
+        values[res["run_id"]] = m["value"]
+    return values
+
+
+def test_click_sorts_and_opens_a_run(site: Path, chromium: str) -> None:
+    """A real click in a real browser (Playwright driving this Chromium): clicking the forget
+    ROUGE-L header sorts the rows ascending, clicking again descending, and clicking a run's
+    link opens that run's page."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="Playwright is not installed (pip install playwright; it drives the system "
+               "Chromium, no browser download)")
+    page_file = scenario_page(site)
+    url = page_file.resolve().as_uri()
+    static = Rows()
+    static.feed(page_file.read_text())
+    shown, values = static.runs, forget_scores()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            header = page.locator('#runs th[data-key="forget_rouge_l"]')
+            for direction, reverse in (("asc", False), ("desc", True)):
+                header.click()
+                assert header.get_attribute("data-dir") == direction
+                order = page.eval_on_selector_all(
+                    "#runs tbody tr", "rows => rows.map(r => r.dataset.run)")
+                got = [values[r] for r in order]
+                assert got == sorted(got, reverse=reverse) and order != shown, got
+            first = order[0]
+            page.locator(f'#runs tr[data-run="{first}"] td a').click()
+            page.wait_for_load_state()
+            assert page.url.endswith(f"runs/{first}.html")
+            assert first in page.content()
+        finally:
+            browser.close()
 
 
 # -- bad submissions -----------------------------------------------------------------------
