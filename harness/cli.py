@@ -128,6 +128,7 @@ def _sweep(plan: Any, args: argparse.Namespace, output: str) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from medlethe.run import run_pipeline
     from medlethe.training.pipeline import load_scenario
+    from medlethe.utility import utility_spec
 
     scenarios = [s for item in args.scenario or ["synthclinic/patient-10"] for s in _csv(item)]
     if args.seeds is not None or len(scenarios) > 1:
@@ -142,6 +143,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             method_args=method_args, seeds=args.seeds or [0], task_args=args.task_args,
             train_args=args.train_args, backend=args.backend,
             backend_args=args.backend_args, splits=args.splits,
+            utility_tasks=args.utility_tasks, utility_args=args.utility_args,
         )
         return _sweep(plan, args, args.output)
     registry = _registry(args)
@@ -160,6 +162,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         command=["medlethe", *sys.argv[1:]],
         registry=registry,
+        utility=utility_spec(args.utility_tasks, args.utility_args),
     )
     failed = [f["method"] for f in out.summary["failures"]]
     if failed:
@@ -432,6 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--train-args", type=_kv, default={}, metavar="K=V,...",
                     help="override fine-tuning hyperparameters, e.g. qa_epochs=24")
     rn.add_argument("--seed", type=int, default=1234)
+    rn.add_argument("--utility-tasks", action="append", metavar="lmeval:TASK[,TASK...]",
+                    help="also evaluate every model on these lm-eval tasks (general utility)")
+    rn.add_argument("--utility-args", type=_kv, default={}, metavar="K=V,...",
+                    help="include_path=FOLDER (local lm-eval task configs), num_fewshot=N, "
+                         "limit=N, batch_size=N")
     _sweep_flags(rn)
     rn.set_defaults(func=_cmd_run)
 

@@ -30,6 +30,7 @@ from medlethe.results.evaluation import EvaluationRun
 from medlethe.task.base import Task
 from medlethe.training.pipeline import AnyTrainConfig, FinetuneOutput, finetune, load_scenario
 from medlethe.unlearn.pipeline import build_method, unlearn
+from medlethe.utility import UtilitySpec, add_utility
 
 
 @dataclass
@@ -113,6 +114,8 @@ class Bench:
     progress: bool = True
     cache: str | Path | bool = True
     command: Sequence[str] | None = None
+    #: lm-eval tasks every model is also evaluated on (``--utility-tasks``)
+    utility: UtilitySpec | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
@@ -127,6 +130,11 @@ class Bench:
             progress=self.progress, cache=self.cache, command=self.command,
             registry=self.registry, **kwargs,
         )
+        if self.utility is not None:
+            run = add_utility(
+                run, self.utility, path=str(path), adapter=kwargs.get("adapter"),
+                backend=self.backend, backend_args=self.backend_args, seed=self.seed,
+            )
         self.timings[f"evaluate_{label}_s"] = time.perf_counter() - t0
         return run
 
@@ -204,10 +212,12 @@ def run_pipeline(
     command: Sequence[str] | None = None,
     echo: bool = True,
     registry: Registry | None = None,
+    utility: UtilitySpec | None = None,
 ) -> PipelineOutput:
     """Run the whole benchmark of ``scenario`` on ``model``; write every run under
     ``output/results`` and the summary (``summary.json``, ``index.html``) in ``output``.
-    ``methods``: registered method names (default: every built-in one)."""
+    ``methods``: registered method names (default: every built-in one); ``utility``: lm-eval
+    tasks every model is also evaluated on (general utility before and after)."""
     registry = registry or get_registry()
     out = ensure_dir(output, "the output folder")
     results_dir = out / "results"
@@ -218,7 +228,7 @@ def run_pipeline(
     bench = Bench(
         model, scenario, task, registry, backend=backend, backend_args=backend_args,
         task_args=task_args, splits=splits, seed=seed, progress=progress, cache=cache,
-        command=command,
+        command=command, utility=utility,
     )
     timings = bench.timings
     started = time.perf_counter()

@@ -25,6 +25,7 @@ from medlethe.leaderboard.validate import (
     Known,
     Submission,
     SubmissionError,
+    metric_key,
     validate_submission,
 )
 from medlethe.metrics.preconditions import Verdicts
@@ -93,11 +94,12 @@ def group_runs(runs: Sequence[Entry]) -> dict[tuple[str, str], list[Entry]]:
         seen: dict[str, set[str]] = {}
         for e in entries:
             for m in e.results.metrics:
-                seen.setdefault(m.metric, set()).add(m.metric_version)
+                seen.setdefault(metric_key(m), set()).add(m.metric_version)
         split = sorted(k for k, v in seen.items() if len(v) > 1)
         for e in entries:
             mine = sorted(
-                {(m.metric, m.metric_version) for m in e.results.metrics if m.metric in split}
+                {(metric_key(m), m.metric_version) for m in e.results.metrics
+                 if metric_key(m) in split}
             )
             groups.setdefault((scenario, _digest([tasks, mine])), []).append(e)
     return groups

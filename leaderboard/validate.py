@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from medlethe.errors import MedletheError
 from medlethe.metrics.lexicon import normalise
 from medlethe.registry import Registry, get_registry
-from medlethe.results.schema import RESULTS_SCHEMA_VERSION, Results
+from medlethe.results.schema import RESULTS_SCHEMA_VERSION, MetricResult, Results
 
 MAX_WORDS = 20
 MAX_CHARS = 300
@@ -205,14 +205,19 @@ def read_submission_file(path: Path, known: Known | None = None) -> Results:
     known = known or Known()
     check_identifiers(raw, path, known.people(results))
     tasks = set(known.registry.names("task"))
+    # lm-eval utility tasks (medlethe.utility) are lm-eval's, named and versioned by it
+    external = {n for n, t in results.tasks.items()
+                if n.startswith("lmeval:") and t.distribution == "lm_eval"}
     for name in results.tasks:
-        if name not in tasks:
+        if name not in tasks and name not in external:
             raise SubmissionError(
                 f"{path}: task {name!r} is not known to this medlethe; install its task pack "
                 "before building the leaderboard."
             )
     metrics = known.metrics
     for m in results.metrics:
+        if m.task in external and m.plugin == "lm-eval":
+            continue  # lm-eval's own metrics: finite numbers, checked by the schema
         if m.metric not in metrics:
             raise SubmissionError(
                 f"{path}: metric {m.metric!r} is not known to this medlethe; install the plugin "
@@ -229,6 +234,12 @@ def read_submission_file(path: Path, known: Known | None = None) -> Results:
                     "wrote it."
                 )
     return results
+
+
+def metric_key(m: MetricResult) -> str:
+    """A metric's name for version checks: lm-eval's metrics (an lm-eval utility task's
+    ``acc``) are versioned by lm-eval, apart from medlethe's metrics of the same name."""
+    return f"lm-eval:{m.metric}" if m.plugin == "lm-eval" else m.metric
 
 
 SWEEP_FILE = "sweep_summary.json"
@@ -320,7 +331,7 @@ def validate_submission(
                     f"{seen[1].name} and {task.version} in {f.name}; submit runs of one version."
                 )
         for m in res.metrics:
-            seen = metric_versions.setdefault(m.metric, (m.metric_version, f))
+            seen = metric_versions.setdefault(metric_key(m), (m.metric_version, f))
             if seen[0] != m.metric_version:
                 raise SubmissionError(
                     f"{source}: mixed metric versions: {m.metric} is version {seen[0]} in "

@@ -12,12 +12,15 @@ MEMBERSHIP_SPLIT = f"{MEMBERS}~{NON_MEMBERS}"
 FORGET_SPLITS = frozenset({"forget", "paraphrase", "forget_train"})
 #: the retain splits KPR reads
 RETAIN_SPLITS = frozenset({"retain", "retain_train"})
+#: the per-document column of an lm-eval utility task's first metric (medlethe.utility)
+UTILITY_SCORE = "utility_score"
 #: the answer score AFE, MU, the collateral matrix and the hierarchy use, per output type
 PRIMARY = {
     "generate": "rouge_l_recall",
     "multiple_choice": "accuracy",
     "loglikelihood": "probability",
     "classify": "sample_f1",
+    "lmeval": UTILITY_SCORE,
 }
 #: the accuracy FR and KPR use (harness choice: exact match for free text)
 ACCURACY = {

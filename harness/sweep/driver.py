@@ -38,6 +38,7 @@ from medlethe.sweep.jobs import (
 )
 from medlethe.sweep.plan import Plan
 from medlethe.training.pipeline import FinetuneOutput, finetune_fingerprint
+from medlethe.utility import utility_spec
 
 EXECUTORS = ("local", "ray")
 
@@ -80,7 +81,7 @@ class Sweep:
         self.settings = Settings(
             plan.model, plan.backend, dict(plan.backend_args), dict(plan.task_args),
             dict(plan.train_args), tuple(plan.splits) if plan.splits else None, cache,
-            command, disabled,
+            command, disabled, utility=utility_spec(plan.utility_tasks, plan.utility_args),
         )
         registry = get_registry(disabled)
         self.jobs: list[Job] = []

@@ -24,6 +24,7 @@ from medlethe.errors import MedletheError
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.task.base import Task, fingerprint
 from medlethe.training.pipeline import AnyTrainConfig, FinetuneOutput
+from medlethe.utility import UtilitySpec
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,16 @@ class Settings:
     #: plugins switched off (``-p no:NAME``); workers build the same registry
     disabled: tuple[str, ...] = ()
     progress: bool = False
+    #: lm-eval utility tasks every model is also evaluated on
+    utility: UtilitySpec | None = None
 
     def identity(self) -> str:
-        return fingerprint([self.model, self.backend, self.backend_args, self.task_args,
-                            self.train_args, list(self.splits) if self.splits else None])
+        parts: list[Any] = [self.model, self.backend, self.backend_args, self.task_args,
+                            self.train_args, list(self.splits) if self.splits else None]
+        if self.utility is not None:  # absent before utility tasks: old job ids stay
+            parts.append([list(self.utility.tasks), self.utility.num_fewshot,
+                          self.utility.limit, self.utility.include_path])
+        return fingerprint(parts)
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,7 @@ def _bench(settings: Settings, scenario: str, seed: int) -> Any:
         task_args=dict(settings.task_args), splits=settings.splits, seed=seed,
         progress=settings.progress, cache=settings.cache,
         command=list(settings.command) if settings.command else None,
+        utility=settings.utility,
     )
 
 

@@ -51,6 +51,12 @@ class Plan(BaseModel):
     backend: str = "hf"
     backend_args: dict[str, Any] = Field(default_factory=dict)
     splits: list[str] | None = None
+    utility_tasks: list[str] | None = Field(
+        None, description="lm-eval tasks (lmeval:TASK) every model is also evaluated on"
+    )
+    utility_args: dict[str, Any] = Field(
+        default_factory=dict, description="include_path, num_fewshot, limit, batch_size"
+    )
     output: str | None = Field(None, description="output folder (the CLI's --output wins)")
     resources: Resources = Field(default_factory=Resources)
 
