@@ -51,6 +51,8 @@ COLUMNS: list[tuple[str, str, Row]] = [
     ("mc_forget_acc", "MC forget acc.", Row("", "accuracy", "forget", mc=True)),
     ("mc_retain_acc", "MC retain acc.", Row("", "accuracy", "retain", mc=True)),
 ]
+#: general utility on lm-eval tasks (medlethe.utility): the first task's first metric, MU
+UTILITY_COLUMNS = [("lmeval_score", "lm-eval score"), ("lmeval_mu", "MU lm-eval")]
 SCATTER = {"width": 460, "height": 360, "pad": 48}
 
 
@@ -125,6 +127,18 @@ def _metric_cell(m: MetricResult | None, verdicts: Verdicts) -> dict[str, Any]:
         return {"text": "n/a †", "value": None, "unmet": reason}
     return {"text": f"{cell(m)} †", "value": m.value, "direction": m.direction,
             "unmet": reason}
+
+
+def _utility_cells(res: Results, verdicts: Verdicts) -> dict[str, dict[str, Any]]:
+    """The lm-eval utility columns of a run: its first lm-eval task's first metric (before
+    or after unlearning) and MU on it."""
+    task = next((n for n in res.tasks if n.startswith("lmeval:")), None)
+    if task is None:
+        return {}
+    ours = [m for m in res.metrics if m.task == task]
+    first = next((m for m in ours if m.plugin == "lm-eval" and m.direction != "none"), None)
+    mu = next((m for m in ours if m.metric == "mu"), None)
+    return {"lmeval_score": _metric_cell(first, verdicts), "lmeval_mu": _metric_cell(mu, verdicts)}
 
 
 def _scatter(entries: Sequence[Entry], x_key: str, y_key: str) -> dict[str, Any]:
@@ -343,11 +357,15 @@ def build_site(
                 key: _metric_cell(find(e.results, mc if r.mc else gen, r), v)
                 for key, _, r in COLUMNS
             }
+            e.cells.update(_utility_cells(e.results, v))
         columns = [
             (key, head)
-            for key, head, _ in COLUMNS
-            if any(e.cells[key]["value"] is not None for e in entries)
+            for key, head in [(k, h) for k, h, _ in COLUMNS] + UTILITY_COLUMNS
+            if any(e.cells.get(key, {}).get("value") is not None for e in entries)
         ]
+        for e in entries:
+            for key, _ in columns:
+                e.cells.setdefault(key, {"text": "-", "value": None})
         keys = {k for k, _ in columns}
         x_key, y_key = (
             ("forget_rouge_l", "retain_rouge_l")

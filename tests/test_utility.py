@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from medlethe.errors import MedletheError
-from medlethe.leaderboard import validate_submission
+from medlethe.leaderboard import build_site, validate_submission
 from medlethe.run import run_pipeline
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import finetune, load_scenario
@@ -91,6 +91,12 @@ def test_lmeval_utility_inside_a_run(tmp_path: Path) -> None:
     assert mu.value == pytest.approx(after / acc["acc"].value)  # type: ignore[operator]
     # the leaderboard takes these files (lm-eval's tasks and metrics are lm-eval's)
     assert len(validate_submission(tmp_path / "out" / "results").runs) == 3
+    site = build_site([tmp_path / "out" / "results"], tmp_path / "site")
+    assert not site.rejected
+    (page,) = (tmp_path / "site").glob("scenario-*.html")
+    html = page.read_text()
+    assert "MU lm-eval" in html and "lm-eval score" in html
+    assert f"{mu.value:.3f}" in html
 
 
 def test_utility_arguments_are_checked() -> None:
