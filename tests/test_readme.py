@@ -59,10 +59,15 @@ def test_readme_python_example_runs(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (code,) = blocks("python")
+    code, frame = blocks("python")
     monkeypatch.chdir(ROOT)
     code = code.replace("path/to/model", str(tiny_model)).replace('"results/"', repr(str(tmp_path)))
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "fixture/drug-recall forget rouge_l_recall" in out
     assert len(list(tmp_path.glob("results_*.json"))) == 1
+    # the DataFrame example, on the demo's checked-in results
+    demo = ROOT / "leaderboard" / "submissions" / "demo-tiny-synthclinic-patient-10"
+    exec(compile(frame.replace('"seeds-out/runs"', repr(str(demo))), "README.md", "exec"), {})
+    table = capsys.readouterr().out
+    assert "GradAscent" in table and "synthclinic/patient-10" in table and "count" in table
