@@ -25,6 +25,7 @@ from medlethe._optional import optional_import
 from medlethe.errors import MedletheError
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
 from medlethe.metrics.constants import UTILITY_SCORE
+from medlethe.metrics.preconditions import CHANCE_LABEL
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
 from medlethe.results.schema import CI, MetricResult, TaskRecord
 from medlethe.task.base import fingerprint
@@ -182,6 +183,10 @@ def lmeval_results(
                 ))
         values[key] = {split: cols}
         labels[key] = {split: {CLUSTER_LABEL: [str(d) for d in doc_ids]}}
+        if config.get("output_type") == "multiple_choice" and samples and all(
+            s.get("arguments") for s in samples
+        ):  # 1 / options per document: the knowledge check compares with chance
+            labels[key][split][CHANCE_LABEL] = [1 / len(s["arguments"]) for s in samples]
         n_shot = raw.get("n-shot", {}).get(name)
         tasks[key] = TaskRecord(
             name=key, version=str(raw.get("versions", {}).get(name, "unknown")),

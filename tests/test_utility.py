@@ -18,7 +18,7 @@ from medlethe.training.pipeline import finetune, load_scenario
 from medlethe.utility import UtilitySpec, parse_utility_tasks, utility_spec
 
 SMALL = {"n_patients": 22, "n_holdout": 11}
-TRAINING = TrainConfig(qa_epochs=2, text_epochs=1)
+TRAINING = TrainConfig(qa_epochs=24, text_epochs=1)
 TASK = """\
 task: local_mcq
 dataset_path: json
@@ -41,12 +41,21 @@ metadata:
 
 
 def _task(folder: Path) -> Path:
+    """An lm-eval task over the scenario's retain questions as 4-option multiple choice (the
+    same prompt as synthclinic's), so the target knows it above chance."""
+    import random
+
     folder.mkdir()
-    rows = folder / "rows.jsonl"
-    rows.write_text("".join(json.dumps({
-        "question": f"Which drug lowers the value of lab {i}?",
-        "choices": [f"drug {i}{c}" for c in "abcd"], "gold": i % 4}) + "\n" for i in range(24)))
-    (folder / "local_mcq.yaml").write_text(TASK.format(rows=rows))
+    docs = load_scenario("synthclinic/patient-25", SMALL).docs("retain")[:32]
+    rows = []
+    for d in docs:
+        choices = [d["answer"], *d["perturbed"]]
+        random.Random(d["qid"]).shuffle(choices)
+        rows.append({"question": d["question"], "choices": choices,
+                     "gold": choices.index(d["answer"])})
+    path = folder / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "local_mcq.yaml").write_text(TASK.format(rows=path))
     return folder
 
 
@@ -66,7 +75,7 @@ def test_lmeval_utility_inside_a_run(tmp_path: Path) -> None:
     for res in by.values():
         record = res.tasks["lmeval:local_mcq"]
         assert record.version == "2.0" and record.args["num_fewshot"] == 0
-        assert record.splits == {"test": 24} and record.distribution == "lm_eval"
+        assert record.splits == {"test": 32} and record.distribution == "lm_eval"
         names = {m.metric for m in res.metrics if m.task == "lmeval:local_mcq"}
         assert {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr"} <= names
     # the stored numbers are lm-eval's own on the same model (the cached target folder)
@@ -82,6 +91,11 @@ def test_lmeval_utility_inside_a_run(tmp_path: Path) -> None:
     assert acc["acc_stderr"].value == pytest.approx(
         own["results"]["local_mcq"]["acc_stderr,none"])
     assert acc["acc"].ci is not None and acc["acc"].ci.unit == "document"
+    # the target knew the task (its accuracy above chance, 1/4 per document), so MU means
+    # something and is shown
+    (check,) = [c for c in by["target"].preconditions if c.task == "lmeval:local_mcq"]
+    assert check.reference == "chance" and check.baseline == pytest.approx(0.25)
+    assert check.held, check
     # MU on general utility: the unlearned model's acc over the target's, same documents
     mu = next(m for m in by["GradAscent"].metrics
               if m.task == "lmeval:local_mcq" and m.metric == "mu")

@@ -63,7 +63,8 @@ def knowledge_checks(
                 and output_type in ("generate", "classify")
                 else None
             )
-            if output_type == "multiple_choice" and chance is not None:
+            # multiple choice, and lm-eval utility tasks whose documents record their chance
+            if output_type in ("multiple_choice", "lmeval") and chance is not None:
                 base = np.asarray([c for c, k in zip(chance, col.kept, strict=True) if k], float)
                 arrays, clusters, reference = [col.values, base], col.clusters, "chance"
             elif pair is not None:

@@ -72,13 +72,15 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> Any:
 
 
 def similarities(answers: Sequence[str], golds: Sequence[str]) -> list[float]:
-    """Cosine similarity of each answer with its gold, embedding each distinct text once."""
+    """Cosine similarity of each answer with its gold, embedding each distinct text once;
+    clipped to [-1, 1] (float32 embeddings put an identical pair at 1 + 2e-8)."""
     if not answers:
         return []
     unique = sorted(set(answers) | set(golds))
     vecs = embed(unique)
     row = {t: i for i, t in enumerate(unique)}
-    return [float((vecs[row[a]] * vecs[row[g]]).sum()) for a, g in zip(answers, golds, strict=True)]
+    return [min(1.0, max(-1.0, float((vecs[row[a]] * vecs[row[g]]).sum())))
+            for a, g in zip(answers, golds, strict=True)]
 
 
 class SemanticSimilarity(Metric):
