@@ -39,17 +39,22 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 
-def _registry(args: argparse.Namespace) -> Any:
-    """The registry of this command: every installed plugin minus those ``-p no:NAME``
-    (and ``MEDLETHE_DISABLE_PLUGINS``) switch off. Every stage receives it."""
-    from medlethe.registry import get_registry
-
+def _disabled(args: argparse.Namespace) -> tuple[str, ...]:
+    """The plugins ``-p no:NAME`` switches off (any other ``-p`` value is an error)."""
     disabled = []
     for item in args.plugin_flags or []:
         if not item.startswith("no:"):
             raise MedletheError(f"-p takes 'no:NAME' to disable a plugin, got {item!r}")
         disabled.append(item[3:])
-    return get_registry(disabled)
+    return tuple(disabled)
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    """The registry of this command: every installed plugin minus those ``-p no:NAME``
+    (and ``MEDLETHE_DISABLE_PLUGINS``) switch off. Every stage receives it."""
+    from medlethe.registry import get_registry
+
+    return get_registry(_disabled(args))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -107,14 +112,9 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _disabled(args: argparse.Namespace) -> tuple[str, ...]:
-    return tuple(item[3:] for item in args.plugin_flags or [] if item.startswith("no:"))
-
-
 def _sweep(plan: Any, args: argparse.Namespace, output: str) -> int:
     from medlethe.sweep import Sweep
 
-    _registry(args)  # checks the -p flags
     sweep = Sweep(plan, output, disabled=_disabled(args),
                   command=("medlethe", *sys.argv[1:]))
     out = sweep.run(args.executor, args.ray_address)

@@ -46,10 +46,6 @@ class UtilitySpec:
     limit: int | None = None
     batch_size: int = 8
 
-    def describe(self) -> dict[str, Any]:
-        return {"tasks": list(self.tasks), "num_fewshot": self.num_fewshot,
-                "limit": self.limit}
-
 
 def utility_spec(tasks: Sequence[str] | None, args: Mapping[str, Any] | None) -> UtilitySpec | None:
     """The spec of ``--utility-tasks`` and ``--utility-args`` (``None`` without tasks)."""

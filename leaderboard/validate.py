@@ -30,6 +30,7 @@ from medlethe.errors import MedletheError
 from medlethe.metrics.lexicon import normalise
 from medlethe.registry import Registry, get_registry
 from medlethe.results.schema import RESULTS_SCHEMA_VERSION, MetricResult, Results
+from medlethe.sweep.report import SUMMARY_FILE, SWEEP_SUMMARY_VERSION
 
 MAX_WORDS = 20
 MAX_CHARS = 300
@@ -51,16 +52,27 @@ class Submission:
     sweeps: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
 
-def _strings(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+def _leaves(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    """(where, value) of every leaf of a parsed JSON value; a mapping's keys count as
+    string leaves (``where(key)``)."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _strings(str(k), f"{where}.{k}(key)")
-            yield from _strings(v, f"{where}.{k}")
+            yield f"{where}.{k}(key)".lstrip("."), str(k)
+            yield from _leaves(v, f"{where}.{k}")
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _strings(v, f"{where}[{i}]")
-    elif isinstance(value, str):
+            yield from _leaves(v, f"{where}[{i}]")
+    else:
         yield where.lstrip("."), value
+
+
+def _strings(value: Any) -> Iterator[tuple[str, str]]:
+    return ((w, v) for w, v in _leaves(value) if isinstance(v, str))
+
+
+def _numbers(value: Any) -> Iterator[tuple[str, float]]:
+    return ((w, v) for w, v in _leaves(value)
+            if isinstance(v, int | float) and not isinstance(v, bool))
 
 
 class Known:
@@ -242,19 +254,8 @@ def metric_key(m: MetricResult) -> str:
     return f"lm-eval:{m.metric}" if m.plugin == "lm-eval" else m.metric
 
 
-SWEEP_FILE = "sweep_summary.json"
-SWEEP_SUMMARY_VERSION = 1
-
-
-def _numbers(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _numbers(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _numbers(v, f"{where}[{i}]")
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield where, value
+#: what a sweep writes for the leaderboard (medlethe.sweep.report defines it)
+SWEEP_FILE = SUMMARY_FILE
 
 
 def read_sweep_summary(path: Path, known: Known | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ the per-seed values and their range, which are stored beside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,12 +97,15 @@ def _within(
     run: EvaluationRun, m: MetricResult, seed: int, n: int
 ) -> tuple[np.ndarray, bool, str | None]:
     """``n`` within-seed resamples of ``m``: exact cluster resamples where ``m`` is a mean
-    of its rows, else normal draws from its interval (a point mass without one)."""
+    of its rows, else normal draws from its interval (a point mass without one); with
+    ``n == 0`` only which of the two it is."""
     assert m.value is not None
     found = _rows(run, m)
     if found is not None:
         data, clusters = found
         if clusters.n_clusters >= 2:
+            if n == 0:
+                return np.empty(0), True, clusters.unit
             (means,) = resampled_means([data], clusters, seed, n)
             return means, True, clusters.unit
     se = (m.ci.high - m.ci.low) / (2 * _Z) if m.ci is not None else 0.0
@@ -124,9 +127,11 @@ def aggregate_seeds(
     for key, by_seed in index.items():
         seeds = sorted(by_seed)
         values = np.asarray([by_seed[s].value for s in seeds], dtype=float)
+        # one seed has no between-seed interval: its within-seed draws would go unused
         draws, exact, units = [], True, set()
         for i, s in enumerate(seeds):
-            d, ok, unit = _within(runs[s], by_seed[s], seed + 7919 * i, n_resamples)
+            d, ok, unit = _within(runs[s], by_seed[s], seed + 7919 * i,
+                                  n_resamples if len(seeds) >= 2 else 0)
             draws.append(d)
             exact &= ok
             units.add(unit)
@@ -168,12 +173,3 @@ def aggregate_sweep(
             rows.append({"scenario": scenario, "label": label, **agg.as_dict()})
     return rows
 
-
-def find(
-    rows: Sequence[Mapping[str, Any]], **where: Any
-) -> Mapping[str, Any] | None:
-    """The one aggregate row matching every ``where`` field (``None`` if none)."""
-    for row in rows:
-        if all(row.get(k) == v for k, v in where.items()):
-            return row
-    return None

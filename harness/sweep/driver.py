@@ -87,8 +87,8 @@ class Sweep:
         self.jobs: list[Job] = []
         self.variants: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
         finetunes: dict[str, Job] = {}
-        for scenario in plan.scenarios:
-            task = scenario_task(self.settings, scenario)
+        tasks = {scenario: scenario_task(self.settings, scenario) for scenario in plan.scenarios}
+        for scenario, task in tasks.items():
             names = builtin_methods(registry, task) if plan.methods is None else plan.methods
             unknown = sorted(set(plan.grid) - set(names))
             if unknown:
@@ -104,8 +104,7 @@ class Sweep:
         self.finetune_of: dict[tuple[str, int, str], Job] = {}
         setting = self.settings.identity()
         for seed in plan.seeds:
-            for scenario in plan.scenarios:
-                task = scenario_task(self.settings, scenario)
+            for scenario, task in tasks.items():
                 config = seed_train_config(self.settings, task, seed)
                 for on in ("train", "retain"):
                     fp = finetune_fingerprint(plan.model, task, on, config)
@@ -194,11 +193,13 @@ class Sweep:
             )
         started = time.perf_counter()
         steps = [j for j in self.jobs if j.kind != "finetune"]
-        kept = sum(1 for j in steps if self.done_runs(j) is not None)
+        # each finished job's runs, read once (its values files can be large)
+        done = {j.id: r for j in steps if (r := self.done_runs(j)) is not None}
+        kept = len(done)
         if kept:
             self.say(f"resuming: {kept} of {len(steps)} evaluation job(s) finished before")
         runner = _run_local if executor == "local" else _run_ray
-        runs, failures = runner(self, ray_address)
+        runs, failures = runner(self, done, ray_address)
         from medlethe.sweep.report import finish
 
         out = finish(self, runs, failures)
@@ -213,9 +214,13 @@ def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 
 
 RunsBySeed = dict[tuple[str, int], dict[str, EvaluationRun]]
+#: job id -> the written runs of a job finished before this run of the sweep
+Done = dict[str, dict[str, EvaluationRun]]
 
 
-def _run_local(sweep: Sweep, _address: str | None) -> tuple[RunsBySeed, list[dict[str, Any]]]:
+def _run_local(
+    sweep: Sweep, done: Done, _address: str | None
+) -> tuple[RunsBySeed, list[dict[str, Any]]]:
     """Every job in plan order, in this process."""
     s = sweep.settings
     models: dict[str, FinetuneOutput] = {}
@@ -235,7 +240,7 @@ def _run_local(sweep: Sweep, _address: str | None) -> tuple[RunsBySeed, list[dic
             models[job.finetune] = ft
             sweep.say(f"{prefix}: {'cached' if ft.cached else f'{secs:.0f} s'}")
             continue
-        kept = sweep.done_runs(job)
+        kept = done.get(job.id)
         if kept is not None:
             runs.setdefault(key, {}).update(kept)
             sweep.say(f"{prefix}: done before")
@@ -278,7 +283,9 @@ def _first(pair: tuple[Any, float]) -> Any:
     return pair[0]
 
 
-def _run_ray(sweep: Sweep, address: str | None) -> tuple[RunsBySeed, list[dict[str, Any]]]:
+def _run_ray(
+    sweep: Sweep, done: Done, address: str | None
+) -> tuple[RunsBySeed, list[dict[str, Any]]]:
     """Each job a Ray task declaring the plan's CPUs and GPUs; dependencies passed as object
     references (a method's task starts when its target and reference runs exist). The
     driver writes every result as its task finishes. Workers need the same medlethe, the
@@ -314,7 +321,7 @@ def _run_ray(sweep: Sweep, address: str | None) -> tuple[RunsBySeed, list[dict[s
             models[job.finetune or ""] = ref
             pending[ref] = job
             continue
-        kept = sweep.done_runs(job)
+        kept = done.get(job.id)
         if kept is not None:
             runs.setdefault(key, {}).update(kept)
             if job.kind == "reference":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.results.io import atomic_write_text
+from medlethe.sweep.report import ordered_labels
 
 #: (heading, metric, split) of the across-seed headline, per kind of scenario
 COLUMNS = {
@@ -66,9 +67,7 @@ def headline_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         mine = [r for r in rows if r["scenario"] == scenario]
         idx = {(r["label"], r["split"], r["metric"]): r for r in mine
                if r["subset"] is None and r["task"] in (scenario, "(model)")}
-        labels = list(dict.fromkeys(r["label"] for r in mine))
-        labels = [x for x in ("target", "oracle") if x in labels] + [
-            x for x in labels if x not in ("target", "oracle")]
+        labels = ordered_labels(r["label"] for r in mine)
         kind = next((k for k, cs in COLUMNS.items()
                      if any((lab, cs[0][2], cs[0][1]) in idx for lab in labels)), "generate")
         cols = [c for c in COLUMNS[kind] if any((lab, c[2], c[1]) in idx for lab in labels)]
@@ -215,7 +214,10 @@ def with_text(table: Mapping[str, Any]) -> dict[str, Any]:
     return {**table, "rows": rows}
 
 
-def write_html(doc: Mapping[str, Any], out: Path) -> Path:
+def write_html(
+    doc: Mapping[str, Any], out: Path, tables: Sequence[Mapping[str, Any]] | None = None
+) -> Path:
+    """``index.html`` of a sweep; ``tables``: its :func:`headline_tables`, if made already."""
     import jinja2
 
     env = jinja2.Environment(
@@ -225,7 +227,8 @@ def write_html(doc: Mapping[str, Any], out: Path) -> Path:
     )
     context = page_context(
         model=doc["plan"]["model"], seeds=doc["seeds"], failures=len(doc["failures"]),
-        tables=headline_tables(doc), analyses=doc["analyses"], folder=out / "figures",
+        tables=headline_tables(doc) if tables is None else tables,
+        analyses=doc["analyses"], folder=out / "figures",
         base=out,
     )
     html = env.get_template("sweep.html.jinja").render(d=doc, **context)

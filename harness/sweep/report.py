@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +41,15 @@ def _index(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, ...], Mapping[s
             for r in rows}
 
 
-def _labels(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def ordered_labels(labels: Iterable[str]) -> list[str]:
     """Model labels in first-seen order, target and oracle first."""
-    seen = list(dict.fromkeys(r["label"] for r in rows))
+    seen = list(dict.fromkeys(labels))
     return [x for x in ("target", "oracle") if x in seen] + [
         x for x in seen if x not in ("target", "oracle")]
+
+
+def _labels(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return ordered_labels(r["label"] for r in rows)
 
 
 def _diff(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -175,7 +179,7 @@ def _seed_summaries(sweep: Sweep, runs: Mapping[tuple[str, int], Mapping[str, Ev
     for (scenario, seed), by_label in runs.items():
         if "target" not in by_label:
             continue
-        ordered = {k: by_label[k] for k in _labels([{"label": x} for x in by_label])}
+        ordered = {k: by_label[k] for k in ordered_labels(by_label)}
         summary = build_summary(
             ordered, scenario=scenario, preconditions=by_label["target"].results.preconditions,
             extra={"model": sweep.plan.model, "seed": seed, "failures": [
@@ -218,10 +222,11 @@ def finish(
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
     from medlethe.sweep.html import headline_tables, write_html
 
+    tables = headline_tables(doc)
     atomic_write_text(sweep.out / SUMMARY_FILE,
-                      json.dumps(sweep_summary(doc, headline_tables(doc)), indent=1) + "\n")
+                      json.dumps(sweep_summary(doc, tables), indent=1) + "\n")
 
-    html = write_html(doc, sweep.out)
+    html = write_html(doc, sweep.out, tables)
     sweep.say(f"\naggregate: {path}\nreport:    {html}")
     return SweepOutput(sweep.out, {k: dict(v) for k, v in runs.items()}, failures, path, html)
 
