@@ -80,23 +80,42 @@ class ResponseCache:
                 "holds cached responses) or point --cache / MEDLETHE_CACHE_DIR elsewhere."
             ) from exc
 
+    def _damaged(self, exc: Exception) -> CacheError:
+        if "locked" in str(exc):
+            return CacheError(
+                f"The response cache {self.path} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_S:.0f} s; rerun when it is done, or give this run its own "
+                "--cache file."
+            )
+        return CacheError(
+            f"The response cache {self.path} is damaged ({type(exc).__name__}: {exc}). It only "
+            "holds cached model answers: delete it (and its -wal/-shm files) and rerun, or "
+            "rerun with --no-cache or another --cache / MEDLETHE_CACHE_DIR."
+        )
+
     def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk
-            )
-            found.update({k: json.loads(v) for k, v in rows})
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk
+                )
+                found.update({k: json.loads(v) for k, v in rows})
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise self._damaged(exc) from exc
         return found
 
     def put_many(self, kind: str, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO responses (key, kind, value) VALUES (?, ?, ?)",
-            [(k, kind, json.dumps(v)) for k, v in items],
-        )
-        self._db.commit()
+        try:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO responses (key, kind, value) VALUES (?, ?, ?)",
+                [(k, kind, json.dumps(v)) for k, v in items],
+            )
+            self._db.commit()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
 
     def close(self) -> None:
         self._db.close()

@@ -81,9 +81,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for m in out.results.metrics:
         value = "n/a" if m.value is None else f"{m.value:.4f}"
         ci = f"[{m.ci.low:.4f}, {m.ci.high:.4f}]" if m.ci else "-"
-        arrow = "↑" if m.direction == "higher" else "↓"
+        arrow = {"higher": " ↑", "lower": " ↓"}.get(m.direction, "")
         rows.append(
-            [m.task, m.split, m.subset or "all", f"{m.metric} {arrow}", value, ci, str(m.n)]
+            [m.task, m.split, m.subset or "all", f"{m.metric}{arrow}", value, ci, str(m.n)]
         )
     print(_table(rows, ["task", "split", "subset", "metric", "value", "95% CI", "n"]))
     req = out.results.requests
@@ -301,13 +301,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
+    import shutil
+    import textwrap
+
     reg = _registry(args)
-    rows = []
-    for p in reg.plugins:
-        comps = reg.of_plugin(p.name)
-        summary = ", ".join(f"{c.kind}:{c.name}" for c in comps) or "-"
-        rows.append([p.name, p.distribution, p.version, summary])
-    print(_table(rows, ["plugin", "distribution", "version", "components"]))
+    rows = [[p.name, p.distribution, p.version] for p in reg.plugins]
+    lines = _table([[*r, ""] for r in rows], ["plugin", "distribution", "version",
+                                               "components"]).splitlines()
+    indent = len(lines[0]) - len("components")
+    width = max(shutil.get_terminal_size((100, 24)).columns, indent + 40)
+    print("\n".join(lines[:2]))
+    for line, p in zip(lines[2:], reg.plugins, strict=True):
+        comps = ", ".join(f"{c.kind}:{c.name}" for c in reg.of_plugin(p.name)) or "-"
+        wrapped = textwrap.wrap(comps, width - indent, break_on_hyphens=False) or ["-"]
+        print(line.ljust(indent) + wrapped[0])
+        for more in wrapped[1:]:
+            print(" " * indent + more)
     return 0
 
 
@@ -316,14 +325,32 @@ def _cmd_list(kind: Any) -> Any:
         reg = _registry(args)
         if getattr(args, "params", None):
             return _method_params(reg, args.params)
+        if getattr(args, "args", None):
+            return _task_args(reg, args.args)
         rows = [
             [c.name, c.plugin.name, c.summary()]
             for c in (reg.components[kind][n] for n in reg.names(kind))
         ]
         print(_table(rows, [kind, "plugin", "description"]))
+        if kind == "task":
+            print("\n'medlethe tasks --args NAME' shows the --task-args a task takes.")
         return 0
 
     return run
+
+
+def _task_args(reg: Any, name: str) -> int:
+    """``medlethe tasks --args NAME``: the ``--task-args`` a task takes."""
+    import inspect
+
+    rows = [[arg, "(required)" if default is inspect.Parameter.empty else repr(default)]
+            for arg, default in reg.get("task", name).arguments()]
+    if not rows:
+        print(f"task {name} takes no --task-args")
+        return 0
+    print(_table(rows, ["argument", "default"]))
+    print(f"\ngive them as --task-args KEY=VALUE,... (e.g. {rows[0][0]}=...)")
+    return 0
 
 
 def _method_params(reg: Any, name: str) -> int:
@@ -342,10 +369,17 @@ def _method_params(reg: Any, name: str) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from medlethe.errors import UnknownComponentError
     from medlethe.task.yaml_task import ConfigTask
 
+    registry = _registry(args)
     for path in args.files:
         task = ConfigTask.from_file(path)
+        for spec in task.metric_specs():  # every metric it names must be installed
+            try:
+                registry.get("metric", spec.name)
+            except UnknownComponentError as exc:
+                raise MedletheError(f"{path}: metrics: {exc}") from exc
         sizes = []
         for split in task.split_names():  # the data too: every row must become an instance
             n = len(task.instances(split))
@@ -384,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", dest="plugin_flags", action="append", metavar="no:NAME",
         help="disable a plugin by name (repeatable); see 'medlethe plugins'",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an unexpected error")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for torch (default: torch's own, one per core); "
+                             "on a shared machine give the cores you may use")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ev = sub.add_parser("evaluate", help="evaluate a model on tasks and write results")
@@ -489,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
         if kind == "method":
             lister.add_argument("--params", metavar="NAME",
                                 help="show one method's hyperparameters and defaults")
+        if kind == "task":
+            lister.add_argument("--args", metavar="NAME",
+                                help="show the --task-args one task takes, with defaults")
     lb = sub.add_parser("leaderboard", help="build or check the static leaderboard")
     lb_sub = lb.add_subparsers(dest="leaderboard_command", required=True)
     lbb = lb_sub.add_parser("build", help="build the site from results files or folders")
@@ -514,12 +556,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _set_threads(n: int | None) -> None:
+    """``--threads N``: torch's CPU threads for this command (recorded in every results
+    file as ``environment.hardware.torch_threads``)."""
+    if n is None:
+        return
+    if n < 1:
+        raise MedletheError(f"--threads takes a whole number >= 1, got {n}.")
+    import os
+
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(n)  # Ray workers and subprocesses follow it
+    torch.set_num_threads(n)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _set_threads(args.threads)
         result: int = args.func(args)
         return result
     except MedletheError as exc:
+        if args.debug:
+            raise
         print(f"medlethe: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the last resort: one line, the traceback on request
+        if args.debug:
+            raise
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"medlethe: error: {args.command} stopped on an unexpected "
+              f"{type(exc).__name__}: {first}\nRerun with --debug (medlethe --debug "
+              f"{args.command} ...) for the traceback, and report it if it looks like a bug.",
+              file=sys.stderr)
+        return 1

@@ -12,12 +12,15 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from medlethe import __version__
 from medlethe.backends.base import (
@@ -28,7 +31,7 @@ from medlethe.backends.base import (
 )
 from medlethe.cache import CachedBackend, ResponseCache
 from medlethe.comparison import compute_run_metrics
-from medlethe.errors import MissingDependencyError, TaskConfigError
+from medlethe.errors import MedletheError, MissingDependencyError, PluginError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
@@ -284,7 +287,9 @@ def score_split(
         for kind, n in counts.items():
             asked[kind] = asked.get(kind, 0) + n
         for comp, metric in metrics:
-            values[comp.name].extend(metric.score_all(samples))
+            values[comp.name].extend(
+                _score_part(comp, metric, samples, f"{task.name}:{split}", start, runner)
+            )
         if log_samples:
             logged += [_sample_row(s, values, start + i) for i, s in enumerate(samples)]
         del samples
@@ -315,6 +320,54 @@ def score_split(
     )
 
 
+def _score_part(
+    comp: Component, metric: Metric, samples: Sequence[Sample], where: str, start: int,
+    runner: CachedBackend,
+) -> list[Any]:
+    """``metric``'s values on one part of a split, checked: a metric that raises, or gives
+    anything but a finite number (a list of them for a vector metric) or ``None``, is an
+    error naming the metric, its plugin, the task, split and row."""
+    cache = runner.cache
+    kept = (f"the model's answers so far are kept in the response cache {cache.path}, so a "
+            "rerun after the fix asks the model nothing again" if cache is not None else
+            "the run had no response cache, so a rerun asks the model again")
+    who = f"metric {comp.name!r} (plugin {comp.plugin.name}, {comp.plugin.distribution} " \
+          f"{comp.plugin.version})"
+    try:
+        scored = list(metric.score_all(samples))
+    except MedletheError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"{who} failed on {where} ({type(exc).__name__}: {exc}); fix or disable the "
+            f"plugin (-p no:{comp.plugin.name}); {kept}."
+        ) from exc
+    if len(scored) != len(samples):
+        raise PluginError(f"{who} gave {len(scored)} values for {len(samples)} rows of "
+                          f"{where}; score_all must give one per row. {kept}.")
+    for i, value in enumerate(scored):
+        if not _valid_value(value, metric.vector):
+            shape = "a list of finite numbers" if metric.vector else "a finite number"
+            raise PluginError(
+                f"{who} gave {type(value).__name__} {value!r:.40} on {where}, row "
+                f"{start + i + 1}; a metric gives {shape} or None (to skip the row). Fix "
+                f"or disable the plugin (-p no:{comp.plugin.name}); {kept}."
+            )
+    return scored
+
+
+def _valid_value(value: Any, vector: bool) -> bool:
+    def number(x: Any) -> bool:
+        return isinstance(x, int | float | np.floating | np.integer) and not isinstance(
+            x, bool) and math.isfinite(float(x))
+
+    if value is None:
+        return True
+    if vector:
+        return isinstance(value, list | tuple | np.ndarray) and all(number(x) for x in value)
+    return number(value)
+
+
 def task_record(
     task: Task,
     comp: Component | None,
@@ -334,7 +387,7 @@ def task_record(
         distribution=info.distribution if info else "(file)",
         plugin_version=info.version if info else "(file)",
         **task.provenance(),
-        args=dict(task_args or {}) if comp else {},
+        args=portable_tree(dict(task_args or {})) if comp else {},
         splits={s: x.size for s, x in scored.items()},
         data_fingerprints={s: x.fingerprint for s, x in scored.items()},
         limit=limit,

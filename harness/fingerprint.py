@@ -49,3 +49,22 @@ def weights_fingerprint(model: str, adapter: str | None, revision: str | None, *
     if adapter:
         parts.append(model_fingerprint(adapter))
     return "|".join([*parts, *extra])
+
+
+@functools.lru_cache(maxsize=8192)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_fingerprint(path: str) -> str:
+    """``PATH#sha256`` of a data file (an image): its name and its content, so that a file
+    replaced under the same name is another input. A missing file keeps its name only."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return path
+    return f"{path}#{_file_digest(path, st.st_size, st.st_mtime_ns)[:16]}"

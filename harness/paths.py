@@ -8,6 +8,7 @@ relative path, one under the home folder ``~/REL``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,7 +43,9 @@ def ensure_dir(path: str | Path, what: str) -> Path:
 
 def portable(value: str) -> str:
     """``value`` as recorded in a results file: an absolute path is made relative to the
-    cache (``cache:REL``), the working directory, or the home folder (``~/REL``)."""
+    cache (``cache:REL``), the working directory, or the home folder (``~/REL``); any other
+    (``/data/...``, ``/mnt/...``) becomes ``local:NAME#HASH``, its last part and a hash of the
+    whole path, so no results file shows the machine's folders."""
     if not os.path.isabs(value):
         return value
     path = Path(value)
@@ -52,7 +55,8 @@ def portable(value: str) -> str:
         except (ValueError, OSError):
             continue
         return f"{shown}{rel.as_posix()}" if shown or str(rel) != "." else "."
-    return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+    return f"local:{path.name}#{digest}"
 
 
 def portable_tree(value: Any) -> Any:

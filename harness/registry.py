@@ -94,6 +94,22 @@ class Component:
             built.plugin = self.plugin.name
         return built
 
+    def arguments(self) -> list[tuple[str, Any]]:
+        """The keyword arguments the factory takes (``--task-args``), with defaults
+        (``inspect.Parameter.empty`` where required). A factory that passes ``**kwargs`` on
+        names what it passes them to with an ``arguments_of`` attribute (a callable that
+        returns it, so that it is imported only when asked)."""
+        factory = self.load()
+        of = getattr(factory, "arguments_of", None)
+        target = of() if callable(of) else factory
+        try:
+            params = inspect.signature(target).parameters.values()
+        except (TypeError, ValueError):
+            return []
+        return [(p.name, p.default) for p in params
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+                and (p.kind == p.KEYWORD_ONLY or p.default is not p.empty)]
+
     def summary(self) -> str:
         """The registered description, else the first line of the factory's docstring."""
         if self.description:
@@ -162,7 +178,8 @@ def _entry_points() -> Iterable[metadata.EntryPoint]:
 
 def build_registry(disabled: Iterable[str] = ()) -> Registry:
     """Load every plugin (minus ``disabled``) and collect what it registers."""
-    blocked = set(disabled) | _disabled_from_env()
+    disabled = set(disabled)
+    blocked = disabled | _disabled_from_env()
     autoload = not _autoload_disabled()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -195,6 +212,14 @@ def build_registry(disabled: Iterable[str] = ()) -> Registry:
         raise PluginError(
             "medlethe's own plugins are not installed (no 'medlethe' entry points found). "
             "Install the package, e.g. 'pip install -e .' from the repository root."
+        )
+    names = sorted({ep.name for ep in _entry_points()})
+    for name in sorted(disabled - _disabled_from_env() - set(names)):  # -p flags only
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise PluginError(
+            f"-p no:{name}: no installed plugin is named {name!r}.{hint} 'medlethe plugins' "
+            f"lists them: {', '.join(names)}."
         )
     try:
         pm.check_pending()

@@ -21,6 +21,7 @@ from typing import Any
 from medlethe.comparison import compare
 from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
+from medlethe.lock import hold
 from medlethe.metrics.preconditions import warn
 from medlethe.paths import ensure_dir
 from medlethe.registry import Registry, get_registry
@@ -219,44 +220,46 @@ def run_pipeline(
     ``methods``: registered method names (default: every built-in one); ``utility``: lm-eval
     tasks every model is also evaluated on (general utility before and after)."""
     registry = registry or get_registry()
-    out = ensure_dir(output, "the output folder")
-    results_dir = out / "results"
     task_args = dict(task_args or {})
     task = load_scenario(scenario, task_args, registry=registry)
     names = builtin_methods(registry, task) if methods is None else list(methods)
-    check_methods(names, method_args or {}, registry)
-    bench = Bench(
-        model, scenario, task, registry, backend=backend, backend_args=backend_args,
-        task_args=task_args, splits=splits, seed=seed, progress=progress, cache=cache,
-        command=command, utility=utility,
-    )
-    timings = bench.timings
-    started = time.perf_counter()
-    target = finetune(model, task, "train", config=train_config, progress=progress)
-    timings["finetune_target_s"] = target.seconds
-    oracle = finetune(model, task, "retain", config=train_config, progress=progress)
-    timings["finetune_oracle_s"] = oracle.seconds
-    references = bench.references(target, oracle)
-    runs = {label: run.write(results_dir) for label, run in references.items()}
-    refs = dict(runs)
-    warn(runs["target"].results.preconditions)
-    failures: list[dict[str, str]] = []
-    for name in names:
-        try:
-            run = bench.unlearned(name, target, refs, (method_args or {}).get(name))
-            runs[name] = run.write(results_dir)
-        except Exception as exc:  # one failing method must not stop the others
-            failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
-            print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
-    timings["total_s"] = time.perf_counter() - started
-    summary = build_summary(
-        runs, scenario=scenario,
-        preconditions=runs["target"].results.preconditions,
-        extra={"model": model, "timings": timings, "failures": failures},
-    )
-    json_path, html_path = write_summary(summary, out)
-    if echo:
-        show_report([(label, run.results) for label, run in runs.items()], out)
-        print(f"\nsummary: {json_path}\nreport:  {html_path}")
-    return PipelineOutput(summary, json_path, html_path, runs)
+    check_methods(names, method_args or {}, registry)  # before anything is written
+    out = ensure_dir(output, "the output folder")
+    with hold(out):  # one writer per folder: a second run is refused, not interleaved
+        results_dir = out / "results"
+        bench = Bench(
+            model, scenario, task, registry, backend=backend, backend_args=backend_args,
+            task_args=task_args, splits=splits, seed=seed, progress=progress, cache=cache,
+            command=command, utility=utility,
+        )
+        timings = bench.timings
+        started = time.perf_counter()
+        target = finetune(model, task, "train", config=train_config, progress=progress)
+        timings["finetune_target_s"] = target.seconds
+        oracle = finetune(model, task, "retain", config=train_config, progress=progress)
+        timings["finetune_oracle_s"] = oracle.seconds
+        references = bench.references(target, oracle)
+        runs = {label: run.write(results_dir) for label, run in references.items()}
+        refs = dict(runs)
+        warn(runs["target"].results.preconditions, brief=echo)
+        failures: list[dict[str, str]] = []
+        for name in names:
+            try:
+                run = bench.unlearned(name, target, refs, (method_args or {}).get(name))
+                runs[name] = run.write(results_dir)
+            except Exception as exc:  # one failing method must not stop the others
+                failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
+                print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
+        timings["total_s"] = time.perf_counter() - started
+        summary = build_summary(
+            runs, scenario=scenario,
+            preconditions=runs["target"].results.preconditions,
+            extra={"model": model, "timings": timings, "failures": failures},
+        )
+        json_path, html_path = write_summary(summary, out)
+        EvaluationRun.prune(results_dir)
+        if echo:
+            show_report([(label, run.results) for label, run in runs.items()], out)
+            print(f"\nsummary: {json_path}\nreport:  {html_path}")
+        return PipelineOutput(summary, json_path, html_path, runs)

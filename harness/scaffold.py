@@ -3,11 +3,14 @@ entry point and its tests, ready for ``pip install -e`` (README, "Write a method
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import re
 from pathlib import Path
 
 from medlethe import __version__
 from medlethe.errors import MedletheError
+from medlethe.paths import ensure_dir
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*$")
 
@@ -150,6 +153,14 @@ def test_a_step_raises_forget_loss_and_lowers_retain_loss() -> None:
 '''
 
 
+def _registered(name: str) -> str | None:
+    """The plugin that registers method ``name`` in this environment, if any."""
+    from medlethe.registry import get_registry
+
+    comps = get_registry().components["method"]
+    return comps[name].plugin.name if name in comps else None
+
+
 def new_method(name: str, output: str | Path = ".") -> Path:
     """Write the plugin package of method ``name`` into ``output``; its folder."""
     if not _NAME.match(name):
@@ -161,7 +172,18 @@ def new_method(name: str, output: str | Path = ".") -> Path:
     pkg = f"medlethe_{slug}"
     dist = f"medlethe-{slug.replace('_', '-')}"
     cls = re.sub(r"[^A-Za-z0-9]", "", name[0].upper() + name[1:])
-    root = Path(output) / dist
+    if keyword.iskeyword(cls) or cls in dir(builtins):
+        raise MedletheError(
+            f"method name {name!r} would make a Python class named {cls!r}, a reserved word "
+            "or built-in name; choose another name (e.g. MyLoss)."
+        )
+    taken = _registered(name)
+    if taken is not None:
+        raise MedletheError(
+            f"method name {name!r} is already registered by plugin {taken}; two plugins "
+            "cannot share a name (every command would refuse both). Choose another name."
+        )
+    root = ensure_dir(output, "the --output folder") / dist
     if root.exists():
         raise MedletheError(f"{root} exists; choose another --output or remove it.")
     fields = {"name": name, "pkg": pkg, "dist": dist, "cls": cls,

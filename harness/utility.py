@@ -14,8 +14,9 @@ Install ``pip install 'medlethe[lm-eval]'``.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -202,6 +203,31 @@ def lmeval_results(
     return tasks, metrics, values, labels
 
 
+@contextlib.contextmanager
+def _quiet_git() -> Iterator[None]:
+    """lm-eval records the git commit of the working folder by running ``git describe``
+    with its stderr on the terminal: outside a repository that prints ``fatal: not a git
+    repository`` once per model. The same question, with git's stderr discarded."""
+    import subprocess
+
+    import lm_eval.evaluator as ev
+
+    def commit() -> str | None:
+        try:
+            out = subprocess.run(["git", "describe", "--always"], capture_output=True,
+                                 text=True, check=False)
+        except OSError:  # no git on this machine
+            return None
+        return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+    saved = ev.get_git_commit_hash
+    ev.get_git_commit_hash = commit
+    try:
+        yield
+    finally:
+        ev.get_git_commit_hash = saved
+
+
 def add_utility(
     run: EvaluationRun,
     spec: UtilitySpec,
@@ -219,13 +245,14 @@ def add_utility(
 
     model, model_args = _model_args(backend, path, adapter, backend_args or {})
     try:
-        raw = lm_eval.simple_evaluate(
-            model=model, model_args=model_args, tasks=list(spec.tasks),
-            task_manager=TaskManager(include_path=spec.include_path),
-            num_fewshot=spec.num_fewshot, limit=spec.limit, log_samples=True,
-            batch_size=spec.batch_size, random_seed=seed, numpy_random_seed=seed,
-            torch_random_seed=seed, fewshot_random_seed=seed,
-        )
+        with _quiet_git():
+            raw = lm_eval.simple_evaluate(
+                model=model, model_args=model_args, tasks=list(spec.tasks),
+                task_manager=TaskManager(include_path=spec.include_path),
+                num_fewshot=spec.num_fewshot, limit=spec.limit, log_samples=True,
+                batch_size=spec.batch_size, random_seed=seed, numpy_random_seed=seed,
+                torch_random_seed=seed, fewshot_random_seed=seed,
+            )
     except Exception as exc:
         raise MedletheError(
             f"lm-eval could not evaluate {', '.join(spec.tasks)} on {path}: "

@@ -33,8 +33,12 @@ from medlethe.results.schema import RESULTS_SCHEMA_VERSION, MetricResult, Result
 from medlethe.sweep.report import SUMMARY_FILE, SWEEP_SUMMARY_VERSION
 
 MAX_WORDS = 20
+#: a results file holds names, numbers and intervals: medlethe's own stay well under 1 MB
+MAX_RESULTS_BYTES = 20_000_000
 MAX_CHARS = 300
-_LOCAL_PATH = re.compile(r"^(/home/|/Users/|/root/|[A-Za-z]:\\Users\\)")
+#: an absolute path of any machine (``/data/...``, ``/mnt/...``, ``C:\\...``): results record
+#: paths relative to the cache, the working or home folder, or hashed (medlethe.paths.portable)
+_LOCAL_PATH = re.compile(r"^(/[^/\s]|[A-Za-z]:[\\/])")
 _MARKUP = re.compile(r"<\s*[a-zA-Z!/?]|javascript:|&#", re.IGNORECASE)
 
 
@@ -185,6 +189,17 @@ def check_identifiers(raw: Any, source: Path, identifiers: Collection[str]) -> N
 def read_submission_file(path: Path, known: Known | None = None) -> Results:
     """One results file, fully checked on its own."""
     try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot read it ({exc}).") from exc
+    if size > MAX_RESULTS_BYTES:
+        raise SubmissionError(
+            f"{path}: {size / 1e6:.0f} MB, over the leaderboard's {MAX_RESULTS_BYTES / 1e6:.0f} "
+            "MB limit for one results file (medlethe writes well under 1 MB: names, numbers "
+            "and intervals; per-sample values live in the values file, never submitted). "
+            "Submit the results file exactly as medlethe wrote it."
+        )
+    try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SubmissionError(f"{path}: not a readable JSON results file ({exc}).") from exc
@@ -226,6 +241,16 @@ def read_submission_file(path: Path, known: Known | None = None) -> Results:
                 f"{path}: task {name!r} is not known to this medlethe; install its task pack "
                 "before building the leaderboard."
             )
+    seen: set[tuple[Any, ...]] = set()
+    for m in results.metrics:
+        key = (m.task, m.split, m.subset, m.metric, m.against)
+        if key in seen:
+            raise SubmissionError(
+                f"{path}: metric {m.metric} on {m.task}:{m.split} (subset {m.subset or 'all'}"
+                f"{', against ' + m.against if m.against else ''}) appears more than once; a "
+                "results file holds each measurement once. Submit it as medlethe wrote it."
+            )
+        seen.add(key)
     metrics = known.metrics
     for m in results.metrics:
         if m.task in external and m.plugin == "lm-eval":

@@ -15,6 +15,7 @@ names found in the table, sorted; several labels per note make the task multi-la
 from __future__ import annotations
 
 import random
+import sys
 from typing import Any
 
 from medlethe.errors import TaskConfigError
@@ -46,8 +47,13 @@ class MimicNotesTask(NotesClassificationTask):
 
     def __init__(
         self, *, source: str | None = None, forget_class: str | None = None,
-        revision: str | None = None, seed: int = 0,
+        revision: str | None = None, seed: int = 0, duplicates: str = "error",
     ) -> None:
+        if duplicates not in ("error", "drop"):
+            raise TaskConfigError(
+                f"{PACK}: duplicates={duplicates!r}; use 'error' (refuse a note id given "
+                "twice, the default) or 'drop' (keep its first row, count the others)."
+            )
         if not source or not forget_class:
             raise TaskConfigError(
                 f"{PACK}: give --task-args source=PATH_OR_HUB_ID forget_class=NAME (a "
@@ -69,6 +75,8 @@ class MimicNotesTask(NotesClassificationTask):
         self.forget_classes = (forget_class,)
         self.source = str(source)
         self.seed = seed
+        # recorded in the config hash only when set, so default runs keep their hash
+        self._options = {"duplicates": duplicates} if duplicates != "error" else {}
         patients = sorted({str(r["subject_id"]) for r in rows})
         held = set(random.Random(f"{seed}:holdout").sample(
             patients, round(len(patients) * HOLDOUT_SHARE)))
@@ -86,12 +94,43 @@ class MimicNotesTask(NotesClassificationTask):
              "labels": [names.index(c) for c in _labels(r["labels"])], "test": is_test(r)}
             for i, r in enumerate(rows)
         ]
+        if duplicates == "drop":
+            table = self._drop_repeats(table)
         self._divide([r for r in table if not r["test"]], [r for r in table if r["test"]])
+        if not self._splits["forget"]:
+            held_out = len(table) - len(self._train)
+            raise TaskConfigError(
+                f"{PACK}: forget_class {forget_class!r} has no training rows in {source} "
+                f"(it occurs only among the {held_out} held-out/test rows), so a target never "
+                "learns it and there is nothing to unlearn. Choose a class with training rows, "
+                "or move some of its notes out of the test split."
+            )
+
+    def _drop_repeats(self, table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The first row of each note id; the others' row numbers (from 1) are recorded
+        as skipped (``skipped_rows()["duplicates"]``) and counted on stderr."""
+        seen: set[str] = set()
+        kept, dropped = [], []
+        for i, r in enumerate(table, 1):
+            if r["nid"] in seen:
+                dropped.append(i)
+            else:
+                kept.append(r)
+                seen.add(r["nid"])
+        if dropped:
+            print(f"medlethe: {PACK}: dropped {len(dropped)} row(s) whose note id was given "
+                  "before (duplicates=drop).", file=sys.stderr)
+        self._dropped = dropped
+        return kept
+
+    def skipped_rows(self) -> dict[str, list[int]]:
+        dropped = getattr(self, "_dropped", [])
+        return {"duplicates": list(dropped)} if dropped else {}
 
     def provenance(self) -> dict[str, Any]:
         return {
             "config_hash": fingerprint({"source": self.source, "forget": self.forget_classes,
-                                        "seed": self.seed}),
+                                        "seed": self.seed, **self._options}),
             "prompt_template_hash": None,
             "chat_template": None,
         }

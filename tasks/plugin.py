@@ -4,6 +4,7 @@ the packs' own light modules (the categories table, MHQA's topics), so they cann
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,20 +23,20 @@ AMNESIA_DISEASES = ("cancer", "infectious-immune", "cardiovascular")
 
 
 def _synthclinic(scenario: str, form: str) -> Callable[..., Any]:
-    def build(**kwargs: Any) -> Any:
-        from medlethe.tasks.synthclinic.task import SynthclinicTask
-
-        return SynthclinicTask(scenario, form, **kwargs)  # type: ignore[arg-type]
-
-    return build
+    return _pack("synthclinic.task", "SynthclinicTask", scenario, form)
 
 
 def _pack(module: str, cls: str, *args: Any) -> Callable[..., Any]:
-    def build(**kwargs: Any) -> Any:
+    def task_class() -> Any:
         import importlib
 
-        return getattr(importlib.import_module(f"medlethe.tasks.{module}"), cls)(*args, **kwargs)
+        return getattr(importlib.import_module(f"medlethe.tasks.{module}"), cls)
 
+    def build(**kwargs: Any) -> Any:
+        return task_class()(*args, **kwargs)
+
+    # what 'medlethe tasks --args' reads: the class with this scenario's arguments bound
+    build.arguments_of = lambda: functools.partial(task_class(), *args)  # type: ignore[attr-defined]
     return build
 
 

@@ -49,8 +49,28 @@ def _looks_local(source: str) -> bool:
     }
 
 
+def _check_file(path: Path, pack: str) -> None:
+    """A local data file that is empty or not UTF-8 text is refused with that reason (the
+    loaders' own errors say neither)."""
+    if path.stat().st_size == 0:
+        raise DatasetError(
+            f"{pack}: {path} is empty (0 bytes: no rows); pass a file with at least one record."
+        )
+    if path.suffix == ".parquet":
+        return
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            for _ in iter(lambda: fh.read(1 << 20), ""):
+                pass
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"{pack}: {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as "
+            "UTF-8 (e.g. iconv -f latin1 -t utf-8 IN > OUT) and pass that file."
+        ) from exc
+
+
 def _read_json(path: Path) -> Rows:
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is read, as CSV's is
     if path.suffix == ".json" and text.lstrip().startswith("["):
         data = json.loads(text)
         if not all(isinstance(r, dict) for r in data):
@@ -73,6 +93,9 @@ def _read_json(path: Path) -> Rows:
 def _load_with_datasets(source: str, revision: str | None, pack: str, **kwargs: Any) -> Any:
     import datasets  # heavy: imported when a pack first reads data
 
+    if kwargs.get("data_files") or Path(source).expanduser().exists():
+        datasets.disable_progress_bars()  # a local file: no download to follow
+        datasets.logging.set_verbosity_error()
     try:
         return datasets.load_dataset(source, revision=revision, **kwargs)
     except FileNotFoundError as exc:
@@ -82,10 +105,32 @@ def _load_with_datasets(source: str, revision: str | None, pack: str, **kwargs: 
             "with --task-args source=PATH."
         ) from exc
     except Exception as exc:  # network, gated access, malformed files: name the source
+        cause = _root_cause(exc)
+        files = kwargs.get("data_files")
+        if files or Path(source).expanduser().exists():
+            where = ", ".join(map(str, files.values())) if isinstance(files, dict) else source
+            if "corresponds to no data" in str(cause):
+                raise DatasetError(
+                    f"{pack}: {where} has no rows (a header line at most); pass a file with "
+                    "at least one record."
+                ) from exc
+            raise DatasetError(
+                f"{pack}: reading {where} failed: {type(cause).__name__}: {cause}. Fix the "
+                "file (docs/tasks.md gives each pack's columns)."
+            ) from exc
         raise DatasetError(
-            f"{pack}: loading dataset {source!r} failed: {type(exc).__name__}: {exc}. Pass a "
-            "local copy with --task-args source=PATH, or check access to the hub id."
+            f"{pack}: loading dataset {source!r} failed: {type(cause).__name__}: {cause}. "
+            "Pass a local copy with --task-args source=PATH, or check access to the hub id."
         ) from exc
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception behind ``exc`` (datasets wraps a reader's error in its own)."""
+    while True:
+        inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        if inner is None:
+            return exc
+        exc = inner
 
 
 def load_records(
@@ -100,6 +145,7 @@ def load_records(
     text = str(source)
     path = Path(text).expanduser()
     if path.is_file():
+        _check_file(path, pack)
         if path.suffix in (".jsonl", ".json"):
             splits = {file_split: _read_json(path)}
         elif path.suffix in _BUILDERS:

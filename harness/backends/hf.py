@@ -134,6 +134,9 @@ class HFBackend(Backend):
         tok, model = self._classifier
         limit = min(self._max_length(model), 512)
         encoded = [tok(r.text, truncation=True, max_length=limit).input_ids for r in requests]
+        from medlethe.training.classifier import count_truncated
+
+        count_truncated(tok, [r.text for r in requests], limit, "hf backend (classify)")
         order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
         out: list[ClassifyResult | None] = [None] * len(requests)
         pad = tok.pad_token_id

@@ -119,19 +119,33 @@ class Verdicts:
         return metric in RATIOS and (task or "", split) in self.failures
 
 
-def warn(checks: Sequence[Precondition]) -> None:
-    """One ``medlethe: warning:`` line per failed check on stderr, then what to try."""
+def warn(checks: Sequence[Precondition], *, brief: bool = False) -> None:
+    """One ``medlethe: warning:`` line per failed check on stderr, then what to try;
+    ``brief``: one line naming the splits (a report that explains each follows)."""
     unmet = [c for c in checks if not c.held]
-    for c in unmet:
-        print(f"medlethe: warning: {explain(c)}", file=sys.stderr)
-    if unmet:
-        print(f"medlethe: warning: {ADVICE}", file=sys.stderr)
+    if not unmet:
+        return
+    if brief:
+        names = ", ".join(f"{c.task}:{c.split}" for c in unmet)
+        print(f"medlethe: warning: the target's precondition failed on {names}; the report "
+              "marks those numbers with † and says why.", file=sys.stderr)
+    else:
+        for c in unmet:
+            print(f"medlethe: warning: {explain(c)}", file=sys.stderr)
+    print(f"medlethe: warning: {ADVICE}", file=sys.stderr)
 
 
 def explain(c: Precondition) -> str:
     """One line: what failed and why (numbers only, never text of the data)."""
-    interval = f"[{c.ci.low:.3f}, {c.ci.high:.3f}]" if c.ci else "(no interval)"
     what = {"chance": "chance", "oracle": "the oracle", "zero": "zero"}[c.reference]
+    if c.ci is None:
+        return (
+            f"{c.task}:{c.split}: whether the target knows this split cannot be checked "
+            f"({c.metric} {c.score:.3f} vs {what} {c.baseline:.3f}): the split holds a single "
+            "sampling unit (e.g. one patient), and one unit gives no interval; its forgetting "
+            "and utility numbers are not results. Forget at least two units"
+        )
+    interval = f"[{c.ci.low:.3f}, {c.ci.high:.3f}]"
     return (
         f"{c.task}:{c.split}: the target does not know this split ({c.metric} {c.score:.3f} "
         f"vs {what} {c.baseline:.3f}, margin {c.margin:+.3f} {interval}); its forgetting "
@@ -147,6 +161,6 @@ RATIOS = frozenset(
 #: what to try when the target does not know what it should forget
 ADVICE = (
     "the target must know a split before forgetting it can be measured: train longer "
-    "(--train-args qa_epochs=N), start from a pretrained base (--model smollm2-135m or a "
-    "larger one), or read the splits the target was trained on (forget_train, retain_train)"
+    "(more epochs through --train-args; an unknown key there lists the model's settings), "
+    "or start from a pretrained base model (--model)"
 )

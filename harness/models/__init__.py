@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from medlethe.errors import MedletheError
+from medlethe.integrity import intact, seal
 from medlethe.paths import cache_root, ensure_dir
 from medlethe.task.base import Task, fingerprint
 
@@ -57,12 +58,7 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
         corpus = task.tokenizer_corpus()
         config = TinyConfig()
         out = cache_root() / "models" / f"tiny-{fingerprint([corpus, vars(config)])[:16]}"
-        if not (out / "config.json").exists():
-            work = out.with_name(out.name + ".partial")
-            shutil.rmtree(work, ignore_errors=True)
-            create_tiny_model(corpus, work, config)
-            work.rename(out)
-        return str(out)
+        return str(_built(out, lambda w: create_tiny_model(corpus, w, config)))
     if name in ENCODER_NAMES:
         return str(_encoder(name, task))
     if name in EMBEDDED_NAMES and task is not None and task.output_type == "classify":
@@ -73,18 +69,18 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
     if name == "smollm2-135m":
         from medlethe.models.smollm2 import convert
 
-        out = cache_root() / "models" / "smollm2-135m-instruct"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return str(convert(out))
+        return str(_built(cache_root() / "models" / "smollm2-135m-instruct", convert))
     return name
 
 
 def _built(out: Path, build: Callable[[Path], object]) -> Path:
-    """``out``, built once through a ``.partial`` folder."""
-    if not (out / "config.json").exists():
+    """``out``, built once through a ``.partial`` folder, sealed, and checked on reuse."""
+    if not ((out / "config.json").exists() and intact(out, "base model")):
         work = out.with_name(out.name + ".partial")
         shutil.rmtree(work, ignore_errors=True)
         build(work)
+        seal(work)
+        shutil.rmtree(out, ignore_errors=True)
         work.rename(out)
     return out
 

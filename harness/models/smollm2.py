@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 from medlethe.errors import MissingDependencyError
@@ -27,9 +26,7 @@ def gguf_path() -> Path:
 
 
 def convert(out_dir: Path) -> Path:
-    """Dequantise the GGUF into a float32 safetensors folder at ``out_dir`` (once)."""
-    if (out_dir / "config.json").exists():
-        return out_dir
+    """Dequantise the GGUF into a float32 safetensors folder at ``out_dir``."""
     if importlib.util.find_spec("gguf") is None:
         raise MissingDependencyError(f"converting smollm2-135m needs 'gguf': {INSTALL}")
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -40,13 +37,10 @@ def convert(out_dir: Path) -> Path:
     config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
-    work = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
-    model.save_pretrained(work)
-    tok.save_pretrained(work)
-    cfg_path = work / "config.json"
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    cfg_path = out_dir / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg.pop("quantization_config", None)
     cfg_path.write_text(json.dumps(cfg, indent=2))
-    work.rename(out_dir)
     return out_dir

@@ -179,6 +179,34 @@ def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], li
                 body.append([row.label, *cells])
         if body:
             out.append((title, ["", *(label for label, _ in runs)], body))
+    general = [
+        [row.label, *(marked(res, v, task, row) for (_, res), v in zip(runs, verdicts,
+                                                                          strict=True))]
+        for task, row in utility_rows(runs)
+    ]
+    if general:
+        out.append(("General utility (lm-eval)", ["", *(label for label, _ in runs)], general))
+    return out
+
+
+def utility_rows(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
+    """(task, row) of each lm-eval utility task the runs carry: its first metric (lm-eval's
+    primary score) and MU on it."""
+    from medlethe.utility import OUTPUT_TYPE, PREFIX
+
+    if not runs:
+        return []
+    res = runs[0][1]
+    out = []
+    for name, record in res.tasks.items():
+        if record.output_type != OUTPUT_TYPE:
+            continue
+        first = next((m for m in res.metrics if m.task == name and m.plugin == "lm-eval"
+                      and not m.metric.endswith("_stderr")), None)
+        if first is not None:
+            short = name.removeprefix(PREFIX)
+            out += [(name, Row(f"{short} {first.metric}", first.metric, first.split)),
+                    (name, Row(f"MU {short}", "mu", first.split))]
     return out
 
 

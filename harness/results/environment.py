@@ -28,6 +28,7 @@ def _hardware() -> dict[str, Any]:
         info["cpu"] = platform.processor()
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
+        info["torch_threads"] = torch.get_num_threads()
         if torch.cuda.is_available():
             info["gpu"] = [
                 torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())

@@ -10,6 +10,7 @@ asked, ``samples_<id>.jsonl`` (prompts and answers, which may hold patient text)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -115,9 +116,11 @@ class EvaluationRun:
         """Write the run into ``directory`` (samples, values, then the results file, so
         that a results file on disk always has its values); the written copy. An earlier
         run of the same measurement in ``directory`` (a resumed or repeated run) is
-        replaced, never kept beside it."""
+        replaced, never kept beside it, unless another run or a summary refers to it
+        (:meth:`prune` removes it once nothing does)."""
         out = Path(directory)
         earlier = _same_runs(out, self.identity())
+        referenced = _referenced(out)
         rid = self.run_id
         update: dict[str, Any] = {"values_file": f"values_{rid}.json"}
         if self.samples is not None:
@@ -135,11 +138,35 @@ class EvaluationRun:
         path = out / f"results_{rid}.json"
         write_results(results, path)
         for old in earlier:
-            if old.path is not None and old.path != path:
-                for f in (old.values_path, old.samples_path, old.path):
-                    if f is not None:
-                        f.unlink(missing_ok=True)
+            if old.path != path and old.run_id not in referenced:
+                old.delete()
         return replace(self, results=results, path=path)
+
+    def delete(self) -> None:
+        """Remove the run's files (results last, so a results file always has its values)."""
+        for f in (self.values_path, self.samples_path, self.path):
+            if f is not None:
+                f.unlink(missing_ok=True)
+
+    @staticmethod
+    def prune(directory: str | Path) -> list[str]:
+        """Remove the runs in ``directory`` that a later run of the same measurement
+        replaced and that neither a kept run (as a reference) nor a summary refers to; the
+        run ids removed."""
+        runs = _readable_runs(Path(directory))
+        latest = {run.identity(): run.run_id for run in runs}  # sorted: the last one wins
+        kept = {r.run_id: r for r in runs if latest[r.identity()] == r.run_id}
+        stale = {r.run_id: r for r in runs if r.run_id not in kept}
+        wanted = _summary_ids(Path(directory))
+        while True:  # a stale run that a kept one refers to is kept, with what it refers to
+            wanted |= {i for r in kept.values() for i in r.results.references.values()}
+            back = [i for i in stale if i in wanted]
+            if not back:
+                break
+            kept.update({i: stale.pop(i) for i in back})
+        for run in stale.values():
+            run.delete()
+        return sorted(stale)
 
     def rewrite(self) -> None:
         """Write the results record again where it was read from (after a comparison)."""
@@ -178,15 +205,35 @@ class EvaluationRun:
         return cls.load(path)
 
 
-def _same_runs(directory: Path, identity: str) -> list[EvaluationRun]:
-    """The runs written in ``directory`` that measured the same thing (readable ones)."""
+def _readable_runs(directory: Path) -> list[EvaluationRun]:
+    """The readable results records in ``directory`` (no values), oldest first."""
     found = []
     for path in sorted(directory.glob("results_*.json")):
         try:
-            results = read_results(path)
+            found.append(EvaluationRun(read_results(path), {}, {}, path))
         except ResultsError:
             continue
-        run = EvaluationRun(results, {}, {}, path)
-        if run.identity() == identity:
-            found.append(run)
     return found
+
+
+def _same_runs(directory: Path, identity: str) -> list[EvaluationRun]:
+    """The runs written in ``directory`` that measured the same thing (readable ones)."""
+    return [r for r in _readable_runs(directory) if r.identity() == identity]
+
+
+def _summary_ids(directory: Path) -> set[str]:
+    """Run ids listed by the summaries beside ``directory`` (a run folder's summary.json)."""
+    ids: set[str] = set()
+    for path in (directory / "summary.json", directory.parent / "summary.json"):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        ids |= set(re.findall(r'"run_id": "([^"]+)"', json.dumps(doc)))
+    return ids
+
+
+def _referenced(directory: Path) -> set[str]:
+    """Run ids that a results file in ``directory`` or a summary beside it refers to."""
+    refs = {i for r in _readable_runs(directory) for i in r.results.references.values()}
+    return refs | _summary_ids(directory)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.errors import MedletheError
+from medlethe.lock import hold
 from medlethe.paths import ensure_dir
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
@@ -74,9 +75,9 @@ class Sweep:
     ) -> None:
         from medlethe.registry import get_registry
         from medlethe.run import builtin_methods, check_methods
+        from medlethe.unlearn.pipeline import build_method
 
         self.plan = plan
-        self.out = ensure_dir(output, "the sweep's output folder")
         self.echo = echo
         self.settings = Settings(
             plan.model, plan.backend, dict(plan.backend_args), dict(plan.task_args),
@@ -100,6 +101,17 @@ class Sweep:
                           registry)
             self._check_applies(names, task, registry)
             self.variants[scenario] = plan.variants(names)
+            for _, method, params in self.variants[scenario]:  # every grid value, now
+                build_method(method, params, registry=registry)
+        running = {m for v in self.variants.values() for _, m, _ in v}
+        stray = sorted(set(plan.method_args) - running)
+        if stray:
+            raise MedletheError(
+                f"the plan's method_args name {', '.join(stray)}, which the sweep does not "
+                f"run (it runs {', '.join(sorted(running)) or 'no method'}); check the "
+                "spelling, or add the method to methods."
+            )
+        self.out = ensure_dir(output, "the sweep's output folder")
         #: (scenario, seed, on) -> the finetune job that makes that model
         self.finetune_of: dict[tuple[str, int, str], Job] = {}
         setting = self.settings.identity()
@@ -191,6 +203,10 @@ class Sweep:
             raise MedletheError(
                 f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}."
             )
+        with hold(self.out, "sweep's output folder"):
+            return self._run(executor, ray_address)
+
+    def _run(self, executor: str, ray_address: str | None) -> SweepOutput:
         started = time.perf_counter()
         steps = [j for j in self.jobs if j.kind != "finetune"]
         # each finished job's runs, read once (its values files can be large)

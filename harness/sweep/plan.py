@@ -74,6 +74,27 @@ class Plan(BaseModel):
             raise ValueError(f"scenarios repeat: {scenarios}")
         return scenarios
 
+    @field_validator("methods")
+    @classmethod
+    def _distinct_methods(cls, methods: list[str] | None) -> list[str] | None:
+        if methods is not None and len(set(methods)) != len(methods):
+            raise ValueError(f"methods repeat: {methods}")
+        return methods
+
+    @field_validator("grid")
+    @classmethod
+    def _distinct_values(cls, grid: dict[str, dict[str, list[Any]]]) -> dict[
+        str, dict[str, list[Any]]
+    ]:
+        for method, axes in grid.items():
+            for key, values in axes.items():
+                seen = [json.dumps(v, sort_keys=True) for v in values]
+                if len(set(seen)) != len(seen):
+                    raise ValueError(f"{method}.{key} repeats a value: {values}")
+                if not values:
+                    raise ValueError(f"{method}.{key} lists no value")
+        return grid
+
     def variants(self, methods: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
         """(label, method, hyperparameters) of every method variant: ``NPO`` alone, or
         ``NPO[beta=0.1]``, ``NPO[beta=0.2]`` for a grid over ``beta``."""

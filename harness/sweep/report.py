@@ -186,6 +186,7 @@ def _seed_summaries(sweep: Sweep, runs: Mapping[tuple[str, int], Mapping[str, Ev
                 f for f in failures if f["scenario"] == scenario and f["seed"] == seed]},
         )
         write_summary(summary, sweep.seed_dir(scenario, seed))
+        EvaluationRun.prune(sweep.seed_dir(scenario, seed) / "results")
 
 
 def finish(

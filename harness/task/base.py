@@ -205,7 +205,13 @@ class Task(ABC):
         return {"config_hash": None, "prompt_template_hash": None, "chat_template": None}
 
     def data_fingerprint(self, split: str) -> str:
-        return fingerprint(list(self.docs(split)))
+        """A hash of the split's rows; a row's ``image`` counts by its path and content."""
+        from medlethe.fingerprint import file_fingerprint
+
+        return fingerprint([
+            dict(d, image=file_fingerprint(d["image"])) if isinstance(d.get("image"), str)
+            else d for d in self.docs(split)
+        ])
 
     def training_data(self, on: str) -> TrainingData | LabelledData:
         """Training material: ``on="train"`` (the target's), ``"retain"`` (the oracle's) or

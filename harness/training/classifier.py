@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from medlethe.errors import MedletheError
+from medlethe.errors import DatasetError, MedletheError
 from medlethe.task.base import LabelledData, LabelledText
 from medlethe.training.batch import right_pad
 from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
@@ -89,6 +89,19 @@ def encode_text(tok: Any, ex: LabelledText, max_length: int) -> EncodedText:
     return tok(ex.text, truncation=True, max_length=max_length).input_ids, ex.labels, ex.image
 
 
+def count_truncated(tok: Any, texts: Sequence[str], limit: int, what: str) -> int:
+    """How many ``texts`` are longer than ``limit`` tokens (and so are cut to it); a
+    warning on stderr says so when any is."""
+    import sys
+
+    cut = sum(len(ids) > limit for ids in tok(list(texts), verbose=False).input_ids)
+    if cut:
+        print(f"medlethe: {what}: {cut} of {len(texts)} text(s) are longer than {limit} "
+              "tokens and are cut to their first tokens (raise max_length to keep more).",
+              file=sys.stderr)
+    return int(cut)
+
+
 def load_images(paths: Sequence[str]) -> Any:
     """Grayscale images as a (batch, 1, H, W) float tensor in [0, 1]."""
     import numpy as np
@@ -97,8 +110,21 @@ def load_images(paths: Sequence[str]) -> Any:
 
     arrays = []
     for p in paths:
-        with Image.open(p) as im:
-            arrays.append(np.asarray(im.convert("L"), dtype=np.float32) / 255.0)
+        try:
+            with Image.open(p) as im:
+                arrays.append(np.asarray(im.convert("L"), dtype=np.float32) / 255.0)
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for bad files
+            raise DatasetError(
+                f"image {p} cannot be read ({type(exc).__name__}: {exc}); it is missing, "
+                "damaged or cut short. Restore it (for synthclinic-cxr, delete it: the task "
+                "writes it again) and rerun."
+            ) from exc
+        if arrays[-1].shape != arrays[0].shape:
+            raise DatasetError(
+                f"image {p} is {arrays[-1].shape[1]}x{arrays[-1].shape[0]} pixels where the "
+                f"others are {arrays[0].shape[1]}x{arrays[0].shape[0]}; every image of a task "
+                "must have one size. Resize or restore it."
+            )
     return torch.from_numpy(np.stack(arrays)[:, None])
 
 
@@ -148,6 +174,7 @@ def train_classifier(
     torch.manual_seed(config.seed)
     tok, model = load_classifier(model_dir, data=data)
     encoded = [encode_text(tok, ex, config.max_length) for ex in data.examples]
+    cut = count_truncated(tok, [ex.text for ex in data.examples], config.max_length, desc)
     plan = _plan(len(encoded), config)
     k = len(data.classes)
 
@@ -168,5 +195,5 @@ def train_classifier(
     tok.save_pretrained(work)
     meta = {"train_config": asdict(config), "steps": len(plan),
             "n_examples": len(data.examples), "classes": list(data.classes),
-            "multi_label": data.multi_label}
+            "multi_label": data.multi_label, "truncated_texts": cut}
     return finish(work, out, "medlethe_finetune.json", meta)

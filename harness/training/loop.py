@@ -19,6 +19,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from medlethe.integrity import seal
+
 #: the projection layers a LoRA adapter wraps (those the model has)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -147,9 +149,11 @@ def train_steps(
 
 
 def finish(work: Path, out: Path, meta_name: str, meta: dict[str, Any]) -> Path:
-    """Write the run's metadata, drop the checkpoint, and move ``work`` to ``out``."""
+    """Write the run's metadata, drop the checkpoint, seal the files (medlethe.integrity)
+    and move ``work`` to ``out``."""
     (work / meta_name).write_text(json.dumps(meta, indent=2, default=str))
     shutil.rmtree(work / "checkpoint", ignore_errors=True)
+    seal(work)
     if out.exists():
         shutil.rmtree(out)
     work.rename(out)

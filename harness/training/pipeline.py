@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from medlethe.errors import MedletheError
-from medlethe.fingerprint import model_fingerprint
+from medlethe.errors import MedletheError, TaskConfigError
+from medlethe.fingerprint import file_fingerprint, model_fingerprint
+from medlethe.integrity import intact
 from medlethe.models import ENCODER_NAMES, cache_root, resolve_base_model
 from medlethe.registry import Registry, get_registry
-from medlethe.task.base import LabelledData, Task, fingerprint
+from medlethe.task.base import LabelledData, Task, TrainingData, fingerprint
 from medlethe.training.classifier import ClassifierTrainConfig, train_classifier
 from medlethe.training.finetune import TrainConfig, train
 
@@ -79,9 +80,18 @@ def _identity(
     base = resolve_base_model(model, task)
     data = task.training_data(on)
     fp = fingerprint(
-        [model_fingerprint(base), dataclasses.asdict(data), dataclasses.asdict(config)]
+        [model_fingerprint(base), _data_key(data), dataclasses.asdict(config)]
     )
     return config, base, data, fp
+
+
+def _data_key(data: TrainingData | LabelledData) -> dict[str, Any]:
+    """The training data as fingerprinted: an image by its path and content."""
+    raw = dataclasses.asdict(data)
+    for ex in raw["examples"]:
+        if ex.get("image"):
+            ex["image"] = file_fingerprint(ex["image"])
+    return raw
 
 
 def finetune(
@@ -108,9 +118,9 @@ def finetune(
             f"{type(config).__name__}; give --train-args of {kind} (docs/tasks.md)."
         )
     out = cache_root() / "finetune" / f"{on}-{fp[:20]}"
-    cached = (out / "medlethe_finetune.json").exists()
+    label = "target" if on == "train" else "oracle"
+    cached = (out / "medlethe_finetune.json").exists() and intact(out, label)
     if not cached:
-        label = "target" if on == "train" else "oracle"
         if isinstance(data, LabelledData):
             assert isinstance(config, ClassifierTrainConfig)
             train_classifier(base, data, out, config, progress=progress,
@@ -130,4 +140,18 @@ def load_scenario(
     from medlethe.evaluator import load_task
 
     task, _ = load_task(registry or get_registry(), name, task_args)
+    check_forget_set(task)
     return task
+
+
+def check_forget_set(task: Task) -> None:
+    """Refuse a scenario whose forget set is empty, before any training: there is nothing to
+    unlearn, and a loss-based method would never finish an epoch."""
+    data = task.training_data("forget")
+    n = len(data.examples) + (len(data.texts) if isinstance(data, TrainingData) else 0)
+    if n == 0:
+        raise TaskConfigError(
+            f"{task.name}: the forget set is empty (no training record is to be forgotten), "
+            "so there is nothing to unlearn. Check the scenario's task arguments (the forget "
+            "class, patients or share) and that the data's training rows contain them."
+        )

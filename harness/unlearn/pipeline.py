@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlethe.fingerprint import file_fingerprint
+from medlethe.integrity import intact
 from medlethe.models import cache_root
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.io import atomic_write_text
@@ -57,10 +59,10 @@ def count_modified(target: Path, out: UnlearnOutput) -> dict[str, Any]:
 
 def _key(example: TrainingExample | LabelledText) -> tuple[Any, ...]:
     """What an example contributes to the unlearned model's fingerprint (a labelled text's
-    image path too, where it has one: the path names the image's content)."""
+    image too, where it has one: its path and the hash of its content)."""
     if isinstance(example, LabelledText):
         key = (example.text, list(example.labels))
-        return key if example.image is None else (*key, example.image)
+        return key if example.image is None else (*key, file_fingerprint(example.image))
     return (example.prompt, example.answer)
 
 
@@ -122,7 +124,8 @@ def unlearn(
             Path(saved["adapter"]) if saved["adapter"] else None,
             saved["meta"],
         )
-        if out.path.exists() and (out.adapter is None or out.adapter.exists()):
+        made = out.adapter or out.path  # what the method wrote (the target is checked apart)
+        if made.exists() and out.path.exists() and intact(made, f"{name} model"):
             if "params_modified" not in out.meta:
                 out.meta["params_modified"] = count_modified(target.path, out)
             return UnlearnResult(

@@ -12,6 +12,7 @@ import random
 import time
 from typing import Any
 
+from medlethe.errors import MedletheError
 from medlethe.training.batch import collate, encode
 from medlethe.training.classifier import collate_texts, encode_text, load_classifier
 from medlethe.training.loop import (
@@ -28,6 +29,8 @@ META = "medlethe_unlearn.json"
 
 
 def _order(n: int, steps: int, batch: int, seed: str) -> list[list[int]]:
+    if n == 0:  # an empty set never fills a pass: refuse rather than loop forever
+        raise ValueError("cannot draw batches from an empty set")
     out: list[list[int]] = []
     epoch = 0
     while len(out) < steps:
@@ -60,6 +63,11 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     encode_one: Any = encode_text if classify else encode
     forget = [encode_one(tok, ex, p.max_length) for ex in ctx.forget]
     retain = [encode_one(tok, ex, p.max_length) for ex in ctx.retain]
+    if not forget:
+        raise MedletheError(
+            f"{method.name}: the forget set of {task.name} is empty, so there is nothing to "
+            "unlearn; check the scenario's task arguments."
+        )
     steps = max(1, math.ceil(p.epochs * len(forget) / p.batch_size))
     forget_plan = _order(len(forget), steps, p.batch_size, f"{p.seed}:forget")
     retain_plan = _order(len(retain), steps, p.batch_size, f"{p.seed}:retain") if retain else []

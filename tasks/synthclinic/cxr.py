@@ -184,15 +184,28 @@ def generate_cxr(config: CxrConfig = CxrConfig()) -> tuple[tuple[Study, ...], tu
 # --- the task ---------------------------------------------------------------------------------
 
 
+def _same_pixels(path: Path, image: np.ndarray) -> bool:
+    """Whether ``path`` is a readable image with exactly ``image``'s pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return bool(np.array_equal(np.asarray(im), image))
+    except (OSError, ValueError, SyntaxError):  # missing, damaged or not an image
+        return False
+
+
 def write_images(studies: Sequence[Study], folder: Path) -> dict[str, str]:
-    """Each study's image as ``folder/<sid>.png`` (written once); sid -> path."""
+    """Each study's image as ``folder/<sid>.png``; sid -> path. An image already there is
+    kept only where it decodes to the study's pixels: a damaged, cut-short, resized or
+    replaced file is written again."""
     from PIL import Image
 
     ensure_dir(folder, "the synthclinic-cxr image cache (MEDLETHE_CACHE_DIR)")
     out = {}
     for s in studies:
         path = folder / f"{s.sid}.png"
-        if not path.exists():
+        if not _same_pixels(path, s.image):
             tmp = path.with_suffix(".tmp.png")
             Image.fromarray(s.image).save(tmp)
             tmp.replace(path)

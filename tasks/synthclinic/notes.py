@@ -211,6 +211,30 @@ def _row(note: Note, paraphrase: bool = False) -> dict[str, Any]:
             "text": note.paraphrase if paraphrase else note.text, "labels": list(note.labels)}
 
 
+def _check_disjoint(
+    task: str, train: list[dict[str, Any]], holdout: list[dict[str, Any]]
+) -> None:
+    from collections import Counter
+
+    from medlethe.errors import TaskConfigError
+
+    shared = sorted({r["pid"] for r in train} & {r["pid"] for r in holdout})
+    if shared:
+        raise TaskConfigError(
+            f"{task}: {len(shared)} patient(s) have records both in training and in the "
+            f"held-out/test rows (e.g. {', '.join(shared[:5])}); the holdout must be patients "
+            "the models never saw. Put each patient's records on one side (the split column), "
+            "or drop the column to let medlethe hold out whole patients."
+        )
+    twice = sorted(n for n, c in Counter(r["nid"] for r in [*train, *holdout]).items() if c > 1)
+    if twice:
+        raise TaskConfigError(
+            f"{task}: {len(twice)} record id(s) occur more than once (e.g. "
+            f"{', '.join(twice[:5])}); each record must be one row. Remove the repeated rows "
+            "(mimic-notes: --task-args duplicates=drop drops and counts them)."
+        )
+
+
 class NotesClassificationTask(Task):
     """Class-level forgetting on labelled notes: the base of synthclinic-notes and of the
     MIMIC-style loader (:mod:`medlethe.tasks.mimic_notes`). Subclasses fill ``_splits``
@@ -232,7 +256,10 @@ class NotesClassificationTask(Task):
         **more: list[dict[str, Any]],
     ) -> None:
         """The splits: training rows into ``forget`` and ``retain``, then ``holdout`` and
-        any further split (``paraphrase``)."""
+        any further split (``paraphrase``). A patient on both sides (trained and held out)
+        or a record id given twice is refused: the membership attacks read the holdout as
+        never trained, and a repeated record would count twice."""
+        _check_disjoint(self.name, train, holdout)
         self._train = train
         self._splits = {
             "forget": [r for r in train if self._forgets(r)],
