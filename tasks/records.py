@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.errors import DatasetError
+from medlethe.task import quiet_datasets
 
 Rows = list[dict[str, Any]]
 _BUILDERS = {".parquet": "parquet", ".csv": "csv"}
@@ -94,8 +95,7 @@ def _load_with_datasets(source: str, revision: str | None, pack: str, **kwargs: 
     import datasets  # heavy: imported when a pack first reads data
 
     if kwargs.get("data_files") or Path(source).expanduser().exists():
-        datasets.disable_progress_bars()  # a local file: no download to follow
-        datasets.logging.set_verbosity_error()
+        quiet_datasets()  # a local file: no download to follow
     try:
         return datasets.load_dataset(source, revision=revision, **kwargs)
     except FileNotFoundError as exc:

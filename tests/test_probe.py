@@ -10,6 +10,7 @@ resumed run) live in ``test_pipeline.py``; submissions beyond the command line i
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import textwrap
@@ -528,22 +529,31 @@ def test_a_replaced_run_is_deleted_only_when_nothing_refers_to_it(tmp_path: Path
         f"results_{t2.run_id}.json", f"results_{u2.run_id}.json"]
 
 
-def test_tiny_bert_builds_byte_identical_from_fresh_caches(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("model", "scenario"), [
+    ("tiny-bert", "synthclinic-notes/forget-class-renal"),
+    ("fusion-tiny", "synthclinic-cxr/patients-6pct"),
+    ("tiny", "synthclinic/patient-10"),
+])
+def test_base_models_build_byte_identical_from_fresh_caches(
+    model: str, scenario: str, tmp_path: Path
 ) -> None:
-    """Same data, same seed, fresh caches: the same tokenizer and weights, byte for byte
-    (tokenizers' WordPiece trainer named its pieces in hash order)."""
+    """Same data, same seed, fresh caches, two processes: the same tokenizer and weights,
+    byte for byte (tokenizers' WordPiece trainer named its pieces in hash order, which
+    changes from process to process)."""
     import hashlib
+    import subprocess
+    import sys
 
-    from medlethe.models import resolve_base_model
-    from medlethe.training.pipeline import load_scenario
-
-    task = load_scenario("synthclinic-notes/forget-class-renal", {"n_patients": 44,
-                                                                  "n_holdout": 11})
+    code = ("from medlethe.models import resolve_base_model\n"
+            "from medlethe.training.pipeline import load_scenario\n"
+            f"task = load_scenario({scenario!r}, {{'n_patients': 44, 'n_holdout': 11}})\n"
+            f"print(resolve_base_model({model!r}, task))\n")
     digests = []
     for i in range(2):
-        monkeypatch.setenv("MEDLETHE_CACHE_DIR", str(tmp_path / f"cache{i}"))
-        folder = Path(resolve_base_model("tiny-bert", task))
+        env = {**os.environ, "MEDLETHE_CACHE_DIR": str(tmp_path / f"cache{i}")}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        folder = Path(out.stdout.strip().splitlines()[-1])
         digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest()
                         for f in sorted(folder.iterdir()) if f.is_file()})
     assert digests[0] == digests[1]
@@ -698,5 +708,7 @@ def test_tasks_show_their_arguments_and_plugins_fit_the_screen() -> None:
     assert re.search(r"forget_class\s+None", proc.stdout)
     assert re.search(r"duplicates\s+'error'", proc.stdout)
     assert "--args NAME" in run_cli("tasks").stdout
+    checked = run_cli("validate", str(CLINIC / "generate.yaml"))
+    assert checked.returncode == 0 and "Generating" not in checked.stderr, checked.stderr
     lines = run_cli("plugins").stdout.splitlines()
     assert max(map(len, lines)) <= 100 and any("method:GradDiff" in ln for ln in lines)

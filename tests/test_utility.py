@@ -59,17 +59,27 @@ def _task(folder: Path) -> Path:
     return folder
 
 
-def test_lmeval_utility_inside_a_run(tmp_path: Path) -> None:
+def test_lmeval_utility_inside_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     lm_eval = pytest.importorskip("lm_eval", reason="pip install 'medlethe[lm-eval]'")
     from lm_eval.tasks import TaskManager
 
+    from medlethe.report.text import tables
+
     tasks = _task(tmp_path / "lmeval_tasks")
     spec = UtilitySpec(("local_mcq",), include_path=str(tasks))
+    monkeypatch.chdir(tmp_path)  # outside any git repository, as a user's folder may be
     out = run_pipeline(
         "tiny", "synthclinic/patient-25", output=tmp_path / "out",
         task_args=SMALL, train_config=TRAINING, progress=False, echo=False,
         methods=["GradAscent"], splits=["forget", "retain"], utility=spec,
     )
+    assert "not a git repository" not in capfd.readouterr().err  # lm-eval's git call
+    (general,) = [t for t in tables([(k, r.results) for k, r in out.runs.items()])
+                  if t[0] == "General utility (lm-eval)"]
+    assert [row[0] for row in general[2]] == ["local_mcq acc", "MU local_mcq"]
+    assert general[1] == ["", "target", "oracle", "GradAscent"]
     assert set(out.runs) == {"target", "oracle", "GradAscent"}
     by = {label: run.results for label, run in out.runs.items()}
     for res in by.values():

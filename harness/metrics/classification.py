@@ -263,9 +263,9 @@ class _PerClass(RunMetric):
             def stats(gold: np.ndarray, logits: np.ndarray, stat: Any = stat,
                       present: np.ndarray = present) -> np.ndarray:
                 per = stat(gold, logits)
-                with np.errstate(invalid="ignore"):
-                    macro = np.nanmean(per[present]) if present.size else np.nan
-                return np.append(per, macro)
+                kept = per[present]
+                kept = kept[~np.isnan(kept)]  # a resample without a class's rows
+                return np.append(per, kept.mean() if kept.size else np.nan)
 
             values, intervals = bootstrap_vector(stats, [table.gold, table.logits],
                                                  table.clusters, seed)

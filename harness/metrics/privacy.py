@@ -79,16 +79,27 @@ class MinKAttack(_Attack):
         return lowest_mean(np.asarray(gold.logprobs), self.k)
 
 
+#: Min-K %++'s floor on the per-position *variance* of log p (the reference implementation's:
+#: sigma = sqrt(max(var, 1e-6)) >= 1e-3)
+MIN_KPP_VAR_FLOOR = 1e-6
+
+
 class MinKPlusPlusAttack(MinKAttack):
     """Min-K %++: Min-K over log-probs z-normalised by the mean and standard deviation of
-    log p over the vocabulary at each position (needs a backend that gives them)."""
+    log p over the vocabulary at each position (needs a backend that gives them); the
+    variance is floored at 1e-6 as in the reference implementation (version 3: the
+    standard deviation was floored at 1e-6, which on a peaked distribution gave z-scores up
+    to 1000 times larger)."""
+
+    version = "3"
 
     def score(self, sample: Sample) -> float | None:
         gold = sample.gold
         if gold is None or gold.dist_mean is None or gold.dist_std is None:
             return None
         lp = np.asarray(gold.logprobs)
-        z = (lp - np.asarray(gold.dist_mean)) / np.maximum(np.asarray(gold.dist_std), 1e-6)
+        var = np.square(np.asarray(gold.dist_std, dtype=float))
+        z = (lp - np.asarray(gold.dist_mean)) / np.sqrt(np.maximum(var, MIN_KPP_VAR_FLOOR))
         return lowest_mean(z, self.k)
 
 
@@ -217,8 +228,9 @@ class MinKAUC(MembershipAUC):
 
 
 class MinKPlusPlusAUC(MembershipAUC):
-    """MIA AUC of the Min-K %++ attack."""
+    """MIA AUC of the Min-K %++ attack (version 3: the reference's variance floor)."""
 
+    version = MinKPlusPlusAttack.version
     attack = "mia_min_k_pp"
     label = "min_k_pp"
 

@@ -14,14 +14,13 @@ so any transformers code (and the ``hf`` backend) loads them as sequence classif
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 #: bump when the tokenizer or architecture of ``tiny-bert`` or ``fusion-tiny`` changes (part
-#: of their cache keys); 3: a deterministic WordPiece vocabulary
+#: of their cache keys); 3: the WordPiece vocabulary is the same in every process
 TINY_BERT_VERSION = "3"
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 
@@ -57,45 +56,46 @@ def label_config(classes: Sequence[str], multi_label: bool) -> dict[str, Any]:
     }
 
 
-def wordpiece_vocab(words: Counter[str], vocab_size: int) -> dict[str, int]:
-    """A WordPiece vocabulary built the same way every time: the special tokens, every
-    character (word-initial, then ``##`` continuation) in code-point order, then the most
-    frequent words (ties by spelling) up to ``vocab_size``. A word outside it is split into
-    the longest known pieces, down to characters.
-
-    tokenizers' own ``WordPieceTrainer`` names its ``##`` pieces in hash-map order, so two
-    calls on the same texts can give different vocabularies (huggingface/tokenizers#1794),
-    and with them different models for one seed."""
-    chars = sorted({c for w in words for c in w})
-    tokens = [PAD, UNK, CLS, SEP, MASK, *chars, *(f"##{c}" for c in chars)]
-    known = set(tokens)
-    for word, _ in sorted(words.items(), key=lambda wc: (-wc[1], wc[0])):
-        if len(tokens) >= vocab_size:
-            break
-        if word not in known:
-            tokens.append(word)
-            known.add(word)
-    return {t: i for i, t in enumerate(tokens)}
-
-
 def train_wordpiece(texts: Iterable[str], vocab_size: int) -> Any:
-    """A lower-casing WordPiece tokenizer (BERT's) with a vocabulary of ``texts``' characters
-    and most frequent words (:func:`wordpiece_vocab`), digits split; deterministic."""
+    """A lower-casing WordPiece tokenizer (BERT's) trained on ``texts``, digits split, the
+    same for the same texts in every process.
+
+    tokenizers' ``WordPieceTrainer`` gives each ``##`` continuation piece its id in hash-map
+    order, and those ids break ties between merges, so two trainings on the same texts
+    gave different vocabularies (huggingface/tokenizers#1794) and one seed different
+    models. Here every character and its ``##`` piece are named first, in code-point order
+    (as the trainer's reserved tokens), which leaves the trainer nothing to number by hash;
+    the tokenizer is then rebuilt from the trained vocabulary with only BERT's five special
+    tokens."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import trainers as tk_trainers
     from transformers import PreTrainedTokenizerFast
 
-    normalizer = normalizers.BertNormalizer(lowercase=True)
-    # digits one per token (as LLaMA's tokenizer splits them): a record number is then a
-    # digit sequence, not a vocabulary entry of its own that identifies one patient
-    pre = pre_tokenizers.Sequence(
-        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=True)]
+    texts = list(texts)
+    specials = [PAD, UNK, CLS, SEP, MASK]
+
+    def blank() -> Any:
+        tok = Tokenizer(models.WordPiece(unk_token=UNK))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        # digits one per token (as LLaMA's tokenizer splits them): a record number is then
+        # a digit sequence, not a vocabulary entry of its own that identifies one patient
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=True)]
+        )
+        return tok
+
+    scratch = blank()
+    norm, pre = scratch.normalizer, scratch.pre_tokenizer
+    chars = sorted({c for text in texts
+                    for word, _ in pre.pre_tokenize_str(norm.normalize_str(text)) for c in word})
+    trainer = tk_trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=[*specials, *chars, *(f"##{c}" for c in chars)],
+        show_progress=False,
     )
-    words: Counter[str] = Counter(
-        w for text in texts for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text))
-    )
-    tok = Tokenizer(models.WordPiece(wordpiece_vocab(words, vocab_size), unk_token=UNK))
-    tok.normalizer = normalizer
-    tok.pre_tokenizer = pre
+    scratch.train_from_iterator(texts, trainer=trainer)
+    tok = blank()
+    tok.model = models.WordPiece(scratch.get_vocab(), unk_token=UNK)
+    tok.add_special_tokens(specials)
     tok.decoder = decoders.WordPiece()
     cls_id, sep_id = tok.token_to_id(CLS), tok.token_to_id(SEP)
     tok.post_processor = processors.TemplateProcessing(

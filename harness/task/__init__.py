@@ -23,6 +23,7 @@ from medlethe.task.config import (
 from medlethe.task.yaml_task import (
     ConfigTask,
     load_task_file,
+    quiet_datasets,
     register_yaml_tasks,
     yaml_task_factory,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "fingerprint",
     "load_task_config",
     "load_task_file",
+    "quiet_datasets",
     "register_yaml_tasks",
     "yaml_task_factory",
 ]

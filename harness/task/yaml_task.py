@@ -19,6 +19,15 @@ from medlethe.task.config import MetricSpec, TaskConfig, load_task_config, read_
 _LOCAL_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow"})
 
 
+def quiet_datasets() -> None:
+    """No progress bars or info lines from ``datasets`` while it reads local files (there
+    is no download to follow; a bar per split floods ``medlethe validate``)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+
+
 class ConfigTask(Task):
     """A task built from a validated :class:`TaskConfig` read from ``path``."""
 
@@ -72,6 +81,7 @@ class ConfigTask(Task):
             for split, file in (data_files or {}).items():
                 if "://" not in file:
                     self._check_data_file(split, file)
+            quiet_datasets()
         try:
             return datasets.load_dataset(
                 self._resolve(ds.path), ds.name, data_files=data_files, revision=ds.revision

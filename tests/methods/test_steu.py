@@ -102,7 +102,7 @@ def test_run_a_classification_scenario_end_to_end(tmp_path: Path) -> None:
     out = run_pipeline(
         "tiny-bert", SCENARIO, output=tmp_path / "run",
         task_args={"n_patients": 220, "n_holdout": 44},
-        train_config=ClassifierTrainConfig(epochs=20), progress=False, echo=False,
+        train_config=ClassifierTrainConfig(epochs=40), progress=False, echo=False,
     )
     assert list(out.runs) == ["target", "oracle", "Retrain", "STEU", "STEU-EmbeddingOnly",
                               "DirectSuppression", "ClassGradAscent"]

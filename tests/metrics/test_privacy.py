@@ -47,6 +47,35 @@ def test_attack_scores_by_hand() -> None:
     assert MinKPlusPlusAttack().score(s) is None  # backend gave no vocabulary statistics
 
 
+def test_min_k_pp_floors_the_variance_as_the_reference_does() -> None:
+    """A memorised answer: the gold token's logit 30 above the 999 others of a 1,000-token
+    vocabulary. Under the model's own distribution log p has mean mu and variance var
+    (worked here in closed form); var is about 8e-8, under the reference's floor of 1e-6 on
+    the variance, so sigma = 1e-3 (a floor of 1e-6 on sigma would divide by 2.9e-4)."""
+    import math
+
+    from medlethe.backends.hf import _scored
+
+    torch = pytest.importorskip("torch")
+    e = math.exp(-30.0)
+    lp_top, lp_other = -math.log1p(999 * e), -30.0 - math.log1p(999 * e)
+    p_top, p_other = math.exp(lp_top), math.exp(lp_other)
+    mu = p_top * lp_top + 999 * p_other * lp_other
+    var = p_top * lp_top**2 + 999 * p_other * lp_other**2 - mu**2
+    assert 7e-8 < var < 1e-7
+    logits = torch.zeros(1, 1000, dtype=torch.float64)
+    logits[0, 0] = 30.0
+    got = _scored(logits, [0])  # the backend's own statistics (float32: a few % off here)
+    assert got.dist_mean[0] == pytest.approx(mu, rel=0.05)
+    assert got.dist_std[0] == pytest.approx(math.sqrt(var), rel=0.05)
+    one = sample("x", (lp_top,), dist_mean=(mu,), dist_std=(math.sqrt(var),))
+    assert MinKPlusPlusAttack().score(one) == pytest.approx((lp_top - mu) / 1e-3, rel=1e-9)
+    # where the spread is below the floor, sigma is 1e-3, never the spread itself
+    flat = sample("x", (-1e-3,), dist_mean=(-2e-3,), dist_std=(1e-6,))
+    assert MinKPlusPlusAttack().score(flat) == pytest.approx(1.0)
+    assert MinKPlusPlusAttack.version == "3"
+
+
 def test_auc_is_half_on_identical_and_one_on_separable_scores() -> None:
     rng = np.random.default_rng(0)
     same = rng.normal(size=200)
