@@ -179,7 +179,7 @@ class DuoLearn(LossMethod):
     ``token_weights`` and ``dp``."""
 
     Params = DuoLearnParams
-    version = "1"
+    version = "2"  # 2: the DP path divides the retain term by the retain batch size
     params: DuoLearnParams
 
     def setup(self, model: Any, ref: Any, tokenizer: Any, ctx: UnlearnContext) -> None:
@@ -349,9 +349,9 @@ class DuoLearn(LossMethod):
             g_f, f_loss = self._private_grad(model, params, forget, True)
             g_f = g_f / size
             g_r = torch.zeros_like(g_f)
-            if retain.index:
+            if retain.index:  # each term the mean over its own batch
                 g_r, r_loss = self._private_grad(model, params, retain, False)
-                g_r = g_r / size
+                g_r = g_r / len(retain.index)
         else:
             g_f, f_loss = self._grad(model, params, self.forget_loss(model, forget))
             g_r = torch.zeros_like(g_f)

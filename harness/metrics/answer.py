@@ -132,12 +132,15 @@ class MeanNLL(_Core):
 
 
 class TruthRatio(_Core):
-    """TOFU's truth ratio, in log space as TOFU and open-unlearning compute it:
+    """TOFU's truth ratio, computed in log space (TOFU's definition):
     tr = exp(mean_i log P~(perturbed_i) - log P~(gold)), P~ = exp(mean token log-prob), so
     the perturbed answers enter as a geometric mean (harness choice: the gold answer stands
     in for TOFU's paraphrased answer, which synthclinic does not have). Per sample the raw
     tr is kept; a forget-type split aggregates mean(min(tr, 1/tr)), any other split
-    mean(max(0, 1 - tr))."""
+    mean(max(0, 1 - tr)). open-unlearning divides probabilities instead, with 1e-10 added
+    to the denominator: the same number until the probabilities underflow (a collapsed
+    model), where it gives 0 and this gives the exact ratio (docs/metrics.md, pinned by a
+    test)."""
 
     needs = frozenset({"gold", "perturbed"})
 
@@ -167,7 +170,9 @@ class ExactMemorisation(_Core):
 
 
 class ExtractionStrength(_Core):
-    """1 - k/|y|, k the first offset from which every remaining argmax token matches."""
+    """1 - k/|y|, k the first offset from which every remaining argmax token matches: 0
+    when not even the last token matches (open-unlearning's loop stops at k = |y| - 1 and
+    gives 1/|y| there; docs/metrics.md)."""
 
     bounds = UNIT
     needs = frozenset({"gold"})

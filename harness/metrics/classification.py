@@ -15,13 +15,20 @@ others (``retain_avg_f1``), and, against the oracle, 1 - cosine similarity of th
 Definitions (scikit-learn's, checked against it in the tests): a class is predicted when
 its logit is above 0 (sigmoid > 0.5) for a multi-label task, when it is the argmax for a
 single-label one. F1 per class is 2TP / (2TP + FP + FN), 0 where that is 0/0 (scikit-learn's
-``zero_division=0``). Macro averages run over the classes with gold support in the split
-(**harness choice**: a split of one forgotten class would otherwise average ten zeros).
+``zero_division=0``). Macro F1 is scikit-learn's ``f1_score(average="macro")`` (what
+Forget-MI's released evaluation calls): the mean over every class for a multi-label task,
+over the classes that are gold *or predicted* in the split for a single-label one (version
+3; version 2 averaged over the gold classes only). Macro ROC-AUC runs over the classes with
+positives and negatives (a class without either has none). ``forget_class_f1`` on a split
+with no row of the forgotten class is withheld (``value`` None, ``withheld`` says why),
+never written as 0. Rows without a gold label or logits are left out, counted in each
+result's ``excluded`` and warned about.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -196,8 +203,13 @@ class ClassAccuracy(_Classify):
 # --- per split ------------------------------------------------------------------------------
 
 
+#: (run, task, split) already warned about for rows without gold labels
+_WARNED: set[tuple[str, str, str]] = set()
+
+
 class _SplitTable:
-    """One split's gold matrix and logits, from a run."""
+    """One split's gold matrix and logits, from a run (rows without either left out, and
+    counted in ``excluded``)."""
 
     def __init__(self, run: EvaluationRun, task: str, split: str) -> None:
         record = run.results.tasks[task].classes
@@ -216,6 +228,12 @@ class _SplitTable:
         self.clusters = run.clusters(task, split).subset(keep) if keep.size else Clusters.of(
             None, 0
         )
+        self.excluded = int((~keep).sum())
+        if self.excluded and (run.run_id, task, split) not in _WARNED:
+            _WARNED.add((run.run_id, task, split))
+            print(f"medlethe: warning: {task}:{split}: {self.excluded} of {keep.size} row(s) "
+                  "have no gold label (or no logits) and are left out of the classification "
+                  "metrics; each result records the count as 'excluded'.", file=sys.stderr)
 
     def __len__(self) -> int:
         return int(self.gold.shape[0])
@@ -243,7 +261,7 @@ def classify_splits(run: EvaluationRun) -> list[tuple[str, str, _SplitTable]]:
 
 class _PerClass(RunMetric):
     """A per-class statistic of a split: one row per class (subset ``class=<name>``) and
-    their mean over the classes with gold support (subset ``None``)."""
+    their macro mean (subset ``None``) over the classes :meth:`averaged` names."""
 
     version = CORE_VERSION
     bounds = UNIT
@@ -251,38 +269,55 @@ class _PerClass(RunMetric):
     def per_class(self, table: _SplitTable) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         raise NotImplementedError
 
+    def averaged(self, table: _SplitTable, gold: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """The classes the macro mean runs over (of a resample): those with gold support
+        (a class without a defined value, NaN, is left out)."""
+        return table.present
+
     def compute(
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out: list[MetricResult] = []
         for task, split, table in classify_splits(run):
             stat = self.per_class(table)
-            present = table.present
             k = len(table.names)
 
             def stats(gold: np.ndarray, logits: np.ndarray, stat: Any = stat,
-                      present: np.ndarray = present) -> np.ndarray:
+                      table: _SplitTable = table) -> np.ndarray:
                 per = stat(gold, logits)
-                kept = per[present]
+                kept = per[self.averaged(table, gold, logits)]
                 kept = kept[~np.isnan(kept)]  # a resample without a class's rows
                 return np.append(per, kept.mean() if kept.size else np.nan)
 
             values, intervals = bootstrap_vector(stats, [table.gold, table.logits],
                                                  table.clusters, seed)
             n = len(table)
-            out.append(self.result(task, split, float(values[k]), intervals[k], n))
+            out.append(self.result(task, split, float(values[k]), intervals[k], n,
+                                   excluded=table.excluded))
             for c, name in enumerate(table.names):
                 out.append(self.result(task, split, float(values[c]), intervals[c],
-                                       int(table.gold[:, c].sum()), subset=f"class={name}"))
+                                       int(table.gold[:, c].sum()), subset=f"class={name}",
+                                       excluded=table.excluded))
         return out
 
 
 class F1(_PerClass):
-    """F1 per class and macro F1 over the classes present (scikit-learn's ``f1_score``)."""
+    """F1 per class and macro F1, both scikit-learn's ``f1_score`` (``average=None`` and
+    ``average="macro"``): the macro mean runs over every class of a multi-label task and
+    over the classes gold or predicted in the split of a single-label one."""
+
+    version = "3"
 
     def per_class(self, table: _SplitTable) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         ml = table.multi_label
         return lambda gold, logits: f1_per_class(gold, predictions(logits, ml))
+
+    def averaged(self, table: _SplitTable, gold: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        if table.multi_label:
+            return np.arange(gold.shape[1])
+        seen = (gold.sum(axis=0) > 0) | (predictions(logits, False).sum(axis=0) > 0)
+        out: np.ndarray = np.flatnonzero(seen)
+        return out
 
 
 class AUROC(_PerClass):
@@ -310,6 +345,10 @@ class _ForgetRetainF1(RunMetric):
                 continue
             chosen = (np.asarray(table.forget) if self.forget_side else
                       np.setdiff1d(table.present, table.forget))
+            if self.forget_side and not np.isin(chosen, table.present).any():
+                out.append(self.result(task, split, math.nan, None, len(table),
+                                       excluded=table.excluded, withheld=NO_FORGET_ROWS))
+                continue
             if chosen.size == 0:
                 continue
             ml = table.multi_label
@@ -320,15 +359,22 @@ class _ForgetRetainF1(RunMetric):
 
             values, intervals = bootstrap_vector(stat, [table.gold, table.logits],
                                                  table.clusters, seed)
-            out.append(self.result(task, split, float(values[0]), intervals[0], len(table)))
+            out.append(self.result(task, split, float(values[0]), intervals[0], len(table),
+                                   excluded=table.excluded))
         return out
+
+
+#: why ``forget_class_f1`` has no value on a split
+NO_FORGET_ROWS = "no row of the forgotten class in this split"
 
 
 class ForgetClassF1(_ForgetRetainF1):
     """STEU's forget-class F1: the F1 of the forgotten class (the mean over them when a
     scenario forgets several); 0 is complete forgetting. On ``holdout`` it is the paper's
-    test-set figure."""
+    test-set figure. On a split without a row of the forgotten class it has no value
+    (withheld, with the reason; version 2 wrote 0)."""
 
+    version = "3"
     direction = "lower"
     forget_side = True
 

@@ -262,7 +262,9 @@ class ReferenceMIA(_AUCMetric):
 def privleak(auc_model: float, auc_oracle: float) -> float:
     """MUSE's PrivLeak in percent: (AUC'_model - AUC'_oracle) / AUC'_oracle x 100 with
     AUC' = 1 - AUC (MUSE reports 1 - AUC; open-unlearning reproduces it this way). An
-    under-unlearned model (members easier to spot than for the oracle) is negative."""
+    under-unlearned model (members easier to spot than for the oracle) is negative. Where
+    the oracle's AUC is 1 there is no denominator: NaN (withheld), where open-unlearning
+    divides by a tiny constant and reports a huge number."""
     ref = 1 - auc_oracle
     return ((1 - auc_model) - ref) / ref * 100 if ref > 0 else float("nan")
 

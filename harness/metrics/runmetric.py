@@ -129,8 +129,12 @@ class RunMetric(Named, ABC):
         against: str | None = None,
         direction: Direction | None = None,
         metric: str | None = None,
+        excluded: int = 0,
+        withheld: str | None = None,
     ) -> MetricResult:
-        ok = math.isfinite(value)
+        """One result; a value that is not finite is written as None (``withheld`` says
+        why, where the metric knows)."""
+        ok = math.isfinite(value) and withheld is None
         if isinstance(ci, Interval):
             ci = to_ci(ci)
         return MetricResult(
@@ -145,4 +149,6 @@ class RunMetric(Named, ABC):
             direction=direction or self.direction,
             n=n,
             against=against,
+            excluded=excluded,
+            withheld=withheld,
         )

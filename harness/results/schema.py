@@ -114,6 +114,12 @@ class MetricResult(_Model):
     against: str | None = Field(
         None, description="role of the reference run (target, oracle) for comparison metrics"
     )
+    excluded: StrictInt = Field(
+        0, ge=0, description="rows of the split left out (no gold label, no model output)"
+    )
+    withheld: str | None = Field(
+        None, description="why value is None where it cannot be computed on this split"
+    )
 
 
 class Precondition(_Model):

@@ -105,3 +105,49 @@ def test_dp_epsilon_matches_opacus_analysis(scenario: Any) -> None:
     assert info["dp_epsilon"] == pytest.approx(eps, abs=2e-3)
     assert info["dp_epsilon"] <= 4.0 + 1e-3 and out.output.adapter is not None
     assert Path(out.output.adapter).exists()
+
+
+def test_dp_path_with_noise_off_equals_the_plain_path(scenario: Any, tmp_path: Path) -> None:
+    """DP-DuoLearn with no noise and a clip no gradient reaches takes the same step as the
+    plain path: each term the mean over its own batch (a forget batch of 1 and a retain
+    batch of 3 answers of one length, where per-sample and per-token means agree). Before
+    the fix the DP path divided the retain sum by the forget batch size (3x too large)."""
+    from medlethe.registry import get_registry
+    from medlethe.training.batch import collate
+    from medlethe.training.loop import add_lora
+    from medlethe.unlearn.base import Batch, UnlearnContext
+    from medlethe.unlearn.pipeline import build_method
+
+    task, target = scenario
+    forget = list(task.training_data("forget").examples)
+    retain = list(task.training_data("retain").examples)
+
+    def grads(dp: bool) -> dict[str, torch.Tensor]:
+        params = {"dp": dp, "lora_rank": 8, "fisher_mask": False, "project": False,
+                  "token_weights": False, "dp_clip": 1e9}
+        _, method = build_method("DuoLearn", params, registry=get_registry())
+        tok, model = load_causal_lm(target.path)
+        torch.manual_seed(0)
+        model = add_lora(model, 8, 16)
+        ctx = UnlearnContext(target=target.path, base_model="tiny", task=task,
+                             forget=forget, retain=retain, out_dir=tmp_path, progress=False)
+        method.setup(model, None, tok, ctx)
+        if dp:
+            method.noise = 0.0
+        by_length: dict[int, list[int]] = {}
+        for i, (_, labels) in enumerate(method.retain_enc):
+            by_length.setdefault(sum(x != -100 for x in labels), []).append(i)
+        three = next(v[:3] for v in by_length.values() if len(v) >= 3)
+
+        def batch(enc: list[Any], idx: list[int]) -> Batch:
+            ids, mask, labels = collate([enc[i] for i in idx], tok.pad_token_id)
+            return Batch(ids, mask, labels, idx)
+
+        method.backward(model, None, batch(method.forget_enc, [0]),
+                        batch(method.retain_enc, three))
+        return {n: q.grad.clone() for n, q in model.named_parameters() if q.grad is not None}
+
+    plain, private = grads(False), grads(True)
+    assert plain.keys() == private.keys() and plain
+    for name in plain:
+        assert torch.allclose(plain[name], private[name], rtol=1e-4, atol=1e-7), name

@@ -150,6 +150,27 @@ def test_exact_memorisation_and_extraction_strength_by_hand() -> None:
     assert ExtractionStrength().score(none) == 0.0
 
 
+def test_documented_edges_are_pinned() -> None:
+    """medlethe's choices where open-unlearning computes otherwise (docs/metrics.md)."""
+    from medlethe.metrics.privacy import privleak
+
+    # truth ratio of a collapsed model: every probability underflows (mean log-prob -1000
+    # and -999); log space gives the exact ratio e^1, probability space with 1e-10 added
+    # (open-unlearning) gives exp(-999) / (exp(-1000) + 1e-10) = 0
+    inst = Instance("t", "forget", 0, "generate", "Q?", "a", perturbed=("b",))
+    collapsed = Sample(inst, continuation=ll(-1000.0), perturbed=(ll(-999.0),))
+    assert TruthRatio().score(collapsed) == pytest.approx(math.e)
+    assert math.exp(-999.0) / (math.exp(-1000.0) + 1e-10) == 0.0
+    # extraction strength with no matching suffix: 0 here (nothing extracted); the
+    # reference's loop stops at k = n - 1 and gives 1/n = 0.25
+    miss = Sample(Instance("t", "forget", 0, "generate", "Q?", "w x y z"),
+                  continuation=greedy((-1.0,) * 4, (False,) * 4))
+    assert ExtractionStrength().score(miss) == 0.0
+    # PrivLeak against an oracle of AUC 1 (AUC' = 0): no denominator, NaN (withheld)
+    assert math.isnan(privleak(0.7, 1.0))
+    assert privleak(0.99, 0.55) == pytest.approx(-97.78, abs=0.01)
+
+
 def test_token_entropy_flags_repetition() -> None:
     assert TokenEntropy().score(gen_sample("x", "a a b b")) == pytest.approx(0.5)
     assert TokenEntropy().score(gen_sample("x", "a b c d")) == pytest.approx(1.0)
