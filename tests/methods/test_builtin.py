@@ -54,6 +54,27 @@ def test_a_few_steps_lower_forget_likelihood(name: str, tiny_model: Path, tmp_pa
     assert out.meta["steps"] == 6 and out.meta["n_forget"] == 6
 
 
+def flipped(method: object, attr: str = "loss") -> object:
+    """``method`` with the sign of its ``attr`` term turned: what a sign slip in the code
+    would do. The forgetting checks must catch it."""
+    term = getattr(method, attr)
+    setattr(method, attr, lambda *args: -term(*args))
+    return method
+
+
+@pytest.mark.parametrize("name", ["GradAscent", "GradDiff", "KL-Min", "NPO", "SimNPO"])
+def test_the_forgetting_check_catches_a_flipped_sign(name: str, tiny_model: Path,
+                                                     tmp_path: Path) -> None:
+    """The same run and check as above with the loss's sign turned: the forget answers do
+    not become less likely by the margin. (A flipped IdkPO or RMU still lowers them, by
+    wrecking the model: their own checks are the "I don't know" preference and the
+    control-vector distance, below. The test plugin's method only proves loading.)"""
+    _, method = build_method(name, {"epochs": 3, "batch_size": 3, "learning_rate": 2e-3})
+    before = forget_logprob(tiny_model)
+    out = flipped(method).unlearn(context(tiny_model, tmp_path / "out"))  # type: ignore[attr-defined]
+    assert not forget_logprob(out.path, out.adapter) < before - 1.0, name
+
+
 def test_lora_unlearning_returns_an_adapter(tiny_model: Path, tmp_path: Path) -> None:
     _, method = build_method("GradDiff", {"lora_rank": 4, "learning_rate": 1e-2, "epochs": 3})
     out = method.unlearn(context(tiny_model, tmp_path / "lora"))
@@ -102,6 +123,54 @@ def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_pat
     for key, value in model.state_dict().items():
         if not torch.equal(value, tuned[key]):
             assert ".mlp." in key and ("layers.0." in key or "layers.1." in key), key
+
+
+def idk_preference(model: str | Path) -> float:
+    """Mean over the forget questions of log p("I don't know" answer) - log p(true answer)."""
+    from medlethe.methods.builtin import _idk_for
+
+    backend = HFBackend(str(model))
+    ex = examples("forget")
+    idk = backend.loglikelihood([LoglikelihoodRequest(e.prompt, " " + _idk_for(e.prompt))
+                                 for e in ex])
+    true = backend.loglikelihood([LoglikelihoodRequest(e.prompt, " " + e.answer) for e in ex])
+    return sum(a.total - b.total for a, b in zip(idk, true, strict=True)) / len(ex)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_idkpo_prefers_i_dont_know_and_a_flipped_sign_does_not(
+    flip: bool, tiny_model: Path, tmp_path: Path
+) -> None:
+    """IdkPO's forgetting is a preference: the "I don't know" answer over the true one
+    must gain at least 1 nat per question; with the loss's sign turned it does not."""
+    _, method = build_method("IdkPO", {"epochs": 3, "batch_size": 3, "learning_rate": 2e-3})
+    before = idk_preference(tiny_model)
+    out = (flipped(method) if flip else method).unlearn(  # type: ignore[attr-defined]
+        context(tiny_model, tmp_path / "out"))
+    gained = idk_preference(out.path) > before + 1.0
+    assert gained != flip, (before, idk_preference(out.path))
+
+
+def test_rmus_check_catches_a_flipped_sign(tiny_model: Path, tmp_path: Path) -> None:
+    """RMU's loss with its sign turned pushes the forget activations away from the control
+    vector: the distance check above (below 0.8 of the start) fails."""
+    _, method = build_method("RMU", {"epochs": 5, "batch_size": 3, "layer": 1})
+    tok, model = load_causal_lm(tiny_model)
+    ctx = context(tiny_model, tmp_path / "rmu")
+    method.setup(model, None, tok, ctx)
+    ids, mask, labels = collate([encode(tok, e, 64) for e in ctx.forget], tok.pad_token_id)
+    batch = Batch(ids, mask, labels, list(range(len(ctx.forget))))
+    answer = torch.zeros_like(mask, dtype=torch.bool)
+    answer[:, :-1] = labels[:, 1:] != -100
+
+    def distance(m: object) -> float:
+        with torch.no_grad():
+            return float((method.activations(m, batch)[answer] - method.control)
+                         .norm(dim=-1).mean())
+
+    before = distance(model)
+    out = flipped(method).unlearn(ctx)  # type: ignore[attr-defined]
+    assert not distance(load_causal_lm(out.path)[1]) < 0.8 * before
 
 
 def test_methods_are_registered_with_their_plugins() -> None:

@@ -151,3 +151,39 @@ def test_dp_path_with_noise_off_equals_the_plain_path(scenario: Any, tmp_path: P
     assert plain.keys() == private.keys() and plain
     for name in plain:
         assert torch.allclose(plain[name], private[name], rtol=1e-4, atol=1e-7), name
+
+
+def _forget_logprob(task: Any, model: Path) -> float:
+    """Mean total log-probability of the forget answers (teacher-forced)."""
+    from medlethe.backends import LoglikelihoodRequest
+    from medlethe.backends.hf import HFBackend
+
+    ex = task.training_data("forget").examples
+    got = HFBackend(str(model)).loglikelihood(
+        [LoglikelihoodRequest(e.prompt, e.delimiter + e.answer) for e in ex])
+    return sum(r.total for r in got) / len(ex)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_duolearn_forgets_and_a_flipped_forget_term_does_not(
+    flip: bool, scenario: Any, tmp_path: Path
+) -> None:
+    """DuoLearn (Fisher mask, projection, token weights, as registered) lowers the forget
+    answers' log-probability by at least 2 nats per answer; with its forgetting term's sign
+    turned (descent where DuoLearn ascends) the same check fails."""
+    from medlethe.registry import get_registry
+    from medlethe.unlearn.base import UnlearnContext
+    from medlethe.unlearn.pipeline import build_method
+
+    task, target = scenario
+    _, method = build_method("DuoLearn", {"epochs": 2}, registry=get_registry())
+    if flip:
+        term = method.forget_loss
+        method.forget_loss = lambda *args: -term(*args)  # type: ignore[method-assign]
+    ctx = UnlearnContext(target=target.path, base_model="tiny", task=task,
+                         forget=list(task.training_data("forget").examples),
+                         retain=list(task.training_data("retain").examples),
+                         out_dir=tmp_path / "out", progress=False)
+    before = _forget_logprob(task, target.path)
+    after = _forget_logprob(task, method.unlearn(ctx).path)
+    assert (after < before - 2.0) != flip, (before, after)

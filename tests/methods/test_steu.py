@@ -9,6 +9,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -141,3 +142,44 @@ def test_run_a_classification_scenario_end_to_end(tmp_path: Path) -> None:
     assert not site.rejected, site.rejected
     (page,) = [p for p in site.pages if p.name.startswith("scenario-")]
     assert "forget-class F1" in page.read_text()
+
+
+def _forget_class_logit(task: Any, folder: Path) -> float:
+    """Mean logit of the forgotten class on the forget notes."""
+    from medlethe.training.classifier import load_classifier
+
+    tok, model = load_classifier(folder)
+    c = task.classes.index(task.forget_classes[0])
+    texts = [e.text for e in task.training_data("forget").examples]
+    enc = tok(texts, truncation=True, max_length=128, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        return float(model(**enc).logits[:, c].mean())
+
+
+@pytest.mark.parametrize("wrong_class", [False, True])
+def test_steu_pushes_its_class_down_and_not_when_aimed_at_another(
+    wrong_class: bool, small_target: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """STEU lowers the forgotten class's mean logit on the forget notes by at least 2; the
+    same edit aimed at another class (a slip in the class index) does not."""
+    from medlethe.registry import get_registry
+    from medlethe.unlearn.base import UnlearnContext
+    from medlethe.unlearn.pipeline import build_method
+
+    task, target = small_target
+    _, method = build_method("STEU", {"top_k": 20, "epochs": 2.0}, registry=get_registry())
+    if wrong_class:
+        setup = method.setup
+
+        def aimed_elsewhere(*args: Any) -> None:
+            setup(*args)
+            method.forget_index = [(method.forget_index[0] + 1) % len(task.classes)]
+
+        method.setup = aimed_elsewhere  # type: ignore[method-assign]
+    ctx = UnlearnContext(target=target.path, base_model="tiny-bert", task=task,
+                         forget=list(task.training_data("forget").examples),
+                         retain=list(task.training_data("retain").examples),
+                         out_dir=tmp_path / "out", progress=False)
+    before = _forget_class_logit(task, target.path)
+    after = _forget_class_logit(task, method.unlearn(ctx).path)
+    assert (after < before - 2.0) != wrong_class, (before, after)
