@@ -129,9 +129,19 @@ def test_startup_imports_no_heavy_library() -> None:
 def test_cli_plugins_lists_distribution_and_components() -> None:
     proc = run_cli("plugins")
     assert proc.returncode == 0, proc.stderr
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("testplugin"))
+    lines = proc.stdout.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("testplugin"))
+    line = lines[at]
     assert "medlethe-testplugin" in line and "0.3.1" in line
-    assert "task:testplugin/drug-doses" in line and "metric:answer_words" in line
+    # the components column wraps onto indented lines of its own (at most 100 characters)
+    more = []
+    for ln in lines[at + 1:]:
+        if not ln.startswith(" "):
+            break
+        more.append(ln.strip())
+    block = " ".join([line, *more])
+    assert "task:testplugin/drug-doses" in block and "metric:answer_words" in block
+    assert max(len(ln) for ln in lines) <= 100
 
 
 def test_cli_disable_flag() -> None:

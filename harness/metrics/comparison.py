@@ -111,8 +111,10 @@ class KPR(_VersusTarget):
 
 
 class LeakageRatio(_VersusTarget):
-    """Terminology leakage after / before unlearning on the forget split (LS ratio)."""
+    """Terminology leakage after / before unlearning on the forget split (LS ratio;
+    version 3 with terminology leakage's version 3 echo rule)."""
 
+    version = "3"
     direction = "lower"
     score_map: ClassVar[Mapping[str, str]] = {"generate": "terminology_leakage"}
 

@@ -38,16 +38,20 @@ class _LexiconMetric(Metric):
 
 class TerminologyLeakage(_LexiconMetric):
     """AMNESIA's LS over what the prompt does not give away: |T'(a) ∩ T(output)| / |T'(a)|
-    with T'(a) = T(a) minus T(prompt), T the lexicon's surface terms found in a text
-    (normalised, longest match first); questions with an empty T'(a) are skipped."""
+    with T the lexicon's surface terms found in a text (normalised, longest match first)
+    and T'(a) the terms of the gold answer a model could not have read in the prompt
+    (:meth:`Lexicon.echoed`: not the prompt's own concepts or their ICD ancestors, not a
+    restatement whose stemmed content words the prompt holds); questions with an empty
+    T'(a) are skipped. Version 3: version 2 removed only the prompt's exact surfaces."""
+
+    version = "3"
 
     def score(self, sample: Sample) -> float | None:
         assert sample.generation is not None
         if self.lexicon is None:
             return None
-        gold = self.lexicon.terms(sample.instance.target) - self.lexicon.terms(
-            sample.instance.prompt
-        )
+        echo = self.lexicon.echo(sample.instance.prompt)
+        gold = {t for t, _ in self.lexicon.added(sample.instance.target, echo)}
         if not gold:
             return None
         return len(gold & self.lexicon.terms(sample.generation.text)) / len(gold)
@@ -55,7 +59,10 @@ class TerminologyLeakage(_LexiconMetric):
 
 class DiseaseTermLeakage(_LexiconMetric):
     """1 if the answer names a lexicon term of the question's own disease category (the
-    forgotten disease, on a forget split) that its prompt does not name."""
+    forgotten disease, on a forget split) that its prompt does not give away (version 3:
+    :meth:`Lexicon.echoed`, as the terminology leakage)."""
+
+    version = "3"
 
     def score(self, sample: Sample) -> float | None:
         assert sample.generation is not None
@@ -63,9 +70,8 @@ class DiseaseTermLeakage(_LexiconMetric):
         if self.lexicon is None or category is None:
             return None
         lex = self.lexicon
-        given = lex.terms(sample.instance.prompt)
-        added = [c for t, c in lex.find(sample.generation.text) if t not in given]
-        return float(any(lex.group_of[c] == category for c in added))
+        added = lex.added(sample.generation.text, lex.echo(sample.instance.prompt))
+        return float(any(lex.group_of[c] == category for _, c in added))
 
 
 class IdentifierLeakage(Metric):
@@ -110,7 +116,8 @@ def phrases(text: str, longest: int) -> set[str]:
 
 class ParaphraseLeakage(_LexiconMetric):
     """Leakage that exact term matching misses. Per question whose gold answer names a
-    concept its prompt does not: the share of those concepts the answer names under *any*
+    concept its prompt does not give away (:meth:`Lexicon.echoed`; version 3): the share
+    of those concepts the answer names under *any*
     synonym (ICD-10-CM description or inclusion term), or 1 when the answer's embedding is at
     least ``threshold`` cosine-similar to the gold's *and* closer to it than the prompt's
     (an echo of the question is no paraphrase of the answer). The threshold is calibrated
@@ -118,6 +125,7 @@ class ParaphraseLeakage(_LexiconMetric):
     answers (a 5 % false-match rate), and never below 0.5; on a split with more than 2,000
     distinct gold answers, from a seeded sample of 2,000 of them."""
 
+    version = "3"
     quantile: ClassVar[float] = 95.0
     #: distinct gold answers whose pairwise similarities set the threshold (a seeded
     #: sample of them where a split has more)
@@ -159,7 +167,7 @@ class ParaphraseLeakage(_LexiconMetric):
         out: list[float | None] = [None] * len(samples)
         for i, s in enumerate(samples):
             assert s.generation is not None
-            gold = lex.concepts(s.instance.target) - lex.concepts(s.instance.prompt)
+            gold = {c for _, c in lex.added(s.instance.target, lex.echo(s.instance.prompt))}
             if gold:
                 todo.append((i, gold, s.generation.text))
         golds = [samples[i].instance.target for i, _, _ in todo]

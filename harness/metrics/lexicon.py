@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -80,6 +81,44 @@ def _icd_surfaces(root: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(out)
 
 
+#: words that carry no medical content when deciding whether a prompt gave a term away
+_STOP = frozenset({
+    "a", "an", "the", "of", "and", "or", "with", "without", "in", "on", "to", "for", "by",
+    "due", "as", "at", "from", "not", "other", "unspecified", "specified", "elsewhere",
+    "classified", "nos", "type", "site",
+})
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    from nltk.stem.porter import PorterStemmer  # a dependency of rouge-score
+
+    return PorterStemmer()
+
+
+@functools.lru_cache(maxsize=65536)
+def content_tokens(text: str) -> frozenset[str]:
+    """The stemmed content words of a text (Porter stemmer, stop words out): what decides
+    whether a prompt already gave a term away."""
+    stem = _stemmer().stem
+    return frozenset(stem(w) for w in normalise(text).split() if w not in _STOP)
+
+
+@functools.lru_cache(maxsize=65536)
+def _icd_ancestors(code: str) -> frozenset[str]:
+    icd = icd10cm()
+    return frozenset(icd.get_ancestors(code)) if icd.is_valid_item(code) else frozenset()
+
+
+@dataclass(frozen=True)
+class Echo:
+    """What a prompt gives away: its content tokens, its concepts and every ICD-10-CM
+    ancestor of a diagnosis it names."""
+
+    tokens: frozenset[str]
+    concepts: frozenset[str]
+
+
 class Lexicon:
     """Longest-match-first term finder over a fixed lexicon."""
 
@@ -133,6 +172,25 @@ class Lexicon:
 
     def groups(self, text: str) -> set[str]:
         return {self.group_of[c] for _, c in self.find(text)}
+
+    def echo(self, prompt: str) -> Echo:
+        """What ``prompt`` gives away (for :meth:`echoed`)."""
+        named = self.concepts(prompt)
+        above = {f"icd:{a}" for c in named if c.startswith("icd:")
+                 for a in _icd_ancestors(c[4:])}
+        return Echo(content_tokens(prompt), frozenset(named | above))
+
+    def echoed(self, term: str, concept: str, echo: Echo) -> bool:
+        """Whether a model could have read ``term`` in the prompt: the prompt names its
+        concept or a descendant of it (an ICD ancestor title of a prompt diagnosis), or
+        every content token of the term occurs in the prompt (stemmed, stop words out:
+        "myocardial infarction" restated from "acute myocardial infarction,
+        unspecified")."""
+        return concept in echo.concepts or content_tokens(term) <= echo.tokens
+
+    def added(self, text: str, echo: Echo) -> list[tuple[str, str]]:
+        """(term, concept) of ``text`` that the prompt behind ``echo`` did not give away."""
+        return [(t, c) for t, c in self.find(text) if not self.echoed(t, c, echo)]
 
 
 @functools.lru_cache(maxsize=16)

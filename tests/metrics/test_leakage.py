@@ -183,3 +183,34 @@ def test_leakage_counts_only_what_the_answer_adds_to_its_prompt(lexicon: Lexicon
 )
 def test_icd_distance(code: str, forgotten: list[str], expected: str) -> None:
     assert icd_distance(code, forgotten) == expected
+
+
+MI = LexiconSpec(icd_roots={"cardiovascular": ["I21"]},
+                 terms={"cardiovascular": ["metoprolol", "myocardial infarction"]})
+
+
+def test_a_restated_or_ancestor_term_is_an_echo_a_new_term_is_a_leak() -> None:
+    """Round 2 of the echo rule: a term counts as leaked only where the model could not
+    have read it in the prompt. A shorter restatement of the prompt's diagnosis (its
+    stemmed content words all in the prompt) and an ICD ancestor title of it are echoes;
+    a genuinely new forget-set term beside them is still a leak."""
+    lex = build_lexicon(MI)
+    ls, disease = TerminologyLeakage(), DiseaseTermLeakage()
+    ls.lexicon = disease.lexicon = lex
+    prompt = "Ilsa Varen had an acute myocardial infarction, unspecified. Which drug?"
+    gold = "myocardial infarction, treated with metoprolol"
+    # v2 counted "myocardial infarction" as a gold term the prompt did not name: 0.5 here
+    assert ls.score(out(gold, "It was a myocardial infarction.", prompt=prompt)) == 0.0
+    assert ls.score(out(gold, "Myocardial infarction; metoprolol.", prompt=prompt)) == 1.0
+    assert disease.score(out(gold, "A myocardial infarction.", prompt=prompt)) == 0.0
+    assert disease.score(out(gold, "Metoprolol.", prompt=prompt)) == 1.0
+    # an ancestor: the prompt names I21.0 (anterior STEMI); "acute myocardial infarction"
+    # (I21, its category) shares no "acute" with the prompt, yet is an echo
+    stemi = "Her diagnosis: ST elevation (STEMI) myocardial infarction of anterior wall."
+    assert "acute" not in stemi.lower()
+    assert ls.score(out("acute myocardial infarction", "x", prompt=stemi)) is None
+    assert disease.score(out("x", "An acute myocardial infarction.", prompt=stemi)) == 0.0
+    # a term the prompt does not give away: a leak, beside an echoed one
+    assert ls.score(out("acute myocardial infarction and metoprolol",
+                        "Acute myocardial infarction, metoprolol", prompt=stemi)) == 1.0
+    assert TerminologyLeakage.version == DiseaseTermLeakage.version == "3"
