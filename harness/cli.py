@@ -583,6 +583,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"medlethe: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``medlethe ... | head``): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the last resort: one line, the traceback on request
         if args.debug:
             raise

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         cwd=ROOT,
         timeout=600,
     )
+
+
+def scenario_context(task: Any, target: Any, base_model: str, out: Path) -> Any:
+    """The unlearning context of a scenario's target (its forget and retain training
+    examples), as ``medlethe.unlearn.pipeline.unlearn`` builds it, for tests that run a
+    method object directly."""
+    from medlethe.unlearn.base import UnlearnContext
+
+    return UnlearnContext(target=target.path, base_model=base_model, task=task,
+                          forget=list(task.training_data("forget").examples),
+                          retain=list(task.training_data("retain").examples),
+                          out_dir=out, progress=False)
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -85,21 +86,28 @@ def test_lora_unlearning_returns_an_adapter(tiny_model: Path, tmp_path: Path) ->
     assert forget_logprob(out.path, out.adapter) < forget_logprob(tiny_model)
 
 
-def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_path: Path):
+def rmu_setup(tiny_model: Path, out: Path) -> tuple[Any, Any, Any, Any, Batch, Any]:
+    """RMU set up on the fixture (its control vector drawn), the forget batch, and the
+    mean distance of a model's answer activations from the control vector."""
     _, method = build_method("RMU", {"epochs": 5, "batch_size": 3, "layer": 1})
     tok, model = load_causal_lm(tiny_model)
-    ctx = context(tiny_model, tmp_path / "rmu")
+    ctx = context(tiny_model, out)
     method.setup(model, None, tok, ctx)
     ids, mask, labels = collate([encode(tok, e, 64) for e in ctx.forget], tok.pad_token_id)
     batch = Batch(ids, mask, labels, list(range(len(ctx.forget))))
+    answer = torch.zeros_like(mask, dtype=torch.bool)
+    answer[:, :-1] = labels[:, 1:] != -100
 
     def distance(m: object) -> float:
         with torch.no_grad():
             h = method.activations(m, batch)
-        answer = torch.zeros_like(mask, dtype=torch.bool)
-        answer[:, :-1] = labels[:, 1:] != -100
         return float((h[answer] - method.control).norm(dim=-1).mean())
 
+    return method, tok, model, ctx, batch, distance
+
+
+def test_rmu_moves_the_layer_toward_its_control_vector(tiny_model: Path, tmp_path: Path):
+    method, tok, model, ctx, batch, distance = rmu_setup(tiny_model, tmp_path / "rmu")
     before = distance(model)
     out = method.unlearn(ctx)
     tuned_model = load_causal_lm(out.path)[1]
@@ -154,20 +162,7 @@ def test_idkpo_prefers_i_dont_know_and_a_flipped_sign_does_not(
 def test_rmus_check_catches_a_flipped_sign(tiny_model: Path, tmp_path: Path) -> None:
     """RMU's loss with its sign turned pushes the forget activations away from the control
     vector: the distance check above (below 0.8 of the start) fails."""
-    _, method = build_method("RMU", {"epochs": 5, "batch_size": 3, "layer": 1})
-    tok, model = load_causal_lm(tiny_model)
-    ctx = context(tiny_model, tmp_path / "rmu")
-    method.setup(model, None, tok, ctx)
-    ids, mask, labels = collate([encode(tok, e, 64) for e in ctx.forget], tok.pad_token_id)
-    batch = Batch(ids, mask, labels, list(range(len(ctx.forget))))
-    answer = torch.zeros_like(mask, dtype=torch.bool)
-    answer[:, :-1] = labels[:, 1:] != -100
-
-    def distance(m: object) -> float:
-        with torch.no_grad():
-            return float((method.activations(m, batch)[answer] - method.control)
-                         .norm(dim=-1).mean())
-
+    method, _, model, ctx, _, distance = rmu_setup(tiny_model, tmp_path / "rmu")
     before = distance(model)
     out = flipped(method).unlearn(ctx)  # type: ignore[attr-defined]
     assert not distance(load_causal_lm(out.path)[1]) < 0.8 * before

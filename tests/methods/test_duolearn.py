@@ -17,6 +17,7 @@ from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import FinetuneOutput, finetune, load_scenario
 from medlethe.unlearn import load_causal_lm
 from medlethe.unlearn.pipeline import unlearn
+from tests.conftest import scenario_context
 
 SMALL = {"n_patients": 22, "n_holdout": 11}
 
@@ -115,12 +116,10 @@ def test_dp_path_with_noise_off_equals_the_plain_path(scenario: Any, tmp_path: P
     from medlethe.registry import get_registry
     from medlethe.training.batch import collate
     from medlethe.training.loop import add_lora
-    from medlethe.unlearn.base import Batch, UnlearnContext
+    from medlethe.unlearn.base import Batch
     from medlethe.unlearn.pipeline import build_method
 
     task, target = scenario
-    forget = list(task.training_data("forget").examples)
-    retain = list(task.training_data("retain").examples)
 
     def grads(dp: bool) -> dict[str, torch.Tensor]:
         params = {"dp": dp, "lora_rank": 8, "fisher_mask": False, "project": False,
@@ -129,9 +128,7 @@ def test_dp_path_with_noise_off_equals_the_plain_path(scenario: Any, tmp_path: P
         tok, model = load_causal_lm(target.path)
         torch.manual_seed(0)
         model = add_lora(model, 8, 16)
-        ctx = UnlearnContext(target=target.path, base_model="tiny", task=task,
-                             forget=forget, retain=retain, out_dir=tmp_path, progress=False)
-        method.setup(model, None, tok, ctx)
+        method.setup(model, None, tok, scenario_context(task, target, "tiny", tmp_path))
         if dp:
             method.noise = 0.0
         by_length: dict[int, list[int]] = {}
@@ -172,7 +169,6 @@ def test_duolearn_forgets_and_a_flipped_forget_term_does_not(
     answers' log-probability by at least 2 nats per answer; with its forgetting term's sign
     turned (descent where DuoLearn ascends) the same check fails."""
     from medlethe.registry import get_registry
-    from medlethe.unlearn.base import UnlearnContext
     from medlethe.unlearn.pipeline import build_method
 
     task, target = scenario
@@ -180,10 +176,7 @@ def test_duolearn_forgets_and_a_flipped_forget_term_does_not(
     if flip:
         term = method.forget_loss
         method.forget_loss = lambda *args: -term(*args)  # type: ignore[method-assign]
-    ctx = UnlearnContext(target=target.path, base_model="tiny", task=task,
-                         forget=list(task.training_data("forget").examples),
-                         retain=list(task.training_data("retain").examples),
-                         out_dir=tmp_path / "out", progress=False)
+    ctx = scenario_context(task, target, "tiny", tmp_path / "out")
     before = _forget_logprob(task, target.path)
     after = _forget_logprob(task, method.unlearn(ctx).path)
     assert (after < before - 2.0) != flip, (before, after)

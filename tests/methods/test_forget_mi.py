@@ -15,6 +15,7 @@ from medlethe.run import builtin_methods
 from medlethe.training.classifier import ClassifierTrainConfig
 from medlethe.training.pipeline import load_scenario
 from medlethe.unlearn import MethodError
+from tests.conftest import scenario_context
 
 SCENARIO = "synthclinic-cxr/patients-10pct"
 SMALL = {"n_patients": 120, "n_holdout": 30}
@@ -139,7 +140,6 @@ def test_forget_mi_forgets_and_a_flipped_forget_term_does_not(
     from medlethe.methods.forget_mi_losses import Terms
     from medlethe.registry import get_registry
     from medlethe.training.pipeline import finetune
-    from medlethe.unlearn.base import UnlearnContext
     from medlethe.unlearn.pipeline import build_method
 
     monkeypatch.setenv("MEDLETHE_CACHE_DIR", str(tmp_path / "cache"))
@@ -156,10 +156,7 @@ def test_forget_mi_forgets_and_a_flipped_forget_term_does_not(
 
         monkeypatch.setattr(fmi, "forget_mi_terms", turned)
     _, method = build_method("ForgetMI", registry=get_registry())
-    ctx = UnlearnContext(target=target.path, base_model="fusion-tiny", task=task,
-                         forget=list(task.training_data("forget").examples),
-                         retain=list(task.training_data("retain").examples),
-                         out_dir=tmp_path / "out", progress=False)
+    ctx = scenario_context(task, target, "fusion-tiny", tmp_path / "out")
     before, goal = _forget_loss(task, target.path), _forget_loss(task, oracle.path)
     out = method.unlearn(ctx).path
     after = _forget_loss(task, out)

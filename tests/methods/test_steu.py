@@ -19,6 +19,7 @@ from medlethe.methods.steu import pmi_scores, top_tokens
 from medlethe.training.classifier import ClassifierTrainConfig
 from medlethe.training.pipeline import finetune, load_scenario
 from medlethe.unlearn.pipeline import unlearn
+from tests.conftest import scenario_context
 
 SCENARIO = "synthclinic-notes/forget-class-oncology"
 SMALL = {"n_patients": 88, "n_holdout": 22, "notes_per_patient": 2}
@@ -163,7 +164,6 @@ def test_steu_pushes_its_class_down_and_not_when_aimed_at_another(
     """STEU lowers the forgotten class's mean logit on the forget notes by at least 2; the
     same edit aimed at another class (a slip in the class index) does not."""
     from medlethe.registry import get_registry
-    from medlethe.unlearn.base import UnlearnContext
     from medlethe.unlearn.pipeline import build_method
 
     task, target = small_target
@@ -176,10 +176,7 @@ def test_steu_pushes_its_class_down_and_not_when_aimed_at_another(
             method.forget_index = [(method.forget_index[0] + 1) % len(task.classes)]
 
         method.setup = aimed_elsewhere  # type: ignore[method-assign]
-    ctx = UnlearnContext(target=target.path, base_model="tiny-bert", task=task,
-                         forget=list(task.training_data("forget").examples),
-                         retain=list(task.training_data("retain").examples),
-                         out_dir=tmp_path / "out", progress=False)
+    ctx = scenario_context(task, target, "tiny-bert", tmp_path / "out")
     before = _forget_class_logit(task, target.path)
     after = _forget_class_logit(task, method.unlearn(ctx).path)
     assert (after < before - 2.0) != wrong_class, (before, after)
