@@ -119,8 +119,10 @@ class EvaluationRun:
         replaced, never kept beside it, unless another run or a summary refers to it
         (:meth:`prune` removes it once nothing does)."""
         out = Path(directory)
-        earlier = _same_runs(out, self.identity())
-        referenced = _referenced(out)
+        runs, identity = _readable_runs(out), self.identity()
+        earlier = [r for r in runs if r.identity() == identity]
+        referenced = {i for r in runs for i in r.results.references.values()}
+        referenced |= _summary_ids(out)
         rid = self.run_id
         update: dict[str, Any] = {"values_file": f"values_{rid}.json"}
         if self.samples is not None:
@@ -216,11 +218,6 @@ def _readable_runs(directory: Path) -> list[EvaluationRun]:
     return found
 
 
-def _same_runs(directory: Path, identity: str) -> list[EvaluationRun]:
-    """The runs written in ``directory`` that measured the same thing (readable ones)."""
-    return [r for r in _readable_runs(directory) if r.identity() == identity]
-
-
 def _summary_ids(directory: Path) -> set[str]:
     """Run ids listed by the summaries beside ``directory`` (a run folder's summary.json)."""
     ids: set[str] = set()
@@ -231,9 +228,3 @@ def _summary_ids(directory: Path) -> set[str]:
             continue
         ids |= set(re.findall(r'"run_id": "([^"]+)"', json.dumps(doc)))
     return ids
-
-
-def _referenced(directory: Path) -> set[str]:
-    """Run ids that a results file in ``directory`` or a summary beside it refers to."""
-    refs = {i for r in _readable_runs(directory) for i in r.results.references.values()}
-    return refs | _summary_ids(directory)
