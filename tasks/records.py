@@ -51,27 +51,38 @@ def _looks_local(source: str) -> bool:
 
 
 def _check_file(path: Path, pack: str) -> None:
-    """A local data file that is empty or not UTF-8 text is refused with that reason (the
-    loaders' own errors say neither)."""
+    """A local data file that is empty is refused with that reason (the loaders' own
+    errors do not say it)."""
     if path.stat().st_size == 0:
         raise DatasetError(
             f"{pack}: {path} is empty (0 bytes: no rows); pass a file with at least one record."
         )
-    if path.suffix == ".parquet":
+
+
+def _check_utf8(path: Path, pack: str) -> None:
+    """Refuse ``path`` (a text file) when it is not UTF-8; called once a reader failed."""
+    if not path.is_file() or path.suffix == ".parquet":
         return
     try:
         with open(path, encoding="utf-8-sig") as fh:
             for _ in iter(lambda: fh.read(1 << 20), ""):
                 pass
     except UnicodeDecodeError as exc:
-        raise DatasetError(
-            f"{pack}: {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as "
-            "UTF-8 (e.g. iconv -f latin1 -t utf-8 IN > OUT) and pass that file."
-        ) from exc
+        raise _not_utf8(path, pack, exc) from exc
 
 
-def _read_json(path: Path) -> Rows:
-    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is read, as CSV's is
+def _not_utf8(where: object, pack: str, exc: UnicodeDecodeError) -> DatasetError:
+    return DatasetError(
+        f"{pack}: {where} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as "
+        "UTF-8 (e.g. iconv -f latin1 -t utf-8 IN > OUT) and pass that file."
+    )
+
+
+def _read_json(path: Path, pack: str) -> Rows:
+    try:  # a byte-order mark is read, as CSV's is
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, pack, exc) from exc
     if path.suffix == ".json" and text.lstrip().startswith("["):
         data = json.loads(text)
         if not all(isinstance(r, dict) for r in data):
@@ -109,6 +120,8 @@ def _load_with_datasets(source: str, revision: str | None, pack: str, **kwargs: 
         files = kwargs.get("data_files")
         if files or Path(source).expanduser().exists():
             where = ", ".join(map(str, files.values())) if isinstance(files, dict) else source
+            for file in (files.values() if isinstance(files, dict) else [source]):
+                _check_utf8(Path(str(file)), pack)  # the readers say it in their own words
             if "corresponds to no data" in str(cause):
                 raise DatasetError(
                     f"{pack}: {where} has no rows (a header line at most); pass a file with "
@@ -147,7 +160,7 @@ def load_records(
     if path.is_file():
         _check_file(path, pack)
         if path.suffix in (".jsonl", ".json"):
-            splits = {file_split: _read_json(path)}
+            splits = {file_split: _read_json(path, pack)}
         elif path.suffix in _BUILDERS:
             ds = _load_with_datasets(
                 _BUILDERS[path.suffix], None, pack, data_files={file_split: str(path)}

@@ -328,6 +328,10 @@ CASES: dict[str, Case] = {
         lambda t: notes_args(t, raw="subject_id,text,labels\n1,caf\u00e9,sepsis\n".encode(
             "latin-1")),
         r"notes\.csv is not UTF-8"),
+    "Latin-1 JSON lines": Case(
+        lambda t: notes_args(t, suffix=".jsonl", raw=(
+            '{"subject_id": 1, "text": "caf\u00e9", "labels": "sepsis"}\n').encode("latin-1")),
+        r"notes\.jsonl is not UTF-8"),
     "--duplicates with a typo": Case(
         lambda t: [*notes_args(t)[:-1], notes_args(t)[-1] + ",duplicates=dorp"],
         r"duplicates='dorp'.*'error'.*'drop'"),
