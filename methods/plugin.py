@@ -38,6 +38,9 @@ def register_methods(register: Register) -> None:
     # Forget-MI and its baselines: image + text classifiers
     fmi = "medlethe.methods.forget_mi"
     register("ForgetMI", f"{fmi}:ForgetMI")
+    register("ForgetMI/release", "medlethe.methods.forget_mi_release:ForgetMIRelease",
+             description="Forget-MI as its authors' code runs it (evaluate with "
+             "--backend-args head=image)")
     register("RetainFineTune", f"{fmi}:RetainFineTune")
     register("NegGrad+", f"{fmi}:NegGradPlus")
     register("FullGradAscent", f"{fmi}:FullGradAscent")

@@ -31,8 +31,9 @@ class HFBackend(Backend):
 
     Generation is greedy with left padding; log-likelihoods use right padding; ``classify``
     loads the folder with ``AutoModelForSequenceClassification`` and returns its logits
-    (texts truncated to the model's positions). Requests are sorted by length inside each
-    call so batches waste little padding; results come back in request order.
+    (texts truncated to the model's positions; ``head=NAME`` reads the output's
+    ``NAME_logits`` instead, e.g. fusion-tiny's image head). Requests are sorted by length
+    inside each call so batches waste little padding; results come back in request order.
     """
 
     def __init__(
@@ -46,8 +47,11 @@ class HFBackend(Backend):
         revision: str | None = None,
         seed: int = 1234,
         share_prefix: bool = True,
+        head: str | None = None,
     ) -> None:
         super().__init__()
+        if head is not None and not (isinstance(head, str) and head.isidentifier()):
+            raise BackendError(f"hf backend: head must be a name such as image, got {head!r}")
         if dtype not in _DTYPES:
             raise BackendError(f"hf backend: dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
         if batch_size < 1:
@@ -60,6 +64,7 @@ class HFBackend(Backend):
         self.revision = revision
         self.seed = seed
         self.share_prefix = share_prefix
+        self.head = head
 
     # -- provenance -----------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -67,7 +72,8 @@ class HFBackend(Backend):
             self.model_name, self.adapter, self.revision, self.dtype, self.device
         )
         # the shared-context path rounds differently (agreeing within 1e-4)
-        return f"{found}:shared-prefix" if self.share_prefix else found
+        found = f"{found}:shared-prefix" if self.share_prefix else found
+        return f"{found}:head={self.head}" if self.head else found
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -77,6 +83,7 @@ class HFBackend(Backend):
             "revision": self.revision,
             "seed": self.seed,
             "share_prefix": self.share_prefix,
+            "head": self.head,
         }
 
     @property
@@ -153,12 +160,26 @@ class HFBackend(Backend):
                                        "without images; give every request an image or none.")
                 extra["pixel_values"] = load_images([str(p) for p in images]).to(self.device)
             with torch.no_grad():
-                logits = model(input_ids=ids.to(self.device),
-                               attention_mask=mask.to(self.device), **extra).logits.float()
+                output = model(input_ids=ids.to(self.device),
+                               attention_mask=mask.to(self.device), **extra)
+            logits = self._head_logits(output).float()
             for row, i in enumerate(batch):
                 out[i] = ClassifyResult(logits=tuple(logits[row].tolist()))
             self.model_calls += len(batch)
         return [r for r in out if r is not None]
+
+    def _head_logits(self, output: Any) -> Any:
+        if self.head is None:
+            return output.logits
+        found = getattr(output, f"{self.head}_logits", None)
+        if found is None:
+            heads = sorted(k[: -len("_logits")] for k in output if k.endswith("_logits"))
+            raise BackendError(
+                f"hf backend: the model {self.model_name} has no {self.head!r} head (its "
+                f"output has {', '.join(heads) or 'no named heads'}); drop head= from "
+                "--backend-args or give one of those."
+            )
+        return found
 
     def _max_length(self, model: Any) -> int:
         return int(getattr(model.config, "max_position_embeddings", 2048) or 2048)

@@ -102,9 +102,11 @@ def _encoder(name: str, task: Task | None) -> Path:
     classes, multi = task.classes, task.multi_label
     if name == "fusion-tiny":
         from medlethe.models.encoders import create_fusion_tiny
+        from medlethe.models.fusion import FUSION_VERSION
 
         corpus = task.tokenizer_corpus()
-        key = fingerprint(["fusion-tiny", TINY_BERT_VERSION, corpus, classes])[:16]
+        key = fingerprint(["fusion-tiny", TINY_BERT_VERSION, FUSION_VERSION, corpus,
+                           classes])[:16]
         return _built(cache_root() / "models" / f"fusion-tiny-{key}",
                       lambda w: create_fusion_tiny(corpus, w, classes))
     if name == "tiny-bert":

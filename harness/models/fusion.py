@@ -4,6 +4,10 @@ A 3-layer CNN encodes the image, a 2-layer BERT (WordPiece trained on the pack's
 the text; a gated multimodal unit joins them (z = sigmoid(W [i; t]), joint = z tanh(W_i i) +
 (1 - z) tanh(W_t t)); three heads give image, text and joint logits. The joint logits are
 the model's output (``logits``); the embeddings are returned for Forget-MI's losses.
+Training minimises the sum of the cross-entropies of the heads named in
+``loss_heads`` (all three by default, so that each head classifies on its own, as the
+image and text heads of the Forget-MI release's model do); the hf backend reads another
+head's logits with ``--backend-args head=image``.
 
 It is a transformers ``PreTrainedModel`` registered with ``AutoConfig`` and
 ``AutoModelForSequenceClassification`` (model type ``medlethe-fusion``), so it is saved and
@@ -29,6 +33,11 @@ from transformers import (
 from transformers.utils.generic import ModelOutput
 
 MODEL_TYPE = "medlethe-fusion"
+#: bump when the architecture or the training loss changes (part of the cache key);
+#: 2: the image and text heads are trained beside the joint one, and the image encoder
+#: keeps PyTorch's initialisation
+FUSION_VERSION = "2"
+HEADS = ("joint", "image", "text")
 
 
 class FusionConfig(PretrainedConfig):
@@ -43,8 +52,14 @@ class FusionConfig(PretrainedConfig):
         embed_size: int = 64,
         max_position_embeddings: int = 128,
         pad_token_id: int = 0,
+        loss_heads: tuple[str, ...] | list[str] = HEADS,
         **kwargs: Any,
     ) -> None:
+        unknown = sorted(set(loss_heads) - set(HEADS))
+        if unknown or not loss_heads:
+            raise ValueError(f"fusion-tiny: loss_heads must be some of {HEADS}, got "
+                             f"{list(loss_heads)}")
+        self.loss_heads = list(loss_heads)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.image_size = image_size
@@ -59,6 +74,7 @@ class FusionConfig(PretrainedConfig):
 class FusionOutput(ModelOutput):
     loss: Any = None
     logits: Any = None
+    joint_logits: Any = None
     image_logits: Any = None
     text_logits: Any = None
     image_embeds: Any = None
@@ -93,7 +109,21 @@ class FusionForClassification(PreTrainedModel):
         self.image_head = nn.Linear(e, k)
         self.text_head = nn.Linear(e, k)
         self.joint_head = nn.Linear(e, k)
+        for name, module in self.named_modules():  # all but the BERT: PyTorch's own init
+            if name and not name.startswith("text_encoder") and hasattr(module,
+                                                                         "reset_parameters"):
+                module._medlethe_torch_init = True
         self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """transformers' initialisation (normal, std 0.02) for the BERT; PyTorch's default
+        for the CNN, the projections, the gate and the heads: under std 0.02 the three
+        convolutions shrank the image embedding to std 6e-4 and the image head never left
+        the majority grade."""
+        if getattr(module, "_medlethe_torch_init", False):
+            module.reset_parameters()  # type: ignore[operator]
+        else:
+            super()._init_weights(module)
 
     def get_input_embeddings(self) -> nn.Module:
         return self.text_encoder.get_input_embeddings()
@@ -119,13 +149,16 @@ class FusionForClassification(PreTrainedModel):
         z = torch.sigmoid(self.gate(torch.cat([image, text], dim=-1)))
         joint = z * torch.tanh(self.image_transform(image)) + (1 - z) * torch.tanh(
             self.text_transform(text))
-        logits = self.joint_head(joint)
+        heads = {"joint": self.joint_head(joint), "image": self.image_head(image),
+                 "text": self.text_head(text)}
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels)
+            loss = sum(nn.functional.cross_entropy(heads[h], labels)
+                       for h in self.config.loss_heads)
         return FusionOutput(
-            loss=loss, logits=logits, image_logits=self.image_head(image),
-            text_logits=self.text_head(text), image_embeds=image, text_embeds=text,
+            loss=loss, logits=heads["joint"], joint_logits=heads["joint"],
+            image_logits=heads["image"],
+            text_logits=heads["text"], image_embeds=image, text_embeds=text,
             joint_embeds=joint,
         )
 

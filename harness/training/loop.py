@@ -32,8 +32,13 @@ class LoopConfig:
     learning_rate: float
     weight_decay: float
     warmup_ratio: float
-    max_grad_norm: float
+    #: clip the gradients' total norm to this (``None``: no clipping)
+    max_grad_norm: float | None
     checkpoint_every: int
+    #: "linear" (warm-up, then decay to zero) or "constant"
+    schedule: str = "linear"
+    #: parameter names containing any of these take no weight decay (needs named params)
+    no_decay: tuple[str, ...] = ()
 
 
 def load_causal_lm(path: str | Path, *, trainable: bool = True) -> tuple[Any, Any]:
@@ -59,16 +64,30 @@ def add_lora(model: Any, rank: int, alpha: int) -> Any:
     return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets))
 
 
-def linear_schedule(opt: Any, total: int, warmup_ratio: float) -> Any:
-    """Linear warm-up, then linear decay to zero at ``total`` steps."""
+def linear_schedule(opt: Any, total: int, warmup_ratio: float, kind: str = "linear") -> Any:
+    """Linear warm-up, then linear decay to zero at ``total`` steps (``kind="constant"``:
+    the learning rate never changes)."""
     import torch
 
+    if kind not in ("linear", "constant"):
+        raise ValueError(f"schedule must be linear or constant, got {kind!r}")
     warmup = max(1, int(total * warmup_ratio))
 
     def factor(s: int) -> float:
+        if kind == "constant":
+            return 1.0
         return (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def param_groups(named: Sequence[tuple[str, Any]], config: LoopConfig) -> list[dict[str, Any]]:
+    """AdamW parameter groups: weight decay on every parameter except those whose name
+    contains one of ``config.no_decay``."""
+    plain = [p for n, p in named if not any(k in n for k in config.no_decay)]
+    bare = [p for n, p in named if any(k in n for k in config.no_decay)]
+    return [g for g in ({"params": plain, "weight_decay": config.weight_decay},
+                        {"params": bare, "weight_decay": 0.0}) if g["params"]]
 
 
 def work_dir(out: Path) -> Path:
@@ -120,15 +139,17 @@ def train_steps(
     desc: str,
     progress: bool = True,
 ) -> None:
-    """Train ``params`` of ``model`` for ``steps`` optimizer steps with AdamW, a linear
-    warm-up/decay schedule and gradient clipping, resuming from the checkpoint in ``work``
+    """Train ``params`` of ``model`` (tensors, or AdamW parameter groups such as
+    :func:`param_groups` makes) for ``steps`` optimizer steps with AdamW, the schedule of
+    ``config`` and gradient clipping, resuming from the checkpoint in ``work``
     and saving one every ``config.checkpoint_every`` steps. ``grads_at(i)`` computes step
     ``i``'s gradients and returns its loss; a loss that is not finite stops the run with the
     step that produced it."""
     import torch
 
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    sched = linear_schedule(opt, steps, config.warmup_ratio)
+    sched = linear_schedule(opt, steps, config.warmup_ratio, config.schedule)
+    tensors = [p for g in opt.param_groups for p in g["params"]]
     step = load_checkpoint(work, model, opt, sched)
     model.train()
     with tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress) as bar:
@@ -136,7 +157,8 @@ def train_steps(
             loss, shown = grads_at(step)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            if config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(tensors, config.max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad()
