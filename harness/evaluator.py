@@ -421,6 +421,8 @@ def _backend(
     if adapter is not None:
         check_model(adapter)
     comp = registry.get("backend", backend)
+    comp.check_arguments([k for k in backend_args if k not in ("model", "adapter", "seed")],
+                         "--backend-args")
     engine = comp.build(model=model, adapter=adapter, seed=seed, **backend_args)
     return engine, component_record(comp, engine.describe())
 

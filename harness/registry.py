@@ -110,6 +110,29 @@ class Component:
                 if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
                 and (p.kind == p.KEYWORD_ONLY or p.default is not p.empty)]
 
+    def check_arguments(self, given: Iterable[str], flag: str) -> None:
+        """An error naming each argument in ``given`` that the factory does not take, the
+        closest known one and the whole list (``flag``: where the user wrote it). A factory
+        taking ``**kwargs`` without ``arguments_of`` is not checked."""
+        factory = self.load()
+        target = getattr(factory, "arguments_of", None)
+        target = target() if callable(target) else factory
+        try:
+            params = inspect.signature(target).parameters.values()
+        except (TypeError, ValueError):
+            return
+        if any(p.kind == p.VAR_KEYWORD for p in params) and target is factory:
+            return
+        known = [n for n, _ in self.arguments()]
+        for name in given:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise MedletheError(
+                    f"{self.kind} {self.name!r} takes no argument {name!r} ({flag}).{hint} "
+                    f"It takes: {', '.join(known) or 'none'}."
+                )
+
     def summary(self) -> str:
         """The registered description, else the first line of the factory's docstring."""
         if self.description:

@@ -95,3 +95,47 @@ def test_bad_arguments() -> None:
         HFBackend("x", dtype="float8")
     with pytest.raises(BackendError, match="batch_size"):
         HFBackend("x", batch_size=0)
+    with pytest.raises(BackendError, match="batch_size.*auto"):
+        HFBackend("x", batch_size="big")
+    with pytest.raises(BackendError, match="device must be"):
+        HFBackend("x", device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="'cuda' is not here.*device=cpu"):
+            HFBackend("x", device="cuda")
+
+
+def test_a_mistyped_backend_argument_names_the_right_one(tiny_model: Path) -> None:
+    from medlethe.errors import MedletheError
+    from medlethe.evaluator import _backend
+    from medlethe.registry import get_registry
+
+    with pytest.raises(MedletheError, match=r"no argument 'batch_sz'.*'batch_size'.*dtype"):
+        _backend(get_registry(), "hf", str(tiny_model), None, 0, {"batch_sz": 4})
+
+
+def test_auto_batch_size_halves_on_out_of_memory(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """batch_size=auto starts at max_batch_size and halves after an out-of-memory error
+    (here raised for batches above 8, as a GPU would), keeping the size that ran; the
+    numbers equal a fixed batch size's."""
+    reqs = [LoglikelihoodRequest(f"Which drug was patient {i} given?", " zentorin")
+            for i in range(20)]
+    auto = HFBackend(str(tiny_model), batch_size="auto", max_batch_size=32)
+    plain = HFBackend(str(tiny_model), batch_size=8)
+    run = auto._shared_loglikelihood
+    tried: list[int] = []
+
+    def small_only(*args: object) -> object:
+        tried.append(auto._bs)
+        if auto._bs > 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return run(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auto, "_shared_loglikelihood", small_only)
+    got = auto.loglikelihood(reqs)
+    assert tried == [32, 16, 8] and auto.describe()["found_batch_size"] == 8
+    for a, b in zip(got, plain.loglikelihood(reqs), strict=True):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+    auto.loglikelihood(reqs[:3])
+    assert tried[-1] == 8  # the found size is kept for later calls

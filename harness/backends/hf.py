@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import groupby
-from typing import Any
+from typing import Any, TypeVar
 
 from medlethe.backends.base import (
     Backend,
@@ -23,6 +23,31 @@ from medlethe.fingerprint import weights_fingerprint
 from medlethe.training.batch import left_pad, right_pad
 
 _DTYPES = ("float32", "bfloat16", "float16")
+R = TypeVar("R")
+
+
+def check_device(device: str, who: str) -> None:
+    """An error naming the fix for a device this machine does not have (``cuda`` on a CPU
+    build of torch or a machine without a GPU; ``cuda:3`` with two GPUs)."""
+    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise BackendError(f"{who}: device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    if device == "cpu":
+        return
+    import torch
+
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= n:
+            build = "a CPU-only build" if torch.version.cuda is None else (
+                f"built for CUDA {torch.version.cuda}")
+            raise BackendError(
+                f"{who}: device {device!r} is not here: torch {torch.__version__} is {build} "
+                f"and sees {n} GPU(s). Use device=cpu, or install a CUDA build of torch on a "
+                "machine with a GPU."
+            )
+    elif not torch.backends.mps.is_available():
+        raise BackendError(f"{who}: device 'mps' is not available here; use device=cpu.")
 
 
 class HFBackend(Backend):
@@ -41,7 +66,8 @@ class HFBackend(Backend):
         model: str,
         adapter: str | None = None,
         *,
-        batch_size: int = 16,
+        batch_size: int | str = 16,
+        max_batch_size: int = 64,
         dtype: str = "float32",
         device: str = "cpu",
         revision: str | None = None,
@@ -54,11 +80,22 @@ class HFBackend(Backend):
             raise BackendError(f"hf backend: head must be a name such as image, got {head!r}")
         if dtype not in _DTYPES:
             raise BackendError(f"hf backend: dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
-        if batch_size < 1:
-            raise BackendError("hf backend: batch_size must be at least 1")
+        auto = batch_size == "auto"
+        if not auto and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                         or batch_size < 1):
+            raise BackendError(f"hf backend: batch_size must be a whole number at least 1 or "
+                               f"auto, got {batch_size!r}")
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or (
+                max_batch_size < 1):
+            raise BackendError("hf backend: max_batch_size must be a whole number at least 1")
+        check_device(device, "hf backend")
         self.model_name = model
         self.adapter = adapter
         self.batch_size = batch_size
+        self.max_batch_size = max_batch_size
+        #: the batch size in use: batch_size, or with auto the largest that ran without
+        #: running out of memory (from max_batch_size, halving, as lm-eval finds it)
+        self._bs = max_batch_size if auto else int(batch_size)
         self.dtype = dtype
         self.device = device
         self.revision = revision
@@ -78,6 +115,7 @@ class HFBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {
             "batch_size": self.batch_size,
+            **({"found_batch_size": self._bs} if self.batch_size == "auto" else {}),
             "dtype": self.dtype,
             "device": self.device,
             "revision": self.revision,
@@ -88,7 +126,7 @@ class HFBackend(Backend):
 
     @property
     def preferred_chunk(self) -> int:
-        return self.batch_size * 4
+        return self._bs * 4
 
     # -- loading --------------------------------------------------------------------------
     @functools.cached_property
@@ -135,7 +173,27 @@ class HFBackend(Backend):
         return tok, model
 
     # -- classification -------------------------------------------------------------------
+    def _sized(self, run: Callable[[], list[R]]) -> list[R]:
+        """``run()`` at the batch size in use; with ``batch_size=auto``, again at half the
+        size after an out-of-memory error (accelerate's find_executable_batch_size)."""
+        if self.batch_size != "auto":
+            return run()
+        from accelerate.utils import find_executable_batch_size
+
+        def halve() -> int:
+            return self._bs // 2
+
+        @find_executable_batch_size(starting_batch_size=self._bs, reduce_batch_size_fn=halve)
+        def attempt(size: int) -> list[R]:
+            self._bs = size
+            return run()
+
+        return attempt()  # type: ignore[no-any-return]
+
     def classify(self, requests: Sequence[ClassifyRequest]) -> list[ClassifyResult]:
+        return self._sized(lambda: self._classify(requests))
+
+    def _classify(self, requests: Sequence[ClassifyRequest]) -> list[ClassifyResult]:
         import torch
 
         tok, model = self._classifier
@@ -147,8 +205,8 @@ class HFBackend(Backend):
         order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
         out: list[ClassifyResult | None] = [None] * len(requests)
         pad = tok.pad_token_id
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(order), self._bs):
+            batch = order[start : start + self._bs]
             ids, mask = right_pad([encoded[i] for i in batch], pad)
             extra: dict[str, Any] = {}
             images = [requests[i].image for i in batch]
@@ -186,6 +244,9 @@ class HFBackend(Backend):
 
     # -- generation -----------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        return self._sized(lambda: self._generate(requests))
+
+    def _generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
         import torch
 
         tok, model = self._loaded
@@ -202,8 +263,8 @@ class HFBackend(Backend):
         for (max_new, stop), group in groupby(order, key=params):
             idx = list(group)
             limit = self._max_length(model) - max_new
-            for start in range(0, len(idx), self.batch_size):
-                batch = idx[start : start + self.batch_size]
+            for start in range(0, len(idx), self._bs):
+                batch = idx[start : start + self._bs]
                 pad = tok.pad_token_id
                 ids, mask = left_pad([encoded[i][-limit:] for i in batch], pad)
                 width = ids.shape[1]
@@ -232,10 +293,8 @@ class HFBackend(Backend):
         tok, model = self._loaded
         max_len = self._max_length(model)
         pairs = [encode_loglikelihood(tok, r, max_len, "hf") for r in requests]
-        if self.share_prefix:
-            out = self._shared_loglikelihood(model, tok.pad_token_id, pairs)
-        else:
-            out = self._plain_loglikelihood(model, tok.pad_token_id, pairs)
+        run = self._shared_loglikelihood if self.share_prefix else self._plain_loglikelihood
+        out = self._sized(lambda: run(model, tok.pad_token_id, pairs))
         self.model_calls += len(requests)
         return out
 
@@ -250,8 +309,8 @@ class HFBackend(Backend):
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))
         out: list[LoglikelihoodResult | None] = [None] * len(pairs)
         dev = self.device
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(order), self._bs):
+            batch = order[start : start + self._bs]
             ids, mask = left_pad([pairs[i][0] for i in batch], pad)
             keep = max(pairs[i][1] for i in batch) + 1
             inputs = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev),
@@ -281,8 +340,8 @@ class HFBackend(Backend):
         contexts = sorted(groups, key=len, reverse=True)
         out: list[LoglikelihoodResult | None] = [None] * len(pairs)
         dev = self.device
-        for start in range(0, len(contexts), self.batch_size):
-            batch = contexts[start : start + self.batch_size]
+        for start in range(0, len(contexts), self._bs):
+            batch = contexts[start : start + self._bs]
             ids, mask = right_pad([list(c) for c in batch], pad)
             last = mask.sum(1) - 1
             keep = torch.unique(last)
