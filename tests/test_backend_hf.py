@@ -95,12 +95,12 @@ def test_bad_arguments() -> None:
         HFBackend("x", dtype="float8")
     with pytest.raises(BackendError, match="batch_size"):
         HFBackend("x", batch_size=0)
-    with pytest.raises(BackendError, match="batch_size.*auto"):
+    with pytest.raises(BackendError, match=r"batch_size.*auto"):
         HFBackend("x", batch_size="big")
     with pytest.raises(BackendError, match="device must be"):
         HFBackend("x", device="tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(BackendError, match="'cuda' is not here.*device=cpu"):
+        with pytest.raises(BackendError, match=r"'cuda' is not here.*device=cpu"):
             HFBackend("x", device="cuda")
 
 
