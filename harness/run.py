@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -93,7 +94,18 @@ def _provenance(
         "trained_on": ft.on,
         "finetune_fingerprint": ft.fingerprint,
         "train_config": dataclasses.asdict(ft.config),
+        "training_runtime": _training_runtime(ft.path),
     }
+
+
+def _training_runtime(folder: Path) -> dict[str, Any] | None:
+    """Where the model was trained (device, processes, precision), from its metadata."""
+    try:
+        meta = json.loads((folder / "medlethe_finetune.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = meta.get("runtime")
+    return found if isinstance(found, dict) else None
 
 
 @dataclass

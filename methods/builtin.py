@@ -160,7 +160,9 @@ class RMU(LossMethod):
         # shared with retain questions); retain term on every position.
         predicts = torch.zeros_like(forget.attention_mask, dtype=torch.float)
         predicts[:, :-1] = (forget.labels[:, 1:] != -100).float()
-        forget_loss = _masked_mse(self.activations(model, forget), self.control, predicts)
+        h_forget = self.activations(model, forget)
+        control = self.control.to(h_forget.device, h_forget.dtype)
+        forget_loss = _masked_mse(h_forget, control, predicts)
         if not retain.index:
             return forget_loss
         with torch.no_grad():
@@ -214,7 +216,8 @@ class IdkPO(LossMethod):
         ids, mask, labels = collate(
             [self.idk[i] for i in forget.index], self.tokenizer.pad_token_id
         )
-        idk = Batch(ids, mask, labels, forget.index)
+        dev = forget.input_ids.device
+        idk = Batch(ids.to(dev), mask.to(dev), labels.to(dev), forget.index)
         win, _ = sequence_logprob(model, idk)
         lose, _ = sequence_logprob(model, forget)
         with torch.no_grad():

@@ -246,7 +246,8 @@ class DuoLearn(LossMethod):
             batches = [data[i:i + size] for i in range(0, len(data), size)][: p.fisher_batches]
             for items in batches:
                 model.zero_grad(set_to_none=True)
-                ids, mask, labels = collate(items, self.pad)
+                dev = next(model.parameters()).device
+                ids, mask, labels = (t.to(dev) for t in collate(items, self.pad))
                 model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
                 for n, q in named:
                     if q.grad is not None:
@@ -260,7 +261,7 @@ class DuoLearn(LossMethod):
         scores = {n: f[n] / (r[n] + 1e-12) for n, _ in named}
         flat = torch.cat([s.flatten() for s in scores.values()])
         k = max(1, int(p.fisher_budget * flat.numel()))
-        chosen = torch.zeros(flat.numel(), dtype=torch.bool)
+        chosen = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
         chosen[torch.topk(flat, k).indices] = True
         out, at = {}, 0
         for n, q in named:
@@ -280,7 +281,8 @@ class DuoLearn(LossMethod):
         logits = model(input_ids=forget.input_ids, attention_mask=forget.attention_mask).logits
         picked, mask = token_logprobs(logits, forget)
         width = forget.labels.shape[1]
-        w = torch.tensor([(self.weights[i] + [0.0] * width)[:width] for i in forget.index])
+        w = torch.tensor([(self.weights[i] + [0.0] * width)[:width] for i in forget.index],
+                         device=logits.device)
         w = w[:, 1:] * mask
         return (picked * w).sum() / w.sum().clamp_min(1e-8)
 

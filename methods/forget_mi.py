@@ -102,12 +102,12 @@ class ForgetMI(_Multimodal):
         self.ceilings: tuple[Any, Any] | None = None
         self.first_terms: dict[str, float] = {}
 
-    def _noised(self, index: list[int]) -> dict[str, Any]:
+    def _noised(self, index: list[int], device: Any = "cpu") -> dict[str, Any]:
         from medlethe.training.batch import right_pad
 
         ids, mask = right_pad([self.noised_ids[i] for i in index], self.pad)
-        return {"input_ids": ids, "attention_mask": mask,
-                "pixel_values": self.noised_pixels[index]}
+        return {"input_ids": ids.to(device), "attention_mask": mask.to(device),
+                "pixel_values": self.noised_pixels[index].to(device)}
 
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
         import torch
@@ -117,7 +117,7 @@ class ForgetMI(_Multimodal):
         mine_f = embeddings(model(**forget.inputs()))
         mine_r = embeddings(model(**retain.inputs()))
         with torch.no_grad():
-            ref_n = embeddings(ref(**self._noised(forget.index)))
+            ref_n = embeddings(ref(**self._noised(forget.index, forget.input_ids.device)))
             ref_r = embeddings(ref(**retain.inputs()))
         terms = forget_mi_terms(mine_f, ref_n, mine_r, ref_r)
         if self.ceilings is None:  # the first values + 1 bound the retention terms

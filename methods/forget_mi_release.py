@@ -83,7 +83,8 @@ def fresh_gate(image: Any, text: Any, gen: Any) -> Any:
     def layer(n_in: int, n_out: int) -> tuple[Any, Any]:
         bound = n_in ** -0.5
         w = torch.empty(n_out, n_in).uniform_(-bound, bound, generator=gen)
-        return w, torch.empty(n_out).uniform_(-bound, bound, generator=gen)
+        b = torch.empty(n_out).uniform_(-bound, bound, generator=gen)
+        return w.to(image.device, image.dtype), b.to(image.device, image.dtype)
 
     e = image.shape[-1]
     z = torch.sigmoid(linear(torch.cat([image, text], -1), *layer(2 * e, e)))
@@ -108,6 +109,7 @@ class ForgetMIRelease(Method):
             load_classifier,
             load_images,
         )
+        from medlethe.training.device import DeviceSettings, Runtime, backward
         from medlethe.training.loop import LoopConfig, finish, param_groups, train_steps, work_dir
 
         p = self.params
@@ -116,9 +118,12 @@ class ForgetMIRelease(Method):
             raise MethodError("ForgetMI/release needs forget and retain studies")
         if not all(ex.image for ex in [*ctx.forget, *ctx.retain]):
             raise MethodError("ForgetMI/release: every study needs an image")
+        runtime = Runtime(DeviceSettings.of(ctx.train_config))
         torch.manual_seed(p.seed)
         tok, model = load_classifier(ctx.target)
-        ref = load_classifier(ctx.target, trainable=False)[1].train()  # dropout on, as released
+        model = runtime.place(model)
+        ref = runtime.place_frozen(load_classifier(ctx.target, trainable=False)[1])
+        ref.train()  # dropout on, as released
         synonyms = Synonyms.read(p.synonyms or EMBEDDED_SYNONYMS)
         rng = random.Random(f"{p.seed}:forget-mi-release:text")
         noised = [release_noise(ex.text, rng, p.text_noise_level, synonyms, p.keywords)
@@ -128,14 +133,14 @@ class ForgetMIRelease(Method):
         noised_ids = [tok(t, truncation=True, max_length=p.max_length).input_ids
                       for t in noised]
         retain = [encode_text(tok, ex, p.max_length) for ex in ctx.retain]
-        clean_pixels = load_images([str(ex.image) for ex in ctx.forget])
+        clean_pixels = load_images([str(ex.image) for ex in ctx.forget]).to(runtime.device)
         a, b, t, g = release_weights(p.weights)
         sign = 1.0 if p.use_noise else -1.0
         n_batches = -(-len(forget) // p.batch_size)
         pad = tok.pad_token_id
 
         def inputs(items: list[Any]) -> dict[str, Any]:
-            ids, mask, _, pixels = collate_texts(items, pad, k, multi)
+            ids, mask, _, pixels = runtime.batch(collate_texts(items, pad, k, multi))
             return {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
 
         def terms(epoch: int, batch: int, gen: Any) -> tuple[Any, ...]:
@@ -144,9 +149,9 @@ class ForgetMIRelease(Method):
             order = list(range(len(retain)))
             random.Random(f"{p.seed}:retain:{epoch}").shuffle(order)
             r_idx = [order[(batch * p.batch_size + j) % len(order)] for j in range(p.batch_size)]
-            noise = torch.randn(clean_pixels[idx].shape, generator=gen)
+            noise = torch.randn(clean_pixels[idx].shape, generator=gen).to(runtime.device)
             pixels = (clean_pixels[idx] + p.image_noise_mean + p.image_noise_std * noise)
-            ids, mask = right_pad([noised_ids[i] for i in idx], pad)
+            ids, mask = runtime.batch(right_pad([noised_ids[i] for i in idx], pad))
             rand = {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels.clamp(0, 1)}
             r_in = inputs([retain[i] for i in r_idx])
             with torch.no_grad():
@@ -178,12 +183,12 @@ class ForgetMIRelease(Method):
         def grads_at(step: int) -> tuple[Any, dict[str, str]]:
             epoch = step + 1
             gen = generator(epoch)
-            total = torch.zeros(())
+            total = torch.zeros((), device=runtime.device)
             for i in range(n_batches):
                 ur, uu, mu, mr = terms(epoch, i, gen)
                 loss = (a * torch.minimum(ur, ceil_ur) + b * uu + t * mu
                         + g * torch.minimum(mr, ceil_mr))
-                loss.backward()  # summed over the pass's batches, one step (as released)
+                backward(loss)  # summed over the pass's batches, one step (as released)
                 total = total + loss.detach()
             return total / n_batches, {}
 
@@ -192,7 +197,7 @@ class ForgetMIRelease(Method):
         named = [(n, x) for n, x in model.named_parameters() if x.requires_grad]
         work = work_dir(ctx.out_dir)
         train_steps(model, param_groups(named, loop), p.epochs - 1, grads_at, loop, work,
-                    desc=f"unlearn {self.name}", progress=ctx.progress)
+                    desc=f"unlearn {self.name}", progress=ctx.progress, runtime=runtime)
         model.save_pretrained(work)
         tok.save_pretrained(work)
         meta = {
@@ -201,6 +206,7 @@ class ForgetMIRelease(Method):
             "trainable_parameters": sum(x.numel() for _, x in named),
             "method_info": {"weights": [a, b, t, g], "first_terms": firsts,
                             "ceilings": [round(float(ceil_ur), 4), round(float(ceil_mr), 4)]},
+            "runtime": runtime.describe(),
             "seconds": round(time.perf_counter() - started, 2),
         }
         return UnlearnOutput(path=finish(work, ctx.out_dir, META, meta), meta=meta)

@@ -167,7 +167,7 @@ class STEU(ClassForgetLoss):
         scores = pmi_scores(forget, corpus, set(tokenizer.all_special_ids))
         self.rows = top_tokens(scores, self.params.top_k)
         weight = model.get_input_embeddings().weight
-        mask = torch.zeros(weight.shape[0], 1)
+        mask = torch.zeros(weight.shape[0], 1, device=weight.device, dtype=weight.dtype)
         mask[self.rows] = 1.0
         weight.register_hook(lambda grad: grad * mask)
 

@@ -183,12 +183,13 @@ class HFBackend(Backend):
         def halve() -> int:
             return self._bs // 2
 
-        @find_executable_batch_size(starting_batch_size=self._bs, reduce_batch_size_fn=halve)
         def attempt(size: int) -> list[R]:
             self._bs = size
             return run()
 
-        return attempt()  # type: ignore[no-any-return]
+        sized = find_executable_batch_size(attempt, starting_batch_size=self._bs,
+                                           reduce_batch_size_fn=halve)
+        return sized()
 
     def classify(self, requests: Sequence[ClassifyRequest]) -> list[ClassifyResult]:
         return self._sized(lambda: self._classify(requests))

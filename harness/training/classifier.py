@@ -16,6 +16,7 @@ from typing import Any
 from medlethe.errors import DatasetError, MedletheError
 from medlethe.task.base import LabelledData, LabelledText
 from medlethe.training.batch import right_pad
+from medlethe.training.device import DeviceSettings, Runtime, backward, micro_batches
 from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
 
 #: token ids, gold class indices and image path (or ``None``) of one labelled text
@@ -35,8 +36,13 @@ class ClassifierTrainConfig:
     max_length: int = 128
     seed: int = 0
     checkpoint_every: int = 200
+    #: device settings (medlethe.training.device)
+    precision: str = "fp32"
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        DeviceSettings.of(self)  # checks the device settings
         for name in ("epochs", "batch_size", "max_length", "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -171,29 +177,40 @@ def train_classifier(
     import torch
 
     out = Path(out_dir)
+    settings = DeviceSettings.of(config)
+    runtime = Runtime(settings)
     torch.manual_seed(config.seed)
     tok, model = load_classifier(model_dir, data=data)
+    model = runtime.place(model)
     encoded = [encode_text(tok, ex, config.max_length) for ex in data.examples]
     cut = count_truncated(tok, [ex.text for ex in data.examples], config.max_length, desc)
     plan = _plan(len(encoded), config)
     k = len(data.classes)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        ids, mask, labels, pixels = collate_texts([encoded[i] for i in plan[step]],
-                                                  tok.pad_token_id, k, data.multi_label)
-        extra = {"pixel_values": pixels} if pixels is not None else {}
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels, **extra).loss
-        loss.backward()
-        return loss.detach(), {}
+        parts = micro_batches(plan[step], settings.gradient_accumulation_steps)
+        total = None
+        for part in parts:
+            ids, mask, labels, pixels = runtime.batch(collate_texts(
+                [encoded[i] for i in part], tok.pad_token_id, k, data.multi_label))
+            extra = {"pixel_values": pixels} if pixels is not None else {}
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels, **extra).loss
+            if len(parts) > 1:  # each micro-batch's share of the step's mean
+                loss = loss * (len(part) / len(plan[step]))
+            backward(loss)
+            total = loss.detach() if total is None else total + loss.detach()
+        return total, {}
 
     params = [p for p in model.parameters() if p.requires_grad]
     loop = LoopConfig(config.learning_rate, config.weight_decay, config.warmup_ratio,
                       config.max_grad_norm, config.checkpoint_every)
     work = work_dir(out)
-    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress)
+    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress,
+                runtime=runtime)
     model.save_pretrained(work)
     tok.save_pretrained(work)
     meta = {"train_config": asdict(config), "steps": len(plan),
             "n_examples": len(data.examples), "classes": list(data.classes),
-            "multi_label": data.multi_label, "truncated_texts": cut}
+            "multi_label": data.multi_label, "truncated_texts": cut,
+            "runtime": runtime.describe()}
     return finish(work, out, "medlethe_finetune.json", meta)

@@ -17,6 +17,7 @@ from typing import Any
 from medlethe.errors import MedletheError
 from medlethe.task.base import TrainingData, TrainingExample
 from medlethe.training.batch import collate, encode
+from medlethe.training.device import DeviceSettings, Runtime, backward, micro_batches
 from medlethe.training.loop import (
     LoopConfig,
     add_lora,
@@ -46,8 +47,14 @@ class TrainConfig:
     lora_alpha: int = 16
     seed: int = 0
     checkpoint_every: int = 200
+    #: device settings (medlethe.training.device): float32, bf16 or fp16 compute; the
+    #: optimizer batch split into this many micro-batches; activations recomputed
+    precision: str = "fp32"
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        DeviceSettings.of(self)  # checks the device settings
         for name, kind, low, low_open in _LIMITS:
             value = getattr(self, name)
             if value is None and name == "lora_rank":
@@ -121,20 +128,32 @@ def train(
     import torch
 
     out = Path(out_dir)
+    settings = DeviceSettings.of(config)
+    runtime = Runtime(settings)
     torch.manual_seed(config.seed)
-    tok, model = load_causal_lm(model_dir)
+    # a LoRA run keeps its frozen base in the compute dtype; a full fine-tune trains float32
+    tok, model = load_causal_lm(model_dir,
+                                dtype=settings.dtype if config.lora_rank else None)
     if config.lora_rank:
         model = add_lora(model, config.lora_rank, config.lora_alpha)
+    model = runtime.place(model)
     phases = _phases(data, config)
     encoded = [[encode(tok, ex, config.max_length) for ex in exs] for _, exs, _ in phases]
     plan = _plan(phases, config)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
         phase, idx = plan[step]
-        ids, mask, labels = collate([encoded[phase][i] for i in idx], tok.pad_token_id)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        return loss.detach(), {"phase": phases[phase][0]}
+        parts = micro_batches(idx, settings.gradient_accumulation_steps)
+        total = None
+        for part in parts:
+            ids, mask, labels = runtime.batch(
+                collate([encoded[phase][i] for i in part], tok.pad_token_id))
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            if len(parts) > 1:  # each micro-batch's share of the step's mean
+                loss = loss * (len(part) / len(idx))
+            backward(loss)
+            total = loss.detach() if total is None else total + loss.detach()
+        return total, {"phase": phases[phase][0]}
 
     params = [p for p in model.parameters() if p.requires_grad]
     loop = LoopConfig(
@@ -142,7 +161,8 @@ def train(
         config.checkpoint_every,
     )
     work = work_dir(out)
-    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress)
+    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress,
+                runtime=runtime)
     if config.lora_rank:
         model = model.merge_and_unload()
     model.save_pretrained(work)
@@ -153,6 +173,7 @@ def train(
         "steps": total,
         "n_texts": len(data.texts),
         "n_examples": len(data.examples),
+        "runtime": runtime.describe(),
     }
     return finish(work, out, "medlethe_finetune.json", meta)
 

@@ -15,11 +15,14 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from medlethe.integrity import seal
+
+if TYPE_CHECKING:
+    from medlethe.training.device import Runtime
 
 #: the projection layers a LoRA adapter wraps (those the model has)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -41,15 +44,18 @@ class LoopConfig:
     no_decay: tuple[str, ...] = ()
 
 
-def load_causal_lm(path: str | Path, *, trainable: bool = True) -> tuple[Any, Any]:
-    """Tokenizer (padding with EOS where it has no pad token) and float32 model."""
+def load_causal_lm(
+    path: str | Path, *, trainable: bool = True, dtype: Any = None
+) -> tuple[Any, Any]:
+    """Tokenizer (padding with EOS where it has no pad token) and model, float32 unless
+    ``dtype`` says otherwise (a LoRA run in bf16 keeps its frozen base in bf16)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
     if not trainable:
         model.eval().requires_grad_(False)
     return tok, model
@@ -138,27 +144,35 @@ def train_steps(
     *,
     desc: str,
     progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> None:
     """Train ``params`` of ``model`` (tensors, or AdamW parameter groups such as
     :func:`param_groups` makes) for ``steps`` optimizer steps with AdamW, the schedule of
     ``config`` and gradient clipping, resuming from the checkpoint in ``work``
     and saving one every ``config.checkpoint_every`` steps. ``grads_at(i)`` computes step
-    ``i``'s gradients and returns its loss; a loss that is not finite stops the run with the
-    step that produced it."""
+    ``i``'s gradients (through :func:`medlethe.training.device.backward`) and returns its
+    loss; a loss that is not finite stops the run with the step that produced it. The
+    ``runtime`` (device, precision) is the one the model was placed with; by default the CPU
+    or the GPU accelerate finds, in float32."""
     import torch
 
+    from medlethe.training.device import DeviceSettings, Runtime
+
+    runtime = runtime or Runtime(DeviceSettings())
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     sched = linear_schedule(opt, steps, config.warmup_ratio, config.schedule)
     tensors = [p for g in opt.param_groups for p in g["params"]]
     step = load_checkpoint(work, model, opt, sched)
+    model, opt = runtime.prepare(model, opt)
     model.train()
-    with tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress) as bar:
+    with (runtime.active(),
+          tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress) as bar):
         while step < steps:
             loss, shown = grads_at(step)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
             if config.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(tensors, config.max_grad_norm)
+                runtime.accelerator.clip_grad_norm_(tensors, config.max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad()

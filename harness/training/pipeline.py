@@ -15,6 +15,7 @@ from medlethe.models import ENCODER_NAMES, cache_root, resolve_base_model
 from medlethe.registry import Registry, get_registry
 from medlethe.task.base import LabelledData, Task, TrainingData, fingerprint
 from medlethe.training.classifier import ClassifierTrainConfig, train_classifier
+from medlethe.training.device import fingerprint_fields
 from medlethe.training.finetune import TrainConfig, train
 
 #: the hyperparameters of either kind of model
@@ -80,7 +81,8 @@ def _identity(
     base = resolve_base_model(model, task)
     data = task.training_data(on)
     fp = fingerprint(
-        [model_fingerprint(base), _data_key(data), dataclasses.asdict(config)]
+        [model_fingerprint(base), _data_key(data),
+         fingerprint_fields(dataclasses.asdict(config))]
     )
     return config, base, data, fp
 

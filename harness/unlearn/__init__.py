@@ -2,6 +2,7 @@
 trainer. A method plugin imports from here (or from ``medlethe``) only."""
 
 from medlethe.training.batch import Encoded, collate, encode
+from medlethe.training.device import backward
 from medlethe.training.loop import load_causal_lm
 from medlethe.unlearn.base import (
     Batch,
@@ -31,6 +32,7 @@ __all__ = [
     "NoParams",
     "UnlearnContext",
     "UnlearnOutput",
+    "backward",
     "collate",
     "encode",
     "forward",

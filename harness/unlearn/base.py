@@ -94,6 +94,9 @@ class Batch:
     index: list[int]
     #: image + text classifiers: the images, (batch, 1, H, W) floats in [0, 1]
     pixel_values: Any = None
+    #: this batch's share of the optimizer step (1 unless the step is taken in micro-batches,
+    #: ``gradient_accumulation_steps``): a loss backpropagated is scaled by it
+    share: float = 1.0
 
     def inputs(self) -> dict[str, Any]:
         """The model inputs of the batch (ids, mask, and images where there are any)."""
@@ -161,11 +164,17 @@ class LossMethod(Method):
         return {}
 
     def backward(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
-        """Compute one step's gradients and return its (detached) loss: ``loss().backward()``
-        by default. Override to shape gradients (projections, masks, per-sample clipping);
-        the shared loop then clips the total norm and takes the optimizer step."""
+        """Compute one step's gradients and return its (detached) loss: the loss times
+        ``forget.share``, through :func:`medlethe.training.device.backward`, by default.
+        Override to shape gradients (projections, masks, per-sample clipping); the shared
+        loop then clips the total norm and takes the optimizer step. An override that
+        handles micro-batches and fp16 itself sets ``handles_device_settings = True``."""
+        from medlethe.training.device import backward
+
         loss = self.loss(model, ref, forget, retain)
-        loss.backward()
+        if forget.share != 1.0:
+            loss = loss * forget.share
+        backward(loss)
         return loss.detach()
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:

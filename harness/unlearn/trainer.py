@@ -15,6 +15,7 @@ from typing import Any
 from medlethe.errors import MedletheError
 from medlethe.training.batch import collate, encode
 from medlethe.training.classifier import collate_texts, encode_text, load_classifier
+from medlethe.training.device import AdapterOff, DeviceSettings, Runtime, micro_batches
 from medlethe.training.loop import (
     LoopConfig,
     add_lora,
@@ -41,19 +42,46 @@ def _order(n: int, steps: int, batch: int, seed: str) -> list[list[int]]:
     return out[:steps]
 
 
+def _check_settings(method: LossMethod, settings: DeviceSettings) -> None:
+    """A method that computes each step's gradient itself (its own ``backward``) cannot
+    take it in micro-batches, nor scale an fp16 loss it does not pass through
+    :func:`medlethe.training.device.backward`, unless it says it does."""
+    own = type(method).backward is not LossMethod.backward
+    if not own or getattr(method, "handles_device_settings", False):
+        return
+    if settings.gradient_accumulation_steps > 1:
+        raise MedletheError(
+            f"{method.name} computes each step's gradient itself, so it cannot split the step "
+            "into micro-batches: train the target with gradient_accumulation_steps=1, or lower "
+            "the method's batch_size."
+        )
+    if settings.precision == "fp16":
+        raise MedletheError(f"{method.name} computes its gradients itself and cannot scale an "
+                            "fp16 loss: use precision=bf16 or fp32 (--train-args).")
+
+
 def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     import torch
 
     p = method.params
     started = time.perf_counter()
+    settings = DeviceSettings.of(ctx.train_config)  # the target's device settings
+    _check_settings(method, settings)
+    runtime = Runtime(settings)
     torch.manual_seed(p.seed)
     task = ctx.task
     classify = getattr(task, "output_type", None) == "classify"
-    load = load_classifier if classify else load_causal_lm
-    tok, model = load(ctx.target)
-    ref = load(ctx.target, trainable=False)[1] if method.needs_reference else None
+    if classify:
+        tok, model = load_classifier(ctx.target)
+    else:  # a LoRA run keeps its frozen base in the compute dtype
+        tok, model = load_causal_lm(ctx.target, dtype=settings.dtype if p.lora_rank else None)
     if p.lora_rank:
         model = add_lora(model, p.lora_rank, p.lora_alpha)
+    model = runtime.place(model)
+    ref = None
+    if method.needs_reference:  # under LoRA: the same model, adapter off (no second copy)
+        ref = AdapterOff(model) if p.lora_rank else runtime.place_frozen(
+            (load_classifier if classify else load_causal_lm)(ctx.target, trainable=False)[1])
     method.setup(model, ref, tok, ctx)
     named = list(method.trainable(model))
     names = {n for n, _ in named}
@@ -72,28 +100,35 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     forget_plan = _order(len(forget), steps, p.batch_size, f"{p.seed}:forget")
     retain_plan = _order(len(retain), steps, p.batch_size, f"{p.seed}:retain") if retain else []
 
-    def batch(data: list[Any], idx: list[int]) -> Batch:
+    def batch(data: list[Any], idx: list[int], share: float) -> Batch:
         items = [data[i] for i in idx]
         if classify:
-            ids, mask, labels, pixels = collate_texts(items, tok.pad_token_id,
-                                                      len(task.classes), task.multi_label)
-            return Batch(ids, mask, labels, idx, pixels)
-        ids, mask, labels = collate(items, tok.pad_token_id)
-        return Batch(ids, mask, labels, idx)
-
-    empty = Batch(None, None, None, [])
+            ids, mask, labels, pixels = runtime.batch(collate_texts(
+                items, tok.pad_token_id, len(task.classes), task.multi_label))
+            return Batch(ids, mask, labels, idx, pixels, share=share)
+        ids, mask, labels = runtime.batch(collate(items, tok.pad_token_id))
+        return Batch(ids, mask, labels, idx, share=share)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        f = batch(forget, forget_plan[step])
-        r = batch(retain, retain_plan[step]) if retain_plan else empty
-        return method.backward(model, ref, f, r), {}
+        k = settings.gradient_accumulation_steps
+        f_parts = micro_batches(forget_plan[step], k)
+        r_parts = micro_batches(retain_plan[step], len(f_parts)) if retain_plan else []
+        total = None
+        for i, part in enumerate(f_parts):
+            share = len(part) / len(forget_plan[step]) if len(f_parts) > 1 else 1.0
+            f = batch(forget, part, share)
+            r = (batch(retain, r_parts[i], share) if i < len(r_parts)
+                 else Batch(None, None, None, [], share=share))
+            loss = method.backward(model, ref, f, r)
+            total = loss if total is None else total + loss
+        return total, {}
 
     loop = LoopConfig(
         p.learning_rate, p.weight_decay, p.warmup_ratio, p.max_grad_norm, p.checkpoint_every
     )
     work = work_dir(ctx.out_dir)
     train_steps(model, params, steps, grads_at, loop, work, desc=f"unlearn {method.name}",
-                progress=ctx.progress)
+                progress=ctx.progress, runtime=runtime)
     model.save_pretrained(work)
     if not p.lora_rank:
         tok.save_pretrained(work)
@@ -106,6 +141,7 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
         "n_retain": len(retain),
         "trainable_parameters": sum(x.numel() for x in params),
         "method_info": method.describe(),
+        "runtime": runtime.describe(),
         "seconds": round(time.perf_counter() - started, 2),
     }
     out = finish(work, ctx.out_dir, META, meta)

@@ -1,0 +1,200 @@
+"""Training through accelerate on the CPU: precision, micro-batches (gradient accumulation),
+gradient checkpointing, resume under bf16, the LoRA reference without a second copy, and
+fingerprints that did not move for the default settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from medlethe.errors import MedletheError
+from medlethe.training.classifier import ClassifierTrainConfig
+from medlethe.training.device import (
+    AdapterOff,
+    DeviceSettings,
+    Runtime,
+    backward,
+    micro_batches,
+)
+from medlethe.training.finetune import TrainConfig
+from medlethe.training.loop import LoopConfig, train_steps
+from medlethe.training.pipeline import finetune, finetune_fingerprint, load_scenario
+
+NOTES = ("synthclinic-notes/forget-class-renal", {"n_patients": 22, "n_holdout": 11})
+QA = ("synthclinic/patient-10", {"n_patients": 11, "n_holdout": 11})
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_micro_batches_split_near_evenly() -> None:
+    assert micro_batches([1, 2, 3, 4, 5], 2) == [[1, 2, 3], [4, 5]]
+    assert micro_batches([1, 2], 4) == [[1], [2]]
+    assert micro_batches([7], 1) == [[7]]
+
+
+def test_bad_device_settings_name_the_argument() -> None:
+    with pytest.raises(MedletheError, match="precision must be one of fp32, bf16, fp16"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(MedletheError, match="gradient_accumulation_steps"):
+        ClassifierTrainConfig(gradient_accumulation_steps=0)
+
+
+def test_default_settings_keep_the_fingerprints_of_earlier_models() -> None:
+    """A target fine-tuned before the device settings existed keeps its cache key: the key
+    is the old formula (the configuration without them) at their defaults."""
+    from medlethe.fingerprint import model_fingerprint
+    from medlethe.models import resolve_base_model
+    from medlethe.task.base import fingerprint
+    from medlethe.training.pipeline import _data_key
+
+    task = load_scenario(*QA)
+    config = TrainConfig(qa_epochs=1)
+    old = {k: v for k, v in dataclasses.asdict(config).items()
+           if k not in ("precision", "gradient_accumulation_steps", "gradient_checkpointing")}
+    base = resolve_base_model("tiny", task)
+    expected = "sha256:" + fingerprint(
+        [model_fingerprint(base), _data_key(task.training_data("train")), old])
+    assert finetune_fingerprint("tiny", task, "train", config) == expected
+    assert finetune_fingerprint("tiny", task, "train",
+                                dataclasses.replace(config, precision="bf16")) != expected
+
+
+def test_micro_batches_give_the_weights_of_whole_batches(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A classifier's step taken as 2 micro-batches (each loss weighted by its share of the
+    rows) has the gradient of the whole batch: trained with plain SGD (AdamW turns the
+    float-rounding noise of near-zero gradients into whole steps) and dropout off (its masks
+    are drawn per forward pass), both end at the same weights."""
+    monkeypatch.setattr(torch.nn.Dropout, "forward", lambda self, x: x)
+    monkeypatch.setattr(torch.optim, "AdamW",
+                        lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr))
+    task = load_scenario(*NOTES)
+    one = finetune("tiny-bert", task, "retain", progress=False,
+                   config=ClassifierTrainConfig(epochs=2, batch_size=8, learning_rate=0.5))
+    two = finetune("tiny-bert", task, "retain", progress=False,
+                   config=ClassifierTrainConfig(epochs=2, batch_size=8, learning_rate=0.5,
+                                                gradient_accumulation_steps=2))
+    assert one.fingerprint != two.fingerprint
+    a, b = _weights(one.path), _weights(two.path)
+    base = _weights(Path(one.base))
+    moved = max(float((a[k] - base[k]).abs().max()) for k in base)
+    apart = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert moved > 0.05 and apart < 0.002 * moved, (moved, apart)  # float rounding only
+
+
+def test_bf16_and_gradient_checkpointing_on_the_cpu() -> None:
+    import json
+
+    task = load_scenario(*QA)
+    plain = finetune("tiny", task, "retain", progress=False, config=TrainConfig(qa_epochs=1))
+    ckpt = finetune("tiny", task, "retain", progress=False,
+                    config=TrainConfig(qa_epochs=1, gradient_checkpointing=True))
+    half = finetune("tiny", task, "retain", progress=False,
+                    config=TrainConfig(qa_epochs=1, precision="bf16"))
+    a, b, c = _weights(plain.path), _weights(ckpt.path), _weights(half.path)
+    for key in a:  # recomputing activations changes nothing
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in c.values())
+    assert any(not torch.equal(a[k], c[k]) for k in a)  # bf16 compute moved them otherwise
+    meta = json.loads((half.path / "medlethe_finetune.json").read_text())
+    assert meta["runtime"] == {"device": "cpu", "processes": 1, "precision": "bf16",
+                               "gradient_accumulation_steps": 1,
+                               "gradient_checkpointing": False}
+
+
+class _Stop(Exception):
+    pass
+
+
+def _run(work: Path, stop_at: int | None) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    runtime = Runtime(DeviceSettings(precision="bf16"))
+    model = runtime.place(model)
+    data = torch.randn(40, 8, generator=torch.Generator().manual_seed(1))
+
+    def grads_at(step: int) -> tuple[Any, dict[str, str]]:
+        if step == stop_at:
+            raise _Stop
+        x = data[(step * 4) % 40:(step * 4) % 40 + 4].to(runtime.device)
+        loss = (model(x) ** 2).mean()
+        backward(loss)
+        return loss.detach(), {}
+
+    loop = LoopConfig(1e-2, 0.0, 0.1, 1.0, checkpoint_every=3)
+    train_steps(model, list(model.parameters()), 12, grads_at, loop, work, desc="t",
+                progress=False, runtime=runtime)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_a_killed_bf16_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    with pytest.raises(_Stop):
+        _run(tmp_path / "killed", stop_at=8)
+    assert (tmp_path / "killed" / "checkpoint" / "state.pt").exists()
+    resumed = _run(tmp_path / "killed", stop_at=None)
+    straight = _run(tmp_path / "straight", stop_at=None)
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0)
+
+
+def test_lora_reference_is_the_model_with_its_adapter_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under LoRA a method's frozen reference is the trained model with the adapter off:
+    equal to the target before and after training, and the target is loaded once."""
+    import medlethe.unlearn.trainer as trainer
+    from medlethe.registry import get_registry
+    from medlethe.training.loop import add_lora, load_causal_lm
+    from medlethe.unlearn.pipeline import build_method
+    from tests.conftest import scenario_context
+
+    task = load_scenario(*QA)
+    target = finetune("tiny", task, "train", progress=False, config=TrainConfig(qa_epochs=1))
+    tok, model = load_causal_lm(target.path)
+    ids = tok(["Which drug was a patient given?"], return_tensors="pt").input_ids
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+    lora = add_lora(model, 4, 16)
+    for n, q in lora.named_parameters():
+        if "lora_B" in n:
+            q.data.fill_(0.05)  # as if trained
+    with torch.no_grad():
+        torch.testing.assert_close(AdapterOff(lora)(input_ids=ids).logits, before)
+        assert not torch.allclose(lora(input_ids=ids).logits, before)
+
+    loads: list[Path] = []
+    real = trainer.load_causal_lm
+
+    def counted(path: Any, **kw: Any) -> Any:
+        loads.append(Path(path))
+        return real(path, **kw)
+
+    monkeypatch.setattr(trainer, "load_causal_lm", counted)
+    _, npo = build_method("NPO", {"lora_rank": 4, "epochs": 1.0}, registry=get_registry())
+    out = npo.unlearn(scenario_context(task, target, "tiny", tmp_path / "npo"))
+    assert loads == [target.path] and out.adapter is not None
+    assert out.meta["runtime"]["precision"] == "fp32"
+
+
+def test_a_method_with_its_own_gradients_refuses_micro_batches(tmp_path: Path) -> None:
+    from medlethe.registry import get_registry
+    from medlethe.unlearn.pipeline import build_method
+    from tests.conftest import scenario_context
+
+    task = load_scenario(*QA)
+    target = finetune("tiny", task, "train", progress=False, config=TrainConfig(qa_epochs=1))
+    target = dataclasses.replace(
+        target, config=dataclasses.replace(target.config, gradient_accumulation_steps=2))
+    _, duo = build_method("DuoLearn", registry=get_registry())
+    ctx = dataclasses.replace(scenario_context(task, target, "tiny", tmp_path / "d"),
+                              train_config=target.config)
+    with pytest.raises(MedletheError, match="DuoLearn computes each step's gradient itself"):
+        duo.unlearn(ctx)
