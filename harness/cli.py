@@ -58,7 +58,11 @@ def _registry(args: argparse.Namespace) -> Any:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from medlethe.chat import ChatFormat
     from medlethe.evaluator import evaluate
+
+    if args.system_instruction and not args.apply_chat_template:
+        raise MedletheError("--system-instruction needs --apply-chat-template")
 
     cache: Any = False if args.no_cache else (args.cache or True)
     out = evaluate(
@@ -76,6 +80,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         registry=_registry(args),
         command=["medlethe", *sys.argv[1:]],
+        chat=ChatFormat(args.apply_chat_template, args.system_instruction),
     )
     rows = []
     for m in out.results.metrics:
@@ -443,6 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cache", help="SQLite response cache file (default ~/.cache/medlethe)")
     ev.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     ev.add_argument("--seed", type=int, default=1234)
+    ev.add_argument("--apply-chat-template", action="store_true",
+                    help="wrap prompts in the model's chat template (as lm-eval's flag)")
+    ev.add_argument("--system-instruction", help="a system turn before each prompt "
+                    "(with --apply-chat-template)")
     ev.set_defaults(func=_cmd_evaluate)
 
     ft = sub.add_parser("finetune", help="fine-tune a target (on train) or an oracle (on retain)")

@@ -15,7 +15,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from medlethe.backends.base import (
     LoglikelihoodRequest,
 )
 from medlethe.cache import CachedBackend, ResponseCache
+from medlethe.chat import ChatFormat
 from medlethe.comparison import compute_run_metrics
 from medlethe.errors import MedletheError, MissingDependencyError, PluginError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
@@ -264,10 +265,14 @@ def score_split(
     limit: int | None,
     seed: int,
     log_samples: bool,
+    prompts: Callable[[list[Instance]], list[Instance]] | None = None,
 ) -> ScoredSplit:
     """Ask the backend what ``split`` needs, score every metric on every sample, and
-    aggregate the whole split and each subset the task breaks results down by."""
+    aggregate the whole split and each subset the task breaks results down by.
+    ``prompts`` rewrites the instances first (a chat template)."""
     instances = task.instances(split, limit)
+    if prompts is not None and task.output_type != "classify":
+        instances = prompts(list(instances))
     needs = frozenset().union(*(m.needs for _, m in metrics))
     clusters = [task.cluster_of(inst) for inst in instances]
     units = Clusters.of(clusters, len(clusters), task.sampling_unit)
@@ -447,6 +452,7 @@ def evaluate(
     model_role: str | None = None,
     model_provenance: dict[str, Any] | None = None,
     method: ComponentRecord | None = None,
+    chat: ChatFormat | None = None,
 ) -> EvaluationRun:
     """Evaluate ``model`` (a hub id or a local folder) on ``tasks`` (registered names or
     YAML paths); when ``output`` is given, write the run there (``results_<run_id>.json``
@@ -456,7 +462,8 @@ def evaluate(
     ``splits`` restricts every task to those splits; ``limit`` takes the first N rows;
     ``task_args`` go to every registered task's factory (e.g. ``{"n_patients": 440}``).
     ``registry``: the plugins to use (default: every installed one, minus those disabled by
-    ``MEDLETHE_DISABLE_PLUGINS``).
+    ``MEDLETHE_DISABLE_PLUGINS``). ``chat``: wrap the prompts of language-model tasks in the
+    model's chat template (medlethe.chat).
     """
     started = time.perf_counter()
     registry = registry or get_registry()
@@ -468,6 +475,16 @@ def evaluate(
     if cache is not False:
         store = ResponseCache(default_cache_path() if cache is True else Path(cache))
     runner = CachedBackend(engine, store, progress=progress)
+    chat = chat or ChatFormat()
+    prompts, chat_digest = None, None
+    if chat.apply:
+        from transformers import AutoTokenizer
+
+        chat_tok = AutoTokenizer.from_pretrained(model, revision=backend_args.get("revision"))
+        chat_digest = chat.digest(chat_tok)
+
+        def prompts(items: list[Instance]) -> list[Instance]:
+            return chat.examples(chat_tok, items)
 
     records: dict[str, TaskRecord] = {}
     metric_results: list[MetricResult] = []
@@ -493,7 +510,8 @@ def evaluate(
             metric_records[comp.name] = component_record(comp, dict(specs[comp.name].args))
         scored = {
             split: score_split(
-                task, split, metrics, runner, limit=limit, seed=seed, log_samples=log_samples
+                task, split, metrics, runner, limit=limit, seed=seed, log_samples=log_samples,
+                prompts=prompts,
             )
             for split in wanted
         }
@@ -507,6 +525,9 @@ def evaluate(
         records[task.name] = task_record(
             task, task_comp, scored, limit=limit, task_args=task_args
         )
+        if chat_digest is not None and task.output_type != "classify":
+            records[task.name] = records[task.name].model_copy(
+                update={"chat_template": chat_digest})
     model_fp = model_fingerprint(model, backend_args.get("revision"))
     results = Results(
         schema_version=RESULTS_SCHEMA_VERSION,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medlethe.chat import ChatFormat
 from medlethe.comparison import compare
 from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
@@ -167,7 +168,7 @@ class Bench:
         unlearning would achieve)."""
         before = {
             label: self.evaluate(
-                label, ft.path, model_role=label,
+                label, ft.path, model_role=label, chat=ChatFormat.of(ft.config),
                 model_provenance=_provenance(self.model, self.scenario, ft, self.task_args),
             )
             for label, ft in (("target", target), ("oracle", oracle))
@@ -197,6 +198,7 @@ class Bench:
             result.output.path,
             adapter=str(result.output.adapter) if result.output.adapter else None,
             model_role="unlearned",
+            chat=ChatFormat.of(target.config),
             model_provenance={
                 **_provenance(self.model, self.scenario, target, self.task_args),
                 "unlearn_fingerprint": result.fingerprint,

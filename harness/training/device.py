@@ -59,9 +59,14 @@ class DeviceSettings:
                 "fp16": torch.float16}[self.precision]
 
 
+#: every training-configuration field added after models were first cached, with its default
+LATER_FIELDS: dict[str, Any] = {**DEFAULTS, "chat_template": False, "system_instruction": None}
+
+
 def fingerprint_fields(config: dict[str, Any]) -> dict[str, Any]:
-    """A training configuration as fingerprinted: these settings only where not default."""
-    return {k: v for k, v in config.items() if k not in DEFAULTS or v != DEFAULTS[k]}
+    """A training configuration as fingerprinted: the later fields only where not default."""
+    return {k: v for k, v in config.items()
+            if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
 
 _CURRENT: list[Runtime] = []

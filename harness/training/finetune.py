@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from medlethe.chat import ChatFormat
 from medlethe.errors import MedletheError
 from medlethe.task.base import TrainingData, TrainingExample
 from medlethe.training.batch import collate, encode
@@ -52,9 +53,17 @@ class TrainConfig:
     precision: str = "fp32"
     gradient_accumulation_steps: int = 1
     gradient_checkpointing: bool = False
+    #: wrap prompts in the model's chat template (medlethe.chat), here and wherever the
+    #: model and its unlearnings are evaluated; a system turn first where given
+    chat_template: bool = False
+    system_instruction: str | None = None
 
     def __post_init__(self) -> None:
         DeviceSettings.of(self)  # checks the device settings
+        if not isinstance(self.chat_template, bool) or not (
+                self.system_instruction is None or isinstance(self.system_instruction, str)):
+            raise MedletheError("training arguments: chat_template must be true or false and "
+                                "system_instruction a text (--train-args).")
         for name, kind, low, low_open in _LIMITS:
             value = getattr(self, name)
             if value is None and name == "lora_rank":
@@ -137,6 +146,7 @@ def train(
     if config.lora_rank:
         model = add_lora(model, config.lora_rank, config.lora_alpha)
     model = runtime.place(model)
+    data = TrainingData(data.texts, ChatFormat.of(config).examples(tok, data.examples))
     phases = _phases(data, config)
     encoded = [[encode(tok, ex, config.max_length) for ex in exs] for _, exs, _ in phases]
     plan = _plan(phases, config)

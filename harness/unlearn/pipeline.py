@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlethe.chat import ChatFormat
 from medlethe.fingerprint import file_fingerprint
 from medlethe.integrity import intact
 from medlethe.models import cache_root
@@ -138,6 +139,14 @@ def unlearn(
                 time.perf_counter() - started,
                 out.meta,
             )
+    chat = ChatFormat.of(target.config)  # prompts as the target was fine-tuned on them
+    if chat.apply:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(target.path)
+        shown: list[Any] = chat.examples(tok, list(forget))
+        kept: list[Any] = chat.examples(tok, list(retain))
+        forget, retain = shown, kept
     ctx = UnlearnContext(
         target=target.path,
         base_model=base_model,
