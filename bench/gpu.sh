@@ -14,8 +14,13 @@
 #  3. AMNESIA scale (8,820 patients, 70,560 QA): `medlethe evaluate` of synthclinic/patient-10
 #     with the vllm backend, empty cache then cached (bench/eval_scale.py); target for a 1B
 #     model: under 3 minutes on one H100.
+#  4. the whole pipeline (target and oracle fine-tunes, the AMNESIA baselines, evaluation on
+#     vLLM) per model with --train-args lora_rank=16,precision=bf16,chat_template=true:
+#     seconds per stage, peak GPU memory, fine-tuning tokens/s and an estimate for
+#     Llama-3-8B at AMNESIA's size (bench/pipeline_gpu.py); target: under 2 hours for a 1B
+#     model on one H100.
 # DEVICE=cpu N_GEN=16 N_MC=8 SCALE=0.01 bench/gpu.sh runs the same steps small on a CPU
-# (a check of the script, not a measurement).
+# (a check of the script, not a measurement; step 4 then runs the tiny model on 22 patients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -55,4 +60,19 @@ models=(smollm2-135m)
   if [ "$KV" != 0 ]; then vargs="kv_cache_memory_bytes=$KV"; else vargs="gpu_memory_utilization=$MEMORY"; fi
   $PY bench/eval_scale.py --fractions "$SCALE" --model "$m" --backend vllm \
     --backend-args "$vargs" --out "$OUT/eval_scale-$(basename "$m").json"
+  if [ "$DEVICE" = cuda ]; then
+    for m in "${models[@]}"; do
+      echo
+      echo "## $m: the whole pipeline on synthclinic/patient-10 (LoRA 16, bf16, chat template)"
+      $PY bench/pipeline_gpu.py --model "$m" --backend vllm --backend-args "$vargs" \
+        --train-args lora_rank=16,precision=bf16,chat_template=true \
+        --out "$OUT/pipeline-$(basename "$m").json" || echo "(the pipeline failed: see above)"
+    done
+  else
+    echo
+    echo "## tiny: the whole pipeline, 22 patients (a check of the script)"
+    $PY bench/pipeline_gpu.py --model tiny --task-args n_patients=22,n_holdout=11 \
+      --train-args qa_epochs=2,text_epochs=1,precision=bf16 --methods GradAscent,NPO \
+      --out "$OUT/pipeline-tiny.json"
+  fi
 } | tee "$OUT/results.md"

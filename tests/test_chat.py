@@ -72,7 +72,7 @@ def test_a_base_model_without_a_template_is_refused() -> None:
 
     tok = AutoTokenizer.from_pretrained(
         resolve_base_model("tiny", load_scenario("synthclinic/patient-10")))
-    with pytest.raises(MedletheError, match="no chat template.*instruct"):
+    with pytest.raises(MedletheError, match=r"no chat template.*instruct"):
         ChatFormat(True).render(tok, "Which drug?")
 
 
