@@ -57,7 +57,8 @@ def test_default_settings_keep_the_fingerprints_of_earlier_models() -> None:
     task = load_scenario(*QA)
     config = TrainConfig(qa_epochs=1)
     old = {k: v for k, v in dataclasses.asdict(config).items()
-           if k not in ("precision", "gradient_accumulation_steps", "gradient_checkpointing")}
+           if k not in ("precision", "gradient_accumulation_steps", "gradient_checkpointing",
+                        "chat_template", "system_instruction")}
     base = resolve_base_model("tiny", task)
     expected = "sha256:" + fingerprint(
         [model_fingerprint(base), _data_key(task.training_data("train")), old])
