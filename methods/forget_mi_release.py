@@ -24,6 +24,7 @@ target, the oracle and every method are read the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from typing import Any, ClassVar
@@ -118,7 +119,9 @@ class ForgetMIRelease(Method):
             raise MethodError("ForgetMI/release needs forget and retain studies")
         if not all(ex.image for ex in [*ctx.forget, *ctx.retain]):
             raise MethodError("ForgetMI/release: every study needs an image")
-        runtime = Runtime(DeviceSettings.of(ctx.train_config))
+        # the target's precision; batches whole, as released (no micro-batches)
+        settings = DeviceSettings.of(ctx.train_config)
+        runtime = Runtime(dataclasses.replace(settings, gradient_accumulation_steps=1))
         torch.manual_seed(p.seed)
         tok, model = load_classifier(ctx.target)
         model = runtime.place(model)

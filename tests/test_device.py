@@ -199,3 +199,38 @@ def test_a_method_with_its_own_gradients_refuses_micro_batches(tmp_path: Path) -
                               train_config=target.config)
     with pytest.raises(MedletheError, match="DuoLearn computes each step's gradient itself"):
         duo.unlearn(ctx)
+
+
+def test_auto_micro_batches_double_after_out_of_memory(tmp_path: Path) -> None:
+    """gradient_accumulation_steps=auto takes a step whole, and after an out-of-memory
+    error (raised here for micro-batches over 2 rows, as a GPU would) redoes it in twice as
+    many micro-batches; the run ends where a fixed 4 micro-batches ends."""
+
+    def run(k: int | str, work: Path) -> tuple[dict[str, torch.Tensor], Runtime]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(6, 1)
+        runtime = Runtime(DeviceSettings(gradient_accumulation_steps=k))
+        data = torch.randn(8, 6, generator=torch.Generator().manual_seed(2))
+
+        def grads_at(step: int) -> tuple[Any, dict[str, str]]:
+            total = torch.zeros(())
+            for part in runtime.split(list(range(8))):
+                if len(part) > 2:
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried 1 GiB")
+                loss = (model(data[part]) ** 2).mean() * (len(part) / 8)
+                backward(loss)
+                total = total + loss.detach()
+            return total, {}
+
+        train_steps(model, list(model.parameters()), 3, grads_at,
+                    LoopConfig(1e-2, 0.0, 0.0, 1.0, 10), work, desc="t", progress=False,
+                    runtime=runtime)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}, runtime
+
+    auto, runtime = run("auto", tmp_path / "auto")
+    fixed, _ = run(4, tmp_path / "fixed")
+    assert runtime.parts == 4 and runtime.describe()["micro_batches"] == 4
+    for key in fixed:
+        torch.testing.assert_close(auto[key], fixed[key], rtol=0, atol=0)
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # a fixed count does not retry
+        run(1, tmp_path / "one")

@@ -16,7 +16,7 @@ from typing import Any
 from medlethe.errors import DatasetError, MedletheError
 from medlethe.task.base import LabelledData, LabelledText
 from medlethe.training.batch import right_pad
-from medlethe.training.device import DeviceSettings, Runtime, backward, micro_batches
+from medlethe.training.device import DeviceSettings, Runtime, backward
 from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
 
 #: token ids, gold class indices and image path (or ``None``) of one labelled text
@@ -188,7 +188,7 @@ def train_classifier(
     k = len(data.classes)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        parts = micro_batches(plan[step], settings.gradient_accumulation_steps)
+        parts = runtime.split(plan[step])
         total = None
         for part in parts:
             ids, mask, labels, pixels = runtime.batch(collate_texts(

@@ -6,7 +6,9 @@ accelerator's device (a GPU where there is one, else the CPU), its forward runs 
 autocast for ``bf16``/``fp16`` (the weights the optimizer updates stay float32), ``fp16``
 scales the loss (:func:`backward`), and a step's batch is split into
 ``gradient_accumulation_steps`` micro-batches whose gradients add up to the step's (the
-optimizer batch, and so the data plan and the numbers, stay those of ``batch_size``).
+optimizer batch, and so the data plan and the numbers, stay those of ``batch_size``);
+``auto`` starts with one and doubles the count after an out-of-memory error, redoing the
+step (the largest micro-batch that fits, as lm-eval and accelerate find a batch size).
 Settings come from the training configuration (``--train-args precision=bf16,...``); an
 unlearning run uses its target's. fp32 on a CPU is exactly the loop without accelerate.
 """
@@ -30,7 +32,7 @@ DEFAULTS: dict[str, Any] = {"precision": "fp32", "gradient_accumulation_steps": 
 @dataclass(frozen=True)
 class DeviceSettings:
     precision: str = "fp32"
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int | str = 1
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
@@ -38,9 +40,9 @@ class DeviceSettings:
             raise MedletheError(f"training argument precision must be one of "
                                 f"{', '.join(PRECISIONS)}, got {self.precision!r} (--train-args).")
         k = self.gradient_accumulation_steps
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise MedletheError("training argument gradient_accumulation_steps must be a whole "
-                                f"number at least 1, got {k!r} (--train-args).")
+                                f"number at least 1 or auto, got {k!r} (--train-args).")
         if not isinstance(self.gradient_checkpointing, bool):
             raise MedletheError("training argument gradient_checkpointing must be true or "
                                 f"false, got {self.gradient_checkpointing!r} (--train-args).")
@@ -80,6 +82,10 @@ class Runtime:
         from accelerate.state import AcceleratorState
 
         self.settings = settings
+        k = settings.gradient_accumulation_steps
+        #: micro-batches per optimizer step (found by doubling under ``auto``)
+        self.parts = 1 if k == "auto" else int(k)
+        self.auto = k == "auto"
         wanted = PRECISIONS[settings.precision]
         if AcceleratorState._shared_state and AcceleratorState().mixed_precision != wanted:
             AcceleratorState._reset_state()  # a process may train in several precisions
@@ -103,8 +109,25 @@ class Runtime:
 
     def describe(self) -> dict[str, Any]:
         """What the results record about where training ran."""
+        found = {"micro_batches": self.parts} if self.auto else {}
         return {"device": str(self.device), "processes": self.accelerator.num_processes,
-                **asdict(self.settings)}
+                **asdict(self.settings), **found}
+
+    def split(self, idx: Sequence[int]) -> list[list[int]]:
+        """One optimizer batch's rows as this run's micro-batches."""
+        return micro_batches(idx, self.parts)
+
+    def fits(self, exc: BaseException) -> bool:
+        """After ``exc`` in a step: whether to retry it in twice as many micro-batches (an
+        out-of-memory error under ``auto``); the gradients of the failed try are dropped by
+        the caller."""
+        from accelerate.utils.memory import clear_device_cache, should_reduce_batch_size
+
+        if not (self.auto and should_reduce_batch_size(exc)) or self.parts >= 4096:
+            return False
+        clear_device_cache(garbage_collection=True)
+        self.parts *= 2
+        return True
 
     def place(self, model: Any) -> Any:
         """The model on the device, with gradient checkpointing where asked."""

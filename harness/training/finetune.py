@@ -18,7 +18,7 @@ from medlethe.chat import ChatFormat
 from medlethe.errors import MedletheError
 from medlethe.task.base import TrainingData, TrainingExample
 from medlethe.training.batch import collate, encode
-from medlethe.training.device import DeviceSettings, Runtime, backward, micro_batches
+from medlethe.training.device import DeviceSettings, Runtime, backward
 from medlethe.training.loop import (
     LoopConfig,
     add_lora,
@@ -153,7 +153,7 @@ def train(
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
         phase, idx = plan[step]
-        parts = micro_batches(idx, settings.gradient_accumulation_steps)
+        parts = runtime.split(idx)
         total = None
         for part in parts:
             ids, mask, labels = runtime.batch(

@@ -168,7 +168,13 @@ def train_steps(
     with (runtime.active(),
           tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress) as bar):
         while step < steps:
-            loss, shown = grads_at(step)
+            try:
+                loss, shown = grads_at(step)
+            except Exception as exc:  # out of memory under auto: the step again, split finer
+                if not runtime.fits(exc):
+                    raise
+                opt.zero_grad()
+                continue
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
             if config.max_grad_norm is not None:

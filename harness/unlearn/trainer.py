@@ -7,6 +7,7 @@ takes exactly the steps of an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -42,14 +43,17 @@ def _order(n: int, steps: int, batch: int, seed: str) -> list[list[int]]:
     return out[:steps]
 
 
-def _check_settings(method: LossMethod, settings: DeviceSettings) -> None:
-    """A method that computes each step's gradient itself (its own ``backward``) cannot
-    take it in micro-batches, nor scale an fp16 loss it does not pass through
-    :func:`medlethe.training.device.backward`, unless it says it does."""
+def _check_settings(method: LossMethod, settings: DeviceSettings) -> DeviceSettings:
+    """The settings a method runs with. One that computes each step's gradient itself (its
+    own ``backward``) cannot take it in micro-batches (``auto`` means one for it), nor scale
+    an fp16 loss it does not pass through :func:`medlethe.training.device.backward`, unless
+    it says it does."""
     own = type(method).backward is not LossMethod.backward
     if not own or getattr(method, "handles_device_settings", False):
-        return
-    if settings.gradient_accumulation_steps > 1:
+        return settings
+    if settings.gradient_accumulation_steps == "auto":
+        settings = dataclasses.replace(settings, gradient_accumulation_steps=1)
+    if settings.gradient_accumulation_steps != 1:
         raise MedletheError(
             f"{method.name} computes each step's gradient itself, so it cannot split the step "
             "into micro-batches: train the target with gradient_accumulation_steps=1, or lower "
@@ -58,6 +62,7 @@ def _check_settings(method: LossMethod, settings: DeviceSettings) -> None:
     if settings.precision == "fp16":
         raise MedletheError(f"{method.name} computes its gradients itself and cannot scale an "
                             "fp16 loss: use precision=bf16 or fp32 (--train-args).")
+    return settings
 
 
 def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
@@ -65,8 +70,7 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
 
     p = method.params
     started = time.perf_counter()
-    settings = DeviceSettings.of(ctx.train_config)  # the target's device settings
-    _check_settings(method, settings)
+    settings = _check_settings(method, DeviceSettings.of(ctx.train_config))  # the target's
     runtime = Runtime(settings)
     torch.manual_seed(p.seed)
     task = ctx.task
@@ -110,8 +114,7 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
         return Batch(ids, mask, labels, idx, share=share)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        k = settings.gradient_accumulation_steps
-        f_parts = micro_batches(forget_plan[step], k)
+        f_parts = runtime.split(forget_plan[step])
         r_parts = micro_batches(retain_plan[step], len(f_parts)) if retain_plan else []
         total = None
         for i, part in enumerate(f_parts):
