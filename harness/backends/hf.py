@@ -69,7 +69,7 @@ class HFBackend(Backend):
         batch_size: int | str = 16,
         max_batch_size: int = 64,
         dtype: str = "float32",
-        device: str = "cpu",
+        device: str = "auto",
         revision: str | None = None,
         seed: int = 1234,
         share_prefix: bool = True,
@@ -88,6 +88,10 @@ class HFBackend(Backend):
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or (
                 max_batch_size < 1):
             raise BackendError("hf backend: max_batch_size must be a whole number at least 1")
+        if device == "auto":  # the first GPU where there is one, as training does
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         check_device(device, "hf backend")
         self.model_name = model
         self.adapter = adapter
