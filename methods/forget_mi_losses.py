@@ -19,7 +19,7 @@ retention terms are clamped: their first measured value plus 1 is a ceiling
 intent, medlethe follows the intent and says so (docs/methods.md): it takes an optimiser step
 per batch (the release accumulates a whole epoch into one step), uses the model's own
 trained gate for joint embeddings (the release builds a fresh, untrained gate for every
-batch, and feeds the original forget joint embedding the image embedding twice), and its
+batch: ``ForgetMI/release`` does that), and its
 membership attack reads per-sample losses (the release averages per batch first).
 """
 
