@@ -43,8 +43,9 @@ class ChatFormat:
         text = f"{tok.chat_template}\0{self.system_instruction or ''}"
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
-    def render(self, tok: Any, prompt: str) -> str:
-        """``prompt`` as the model's template writes a user turn awaiting the answer."""
+    def render(self, tok: Any, prompt: str, adds_bos: bool | None = None) -> str:
+        """``prompt`` as the model's template writes a user turn awaiting the answer
+        (``adds_bos``: whether the tokenizer adds BOS itself, when the caller knows)."""
         if not self.apply:
             return prompt
         if not getattr(tok, "chat_template", None):
@@ -64,7 +65,7 @@ class ChatFormat:
             merged = [{"role": "user", "content": f"{self.system_instruction}\n\n{prompt}"}]
             text = tok.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
         bos = tok.bos_token
-        if bos and text.startswith(bos) and _adds_bos(tok):
+        if bos and text.startswith(bos) and (_adds_bos(tok) if adds_bos is None else adds_bos):
             text = text[len(bos):]
         return str(text)
 
@@ -73,6 +74,7 @@ class ChatFormat:
         delimiter before the answer; plain texts (an empty prompt) stay as they are."""
         if not self.apply:
             return list(items)
+        adds_bos = _adds_bos(tok)  # once, not once per prompt
         out = []
         for item in items:
             prompt = getattr(item, "prompt", "")
@@ -80,7 +82,7 @@ class ChatFormat:
                 out.append(item)
                 continue
             field = "delimiter" if hasattr(item, "delimiter") else "target_delimiter"
-            out.append(replace(item, prompt=self.render(tok, prompt),  # type: ignore[type-var]
+            out.append(replace(item, prompt=self.render(tok, prompt, adds_bos),  # type: ignore[type-var]
                                **{field: ""}))
         return out
 

@@ -99,29 +99,32 @@ class Component:
         (``inspect.Parameter.empty`` where required). A factory that passes ``**kwargs`` on
         names what it passes them to with an ``arguments_of`` attribute (a callable that
         returns it, so that it is imported only when asked)."""
+        found = self._parameters()
+        params = found[0] if found is not None else []
+        return [(p.name, p.default) for p in params
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+                and (p.kind == p.KEYWORD_ONLY or p.default is not p.empty)]
+
+    def _parameters(self) -> tuple[list[inspect.Parameter], bool] | None:
+        """The parameters of the factory (or of what its ``arguments_of`` names) and whether
+        they are the factory's own; ``None`` where there is no signature to read."""
         factory = self.load()
         of = getattr(factory, "arguments_of", None)
         target = of() if callable(of) else factory
         try:
-            params = inspect.signature(target).parameters.values()
+            return list(inspect.signature(target).parameters.values()), target is factory
         except (TypeError, ValueError):
-            return []
-        return [(p.name, p.default) for p in params
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
-                and (p.kind == p.KEYWORD_ONLY or p.default is not p.empty)]
+            return None
 
     def check_arguments(self, given: Iterable[str], flag: str) -> None:
         """An error naming each argument in ``given`` that the factory does not take, the
         closest known one and the whole list (``flag``: where the user wrote it). A factory
         taking ``**kwargs`` without ``arguments_of`` is not checked."""
-        factory = self.load()
-        target = getattr(factory, "arguments_of", None)
-        target = target() if callable(target) else factory
-        try:
-            params = inspect.signature(target).parameters.values()
-        except (TypeError, ValueError):
+        found = self._parameters()
+        if found is None:
             return
-        if any(p.kind == p.VAR_KEYWORD for p in params) and target is factory:
+        params, own = found
+        if own and any(p.kind == p.VAR_KEYWORD for p in params):
             return
         known = [n for n, _ in self.arguments()]
         for name in given:

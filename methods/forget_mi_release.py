@@ -146,11 +146,15 @@ class ForgetMIRelease(Method):
             ids, mask, _, pixels = runtime.batch(collate_texts(items, pad, k, multi))
             return {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
 
-        def terms(epoch: int, batch: int, gen: Any) -> tuple[Any, ...]:
-            """UR, UU, MU, MR of one batch of pass ``epoch`` (gradients through ``model``)."""
-            idx = list(range(batch * p.batch_size, min(len(forget), (batch + 1) * p.batch_size)))
+        def retain_order(epoch: int) -> list[int]:
             order = list(range(len(retain)))
             random.Random(f"{p.seed}:retain:{epoch}").shuffle(order)
+            return order
+
+        def terms(order: list[int], batch: int, gen: Any) -> tuple[Any, ...]:
+            """UR, UU, MU, MR of one batch of a pass whose retain rows come in ``order``
+            (gradients through ``model``)."""
+            idx = list(range(batch * p.batch_size, min(len(forget), (batch + 1) * p.batch_size)))
             r_idx = [order[(batch * p.batch_size + j) % len(order)] for j in range(p.batch_size)]
             noise = torch.randn(clean_pixels[idx].shape, generator=gen).to(runtime.device)
             pixels = (clean_pixels[idx] + p.image_noise_mean + p.image_noise_std * noise)
@@ -178,17 +182,18 @@ class ForgetMIRelease(Method):
         gen0 = generator(0)  # pass 0: the ceilings, from its last batch; no step
         model.train()
         with torch.no_grad():
-            first = [terms(0, i, gen0) for i in range(n_batches)]
+            order0 = retain_order(0)
+            first = [terms(order0, i, gen0) for i in range(n_batches)]
         ceil_ur, ceil_mr = first[-1][0] + 1, first[-1][3] + 1
         firsts = {n: round(float(v), 4) for n, v in zip(("ur", "uu", "mu", "mr"), first[0],
                                                         strict=True)}
 
         def grads_at(step: int) -> tuple[Any, dict[str, str]]:
             epoch = step + 1
-            gen = generator(epoch)
+            gen, order = generator(epoch), retain_order(epoch)
             total = torch.zeros((), device=runtime.device)
             for i in range(n_batches):
-                ur, uu, mu, mr = terms(epoch, i, gen)
+                ur, uu, mu, mr = terms(order, i, gen)
                 loss = (a * torch.minimum(ur, ceil_ur) + b * uu + t * mu
                         + g * torch.minimum(mr, ceil_mr))
                 backward(loss)  # summed over the pass's batches, one step (as released)

@@ -16,7 +16,7 @@ from typing import Any
 from medlethe.errors import DatasetError, MedletheError
 from medlethe.task.base import LabelledData, LabelledText
 from medlethe.training.batch import right_pad
-from medlethe.training.device import DeviceSettings, Runtime, backward
+from medlethe.training.device import DeviceSettings, Runtime, accumulate
 from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
 
 #: token ids, gold class indices and image path (or ``None``) of one labelled text
@@ -188,18 +188,13 @@ def train_classifier(
     k = len(data.classes)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        parts = runtime.split(plan[step])
-        total = None
-        for part in parts:
+        def loss_of(part: list[int]) -> Any:
             ids, mask, labels, pixels = runtime.batch(collate_texts(
                 [encoded[i] for i in part], tok.pad_token_id, k, data.multi_label))
             extra = {"pixel_values": pixels} if pixels is not None else {}
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels, **extra).loss
-            if len(parts) > 1:  # each micro-batch's share of the step's mean
-                loss = loss * (len(part) / len(plan[step]))
-            backward(loss)
-            total = loss.detach() if total is None else total + loss.detach()
-        return total, {}
+            return model(input_ids=ids, attention_mask=mask, labels=labels, **extra).loss
+
+        return accumulate(runtime, plan[step], loss_of), {}
 
     params = [p for p in model.parameters() if p.requires_grad]
     loop = LoopConfig(config.learning_rate, config.weight_decay, config.warmup_ratio,

@@ -15,7 +15,7 @@ unlearning run uses its target's. fp32 on a CPU is exactly the loop without acce
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -171,6 +171,21 @@ def backward(loss: Any) -> None:
         _CURRENT[-1].accelerator.backward(loss)
     else:
         loss.backward()
+
+
+def accumulate(runtime: Runtime, idx: Sequence[int], loss_of: Callable[[list[int]], Any]) -> Any:
+    """One optimizer step's gradients over the rows ``idx``, in the runtime's micro-batches:
+    ``loss_of(part)`` is a micro-batch's mean loss; each is weighted by its share of the
+    rows and backpropagated; the step's (detached) loss is returned."""
+    parts = runtime.split(idx)
+    total = None
+    for part in parts:
+        loss = loss_of(part)
+        if len(parts) > 1:  # each micro-batch's share of the step's mean
+            loss = loss * (len(part) / len(idx))
+        backward(loss)
+        total = loss.detach() if total is None else total + loss.detach()
+    return total
 
 
 def micro_batches(idx: Sequence[int], parts: int) -> list[list[int]]:

@@ -18,7 +18,7 @@ from medlethe.chat import ChatFormat
 from medlethe.errors import MedletheError
 from medlethe.task.base import TrainingData, TrainingExample
 from medlethe.training.batch import collate, encode
-from medlethe.training.device import DeviceSettings, Runtime, backward
+from medlethe.training.device import DeviceSettings, Runtime, accumulate
 from medlethe.training.loop import (
     LoopConfig,
     add_lora,
@@ -153,17 +153,13 @@ def train(
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
         phase, idx = plan[step]
-        parts = runtime.split(idx)
-        total = None
-        for part in parts:
+
+        def loss_of(part: list[int]) -> Any:
             ids, mask, labels = runtime.batch(
                 collate([encoded[phase][i] for i in part], tok.pad_token_id))
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            if len(parts) > 1:  # each micro-batch's share of the step's mean
-                loss = loss * (len(part) / len(idx))
-            backward(loss)
-            total = loss.detach() if total is None else total + loss.detach()
-        return total, {"phase": phases[phase][0]}
+            return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+        return accumulate(runtime, idx, loss_of), {"phase": phases[phase][0]}
 
     params = [p for p in model.parameters() if p.requires_grad]
     loop = LoopConfig(
