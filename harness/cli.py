@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -112,6 +113,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     task = load_scenario(args.scenario, args.task_args, registry=_registry(args))
     config = _train_config(args.model, args.train_args, task)
     out = finetune(args.model, task, args.on, config=config)
+    if not _main_process():
+        return 0
     state = "cached" if out.cached else f"trained in {out.seconds:.0f} s"
     print(f"{'target' if args.on == 'train' else 'oracle'} ({state}): {out.path}")
     return 0
@@ -139,6 +142,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seeds is not None or len(scenarios) > 1:
         from medlethe.sweep import Plan
 
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise MedletheError("a sweep (--seeds, or several scenarios) runs its jobs in "
+                                "processes of its own: run it without accelerate launch, "
+                                "one `medlethe run` per launch.")
         if args.seed != 1234:
             raise MedletheError("--seed and --seeds together: a sweep seeds each run with its "
                                 "own seed; give only --seeds.")
@@ -170,7 +177,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         utility=utility_spec(args.utility_tasks, args.utility_args),
     )
     failed = [f["method"] for f in out.summary["failures"]]
-    if failed:
+    if failed and _main_process():
         print(f"medlethe: {len(failed)} method(s) failed ({', '.join(failed)}); the others "
               f"ran and {out.summary_path} lists why.", file=sys.stderr)
         return 1
@@ -216,6 +223,8 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
     target = finetune(args.model, task, "train", config=_train_config(args.model, {}, task))
     result = unlearn(args.method, task, target, args.model, params=args.params,
                      registry=registry)
+    if not _main_process():
+        return 0
     state = "cached" if result.cached else f"done in {result.seconds:.0f} s"
     where = result.output.adapter or result.output.path
     kind = "adapter" if result.output.adapter else "model"
@@ -580,11 +589,33 @@ def _set_threads(n: int | None) -> None:
     torch.set_num_threads(n)
 
 
+#: the commands that train, and so run in every process of ``accelerate launch``
+LAUNCHED = ("run", "finetune", "unlearn")
+
+
+def _check_launch(command: str) -> None:
+    """Refuse a command that does not train under a launch of several processes (each
+    process would do the whole of it and write the same files)."""
+    n = int(os.environ.get("WORLD_SIZE", "1"))
+    if n > 1 and command not in LAUNCHED:
+        raise MedletheError(
+            f"medlethe {command} runs in one process, not in the {n} of `accelerate launch`; "
+            f"only {', '.join(LAUNCHED)} train across processes. Run it without accelerate "
+            "launch.")
+
+
+def _main_process() -> bool:
+    from medlethe.training.device import is_main
+
+    return is_main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         _set_threads(args.threads)
+        _check_launch(args.command)
         result: int = args.func(args)
         return result
     except MedletheError as exc:
@@ -593,8 +624,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"medlethe: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (``medlethe ... | head``): not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # the last resort: one line, the traceback on request

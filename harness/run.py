@@ -4,7 +4,9 @@ model on every split, compare each with its references, summarise.
 Each model's run is evaluated in memory, compared, and written once (target and oracle
 after they are compared with each other, each unlearned model after it is compared with
 both), so a run folder never holds a half-judged results file and a killed pipeline keeps
-every model it finished. A method that fails is reported; the others go on.
+every model it finished. A method that fails is reported; the others go on. Under
+``accelerate launch`` with several processes, every process trains and the main one alone
+evaluates and writes (:func:`train_alongside`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from medlethe.report.summary import build_summary, write_summary
 from medlethe.report.text import show_report
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.task.base import Task
+from medlethe.training.device import is_main
 from medlethe.training.pipeline import AnyTrainConfig, FinetuneOutput, finetune, load_scenario
 from medlethe.unlearn.pipeline import build_method, unlearn
 from medlethe.utility import UtilitySpec, add_utility
@@ -209,6 +212,32 @@ class Bench:
         return self.judge(label, run, refs)
 
 
+def train_alongside(
+    model: str,
+    task: Task,
+    names: Sequence[str],
+    method_args: dict[str, dict[str, Any]],
+    train_config: AnyTrainConfig | None,
+    registry: Registry,
+) -> list[dict[str, str]]:
+    """What a process other than the main one does in a run under ``accelerate launch``:
+    the run's fine-tunes and unlearning runs, in the main process's order, each step's
+    gradients summed with the others' (:mod:`medlethe.training.device`); it evaluates and
+    writes nothing (the main process does, while this one waits for the next training).
+    A method that fails fails in every process (its loss, and so a non-finite one, is
+    summed across them), and is passed over as in the main process."""
+    target = finetune(model, task, "train", config=train_config, progress=False)
+    finetune(model, task, "retain", config=train_config, progress=False)
+    failures = []
+    for name in names:
+        try:
+            unlearn(name, task, target, model, params=method_args.get(name), progress=False,
+                    registry=registry)
+        except Exception as exc:
+            failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
+    return failures
+
+
 def run_pipeline(
     model: str,
     scenario: str,
@@ -238,6 +267,11 @@ def run_pipeline(
     task = load_scenario(scenario, task_args, registry=registry)
     names = builtin_methods(registry, task) if methods is None else list(methods)
     check_methods(names, method_args or {}, registry)  # before anything is written
+    if not is_main():  # another process of `accelerate launch`: it trains, the main writes
+        failed = train_alongside(model, task, names, method_args or {}, train_config, registry)
+        out = Path(output)
+        return PipelineOutput({"failures": failed}, out / "summary.json",
+                              out / "index.html", {})
     out = ensure_dir(output, "the output folder")
     with hold(out):  # one writer per folder: a second run is refused, not interleaved
         results_dir = out / "results"

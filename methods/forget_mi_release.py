@@ -121,7 +121,8 @@ class ForgetMIRelease(Method):
             raise MethodError("ForgetMI/release: every study needs an image")
         # the target's precision; batches whole, as released (no micro-batches)
         settings = DeviceSettings.of(ctx.train_config)
-        runtime = Runtime(dataclasses.replace(settings, gradient_accumulation_steps=1))
+        runtime = Runtime(dataclasses.replace(settings, gradient_accumulation_steps=1),
+                          name="ForgetMI/release (each step sums a whole pass)")
         torch.manual_seed(p.seed)
         tok, model = load_classifier(ctx.target)
         model = runtime.place(model)

@@ -234,3 +234,58 @@ def test_auto_micro_batches_double_after_out_of_memory(tmp_path: Path) -> None:
         torch.testing.assert_close(auto[key], fixed[key], rtol=0, atol=0)
     with pytest.raises(torch.cuda.OutOfMemoryError):  # a fixed count does not retry
         run(1, tmp_path / "one")
+
+
+def _launch(script: Path, cache: Path, parts: int, processes: int) -> dict[str, Path]:
+    """``script`` run in ``processes`` processes (``accelerate launch``, gloo on the CPU),
+    with ``parts`` micro-batches a step, on its own model cache: the folders it made."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    launch = ([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+               "--num_processes", str(processes), "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no"]
+              if processes > 1 else [sys.executable])
+    env = {**os.environ, "MEDLETHE_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    done = subprocess.run([*launch, str(script), str(parts)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {k: Path(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+
+
+def test_two_processes_train_as_one_process_in_two_micro_batches(tmp_path: Path) -> None:
+    """A fine-tune and a GradDiff run launched in two processes (each taking its half of
+    every step's rows, the gradients summed across them) end at the weights of one process
+    taking each step in two micro-batches, bit for bit; and two micro-batches of a language
+    model (each weighted by its share of the step's answer tokens) end at the weights of
+    whole batches, up to float rounding."""
+    import json
+
+    script = Path(__file__).parent / "fixtures" / "launch" / "train_both.py"
+    two = _launch(script, tmp_path / "two", parts=1, processes=2)
+    split = _launch(script, tmp_path / "split", parts=2, processes=1)
+    whole = _launch(script, tmp_path / "whole", parts=1, processes=1)
+    for key in ("target", "unlearned"):
+        a, b = _weights(two[key]), _weights(split[key])
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    meta = json.loads((two["target"] / "medlethe_finetune.json").read_text())
+    assert meta["runtime"]["processes"] == 2
+    a, b = _weights(whole["target"]), _weights(split["target"])
+    base = _weights(next((tmp_path / "whole" / "models").glob("tiny-*")))
+    moved = max(float((a[k] - base[k]).abs().max()) for k in base)
+    apart = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert moved > 0.05 and apart < 1e-4 * moved, (moved, apart)
+
+
+def test_a_command_that_does_not_train_refuses_a_launch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medlethe.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["methods"]) == 2
+    assert "only run, finetune, unlearn train across processes" in capsys.readouterr().err

@@ -74,7 +74,15 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
 
 
 def _built(out: Path, build: Callable[[Path], object]) -> Path:
-    """``out``, built once through a ``.partial`` folder, sealed, and checked on reuse."""
+    """``out``, built once through a ``.partial`` folder, sealed, and checked on reuse (by
+    the main process of a launch, the others waiting for it)."""
+    from medlethe.training.device import main_first
+
+    with main_first():
+        return _build_once(out, build)
+
+
+def _build_once(out: Path, build: Callable[[Path], object]) -> Path:
     if not ((out / "config.json").exists() and intact(out, "base model")):
         work = out.with_name(out.name + ".partial")
         shutil.rmtree(work, ignore_errors=True)

@@ -178,7 +178,7 @@ def train_classifier(
 
     out = Path(out_dir)
     settings = DeviceSettings.of(config)
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, data_parallel=True)
     torch.manual_seed(config.seed)
     tok, model = load_classifier(model_dir, data=data)
     model = runtime.place(model)
@@ -202,10 +202,12 @@ def train_classifier(
     work = work_dir(out)
     train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress,
                 runtime=runtime)
-    model.save_pretrained(work)
-    tok.save_pretrained(work)
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+
     meta = {"train_config": asdict(config), "steps": len(plan),
             "n_examples": len(data.examples), "classes": list(data.classes),
             "multi_label": data.multi_label, "truncated_texts": cut,
             "runtime": runtime.describe()}
-    return finish(work, out, "medlethe_finetune.json", meta)
+    return finish(work, out, "medlethe_finetune.json", meta, save, runtime)

@@ -11,13 +11,28 @@ optimizer batch, and so the data plan and the numbers, stay those of ``batch_siz
 step (the largest micro-batch that fits, as lm-eval and accelerate find a batch size).
 Settings come from the training configuration (``--train-args precision=bf16,...``); an
 unlearning run uses its target's. fp32 on a CPU is exactly the loop without accelerate.
+
+Under ``accelerate launch --num_processes N`` (several GPUs, or CPU processes with gloo)
+training is data-parallel: every process holds the whole model, takes its contiguous share
+of each step's rows (:meth:`Runtime.split`), weights each micro-batch by its share of the
+*whole* step, and the gradients are summed across processes once per step
+(:meth:`Runtime.sync`), so the step's gradient is the one of the whole batch, as one process
+computes it. Only the main process writes (checkpoints, the finished model); the others wait
+for it (:meth:`Runtime.wait`). Each step the processes also check that they are at the same
+step of the same run, so a process that fell out of step stops the launch with an error
+rather than pairing its gradients with another run's. Sharded training (FSDP, DeepSpeed) is
+not supported: a model that does not fit one device trains as LoRA, in bf16, with gradient
+checkpointing.
 """
 
 from __future__ import annotations
 
+import os
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 from medlethe.errors import MedletheError
@@ -73,12 +88,57 @@ def fingerprint_fields(config: dict[str, Any]) -> dict[str, Any]:
 
 _CURRENT: list[Runtime] = []
 
+#: how long a process waits for the others at a step or a barrier (the main process
+#: evaluates while the others wait for the next training run)
+WAIT = timedelta(hours=12)
+
+
+def processes() -> tuple[int, int]:
+    """(this process's rank, the number of processes): (0, 1) outside a launch of several
+    processes (``accelerate launch``, torchrun), without starting anything."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    from accelerate import PartialState
+
+    # joins the launch's process group, if not yet: gloo where there is no accelerator
+    state = PartialState(cpu=not _has_accelerator(), timeout=WAIT)
+    return state.process_index, state.num_processes
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Under a launch of several processes the main one runs the block first (building
+    what the others then find cached), the others after it; outside a launch, just the
+    block."""
+    if processes()[1] == 1:
+        yield
+        return
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        yield
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return bool(torch.accelerator.is_available())
+
+
+def is_main() -> bool:
+    """Whether this is the process that writes and evaluates (always, outside a launch)."""
+    return processes()[0] == 0
+
 
 class Runtime:
     """An accelerate ``Accelerator`` for one training run, and what it placed."""
 
-    def __init__(self, settings: DeviceSettings) -> None:
-        from accelerate import Accelerator
+    def __init__(self, settings: DeviceSettings, *, data_parallel: bool = False,
+                 name: str = "this training") -> None:
+        """``data_parallel``: the caller takes each step's rows through :meth:`split` (and
+        may run in several processes); otherwise a launch with several is refused, naming
+        ``name``."""
+        from accelerate import Accelerator, DistributedType
         from accelerate.state import AcceleratorState
 
         self.settings = settings
@@ -87,20 +147,31 @@ class Runtime:
         self.parts = 1 if k == "auto" else int(k)
         self.auto = k == "auto"
         wanted = PRECISIONS[settings.precision]
+        processes()  # a launch's process group, joined with medlethe's patience (WAIT)
         if AcceleratorState._shared_state and AcceleratorState().mixed_precision != wanted:
             AcceleratorState._reset_state()  # a process may train in several precisions
         try:
-            self.accelerator = Accelerator(mixed_precision=wanted)
+            self.accelerator = Accelerator(mixed_precision=wanted, cpu=not _has_accelerator())
         except ValueError as exc:
             raise MedletheError(
                 f"precision {settings.precision} cannot run here: {exc} Use precision=fp32 or "
                 "bf16 on a CPU, fp16 on a GPU (--train-args)."
             ) from exc
-        if self.accelerator.num_processes > 1:
+        acc = self.accelerator
+        self.rank, self.world = acc.process_index, acc.num_processes
+        if acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED,
+                                    DistributedType.MEGATRON_LM):
             raise MedletheError(
-                "medlethe's training runs in one process (one GPU or the CPU); a run under "
-                f"`accelerate launch` with {self.accelerator.num_processes} processes is not "
-                "supported yet. Run `medlethe run` without accelerate launch."
+                f"medlethe trains data-parallel (every process holds the model); "
+                f"{acc.distributed_type.value} is not supported. Launch without it "
+                "(`accelerate launch --multi_gpu`), and fit a large model with "
+                "--train-args lora_rank=16,precision=bf16,gradient_checkpointing=true."
+            )
+        if self.world > 1 and not data_parallel:
+            raise MedletheError(
+                f"{name} runs in one process (one GPU or the CPU), not across the "
+                f"{self.world} processes of `accelerate launch`: run it without accelerate "
+                "launch, or with --num_processes 1."
             )
 
     @property
@@ -110,12 +181,63 @@ class Runtime:
     def describe(self) -> dict[str, Any]:
         """What the results record about where training ran."""
         found = {"micro_batches": self.parts} if self.auto else {}
-        return {"device": str(self.device), "processes": self.accelerator.num_processes,
+        return {"device": str(self.device), "processes": self.world,
                 **asdict(self.settings), **found}
 
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, idx: Sequence[int]) -> list[int]:
+        """This process's contiguous share of a step's rows (all of them in one process;
+        none where there are fewer rows than processes)."""
+        if self.world == 1:
+            return list(idx)
+        shares = micro_batches(idx, self.world)
+        return shares[self.rank] if self.rank < len(shares) else []
+
     def split(self, idx: Sequence[int]) -> list[list[int]]:
-        """One optimizer batch's rows as this run's micro-batches."""
-        return micro_batches(idx, self.parts)
+        """This process's micro-batches of one optimizer batch's rows."""
+        mine = self.shard(idx)
+        return micro_batches(mine, self.parts) if mine else []
+
+    def sync(self, params: Sequence[Any], loss: Any, tag: str, step: int) -> Any:
+        """After a step's backward passes: the gradients of ``params`` and the step's loss
+        summed across processes (each process weighted its rows by their share of the
+        whole step, so the sums are the whole step's), after checking that every process
+        is at ``step`` of the run named ``tag``. One process: ``loss`` unchanged."""
+        import torch
+
+        if self.world == 1:
+            return loss
+        from accelerate.utils import gather
+
+        here = torch.tensor([zlib.crc32(tag.encode()), step], device=self.device)
+        seen = gather(here).view(self.world, 2)
+        if not bool((seen == here).all()):
+            raise MedletheError(
+                f"the {self.world} processes of this launch are out of step ({tag}: steps "
+                f"{seen[:, 1].tolist()}); one of them failed or skipped work. Stop the launch "
+                "and start it again: finished models are kept and resumed from."
+            )
+        grads = []
+        for p in params:
+            if p.grad is None:  # a process without rows this step contributes zeros
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        for dtype in {g.dtype for g in grads}:
+            same = [g for g in grads if g.dtype == dtype]
+            flat = torch.cat([g.reshape(-1) for g in same])
+            torch.distributed.all_reduce(flat)
+            for g, part in zip(same, flat.split([g.numel() for g in same]), strict=True):
+                g.copy_(part.view_as(g))
+        total = loss.detach().to(self.device, torch.float32).reshape(1)
+        torch.distributed.all_reduce(total)
+        return total[0]
+
+    def wait(self) -> None:
+        """All processes of the launch wait here (the others for the main one's writes)."""
+        self.accelerator.wait_for_everyone()
 
     def fits(self, exc: BaseException) -> bool:
         """After ``exc`` in a step: whether to retry it in twice as many micro-batches (an
@@ -152,7 +274,10 @@ class Runtime:
         return [t.to(self.device) if t is not None else None for t in tensors]
 
     def prepare(self, model: Any, optimizer: Any) -> tuple[Any, Any]:
-        return self.accelerator.prepare(model, optimizer)
+        """Model (autocast where the precision asks) and optimizer (loss scaling), never
+        wrapped in DistributedDataParallel: :meth:`sync` sums the gradients instead."""
+        acc = self.accelerator
+        return acc.prepare_model(model, evaluation_mode=True), acc.prepare_optimizer(optimizer)
 
     @contextmanager
     def active(self) -> Iterator[Runtime]:
@@ -173,18 +298,25 @@ def backward(loss: Any) -> None:
         loss.backward()
 
 
-def accumulate(runtime: Runtime, idx: Sequence[int], loss_of: Callable[[list[int]], Any]) -> Any:
-    """One optimizer step's gradients over the rows ``idx``, in the runtime's micro-batches:
-    ``loss_of(part)`` is a micro-batch's mean loss; each is weighted by its share of the
-    rows and backpropagated; the step's (detached) loss is returned."""
-    parts = runtime.split(idx)
-    total = None
-    for part in parts:
+def accumulate(runtime: Runtime, idx: Sequence[int], loss_of: Callable[[list[int]], Any],
+               size: Callable[[int], int] | None = None) -> Any:
+    """One optimizer step's gradients over the rows ``idx``, in the runtime's micro-batches
+    (this process's share of them): ``loss_of(part)`` is a micro-batch's mean loss over its
+    units (``size(row)`` of them in a row, one by default: a language model's loss is a
+    mean over answer tokens); each is weighted by its share of all the step's units and
+    backpropagated, so the sum is the whole step's mean; the (detached) sum of this
+    process's weighted losses is returned (zero where it has no rows)."""
+    import torch
+
+    count = size or (lambda row: 1)
+    whole = sum(count(i) for i in idx)
+    total = torch.zeros((), device=runtime.device)
+    for part in runtime.split(idx):
         loss = loss_of(part)
-        if len(parts) > 1:  # each micro-batch's share of the step's mean
-            loss = loss * (len(part) / len(idx))
+        if len(part) != len(idx):  # the micro-batch's share of the step's mean
+            loss = loss * (sum(count(i) for i in part) / whole)
         backward(loss)
-        total = loss.detach() if total is None else total + loss.detach()
+        total = total + loss.detach()
     return total
 
 

@@ -138,7 +138,7 @@ def train(
 
     out = Path(out_dir)
     settings = DeviceSettings.of(config)
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, data_parallel=True)
     torch.manual_seed(config.seed)
     # a LoRA run keeps its frozen base in the compute dtype; a full fine-tune trains float32
     tok, model = load_causal_lm(model_dir,
@@ -159,7 +159,10 @@ def train(
                 collate([encoded[phase][i] for i in part], tok.pad_token_id))
             return model(input_ids=ids, attention_mask=mask, labels=labels).loss
 
-        return accumulate(runtime, idx, loss_of), {"phase": phases[phase][0]}
+        def tokens(i: int) -> int:  # the answer tokens the loss averages over
+            return sum(label != -100 for label in encoded[phase][i][1][1:])
+
+        return accumulate(runtime, idx, loss_of, tokens), {"phase": phases[phase][0]}
 
     params = [p for p in model.parameters() if p.requires_grad]
     loop = LoopConfig(
@@ -171,8 +174,11 @@ def train(
                 runtime=runtime)
     if config.lora_rank:
         model = model.merge_and_unload()
-    model.save_pretrained(work)
-    tok.save_pretrained(work)
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+
     total = len(plan)
     meta = {
         "train_config": asdict(config),
@@ -181,5 +187,5 @@ def train(
         "n_examples": len(data.examples),
         "runtime": runtime.describe(),
     }
-    return finish(work, out, "medlethe_finetune.json", meta)
+    return finish(work, out, "medlethe_finetune.json", meta, save, runtime)
 

@@ -153,7 +153,9 @@ def train_steps(
     ``i``'s gradients (through :func:`medlethe.training.device.backward`) and returns its
     loss; a loss that is not finite stops the run with the step that produced it. The
     ``runtime`` (device, precision) is the one the model was placed with; by default the CPU
-    or the GPU accelerate finds, in float32."""
+    or the GPU accelerate finds, in float32. Under a launch of several processes each step's
+    gradients are summed across them before the clipping (:meth:`Runtime.sync`) and only
+    the main process saves checkpoints."""
     import torch
 
     from medlethe.training.device import DeviceSettings, Runtime
@@ -166,7 +168,8 @@ def train_steps(
     model, opt = runtime.prepare(model, opt)
     model.train()
     with (runtime.active(),
-          tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress) as bar):
+          tqdm(total=steps, initial=step, desc=desc, unit="step",
+               disable=not (progress and runtime.is_main)) as bar):
         while step < steps:
             try:
                 loss, shown = grads_at(step)
@@ -175,6 +178,7 @@ def train_steps(
                     raise
                 opt.zero_grad()
                 continue
+            loss = runtime.sync(tensors, loss, f"{desc} {work.name}", step)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
             if config.max_grad_norm is not None:
@@ -185,18 +189,27 @@ def train_steps(
             step += 1
             bar.set_postfix(**shown, loss=f"{loss.item():.3f}")
             bar.update()
-            if step % config.checkpoint_every == 0 and step < steps:
+            if step % config.checkpoint_every == 0 and step < steps and runtime.is_main:
                 save_checkpoint(work, model, opt, sched, step)
     model.eval()
 
 
-def finish(work: Path, out: Path, meta_name: str, meta: dict[str, Any]) -> Path:
-    """Write the run's metadata, drop the checkpoint, seal the files (medlethe.integrity)
-    and move ``work`` to ``out``."""
+def finish(work: Path, out: Path, meta_name: str, meta: dict[str, Any],
+           save: Callable[[Path], None] | None = None, runtime: Runtime | None = None) -> Path:
+    """Save the model into ``work`` (``save(work)``), write the run's metadata, drop the
+    checkpoint, seal the files (medlethe.integrity) and move ``work`` to ``out``: in the
+    main process, the others of a launch waiting until it is done."""
+    if runtime is not None and not runtime.is_main:
+        runtime.wait()
+        return out
+    if save is not None:
+        save(work)
     (work / meta_name).write_text(json.dumps(meta, indent=2, default=str))
     shutil.rmtree(work / "checkpoint", ignore_errors=True)
     seal(work)
     if out.exists():
         shutil.rmtree(out)
     work.rename(out)
+    if runtime is not None:
+        runtime.wait()
     return out

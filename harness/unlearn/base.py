@@ -168,7 +168,9 @@ class LossMethod(Method):
         ``forget.share``, through :func:`medlethe.training.device.backward`, by default.
         Override to shape gradients (projections, masks, per-sample clipping); the shared
         loop then clips the total norm and takes the optimizer step. An override that
-        handles micro-batches and fp16 itself sets ``handles_device_settings = True``."""
+        handles micro-batches, fp16 and the processes of a launch itself (it sees only
+        its process's rows; its gradients are summed across processes) sets
+        ``handles_device_settings = True``."""
         from medlethe.training.device import backward
 
         loss = self.loss(model, ref, forget, retain)

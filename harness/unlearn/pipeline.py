@@ -16,6 +16,7 @@ from medlethe.models import cache_root
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.io import atomic_write_text
 from medlethe.task.base import LabelledText, Task, TrainingExample, fingerprint
+from medlethe.training.device import is_main
 from medlethe.training.pipeline import FinetuneOutput
 from medlethe.unlearn.base import Method, MethodError, UnlearnContext, UnlearnOutput
 
@@ -163,18 +164,19 @@ def unlearn(
         "seconds": round(time.perf_counter() - started, 2),
         "params_modified": count_modified(target.path, out),
     }
-    atomic_write_text(
-        record,
-        json.dumps(
-            {
-                "path": str(out.path),
-                "adapter": str(out.adapter) if out.adapter else None,
-                "meta": meta,
-            },
-            indent=2,
-            default=str,
-        ),
-    )
+    if is_main():  # under a launch of several processes, the main one records
+        atomic_write_text(
+            record,
+            json.dumps(
+                {
+                    "path": str(out.path),
+                    "adapter": str(out.adapter) if out.adapter else None,
+                    "meta": meta,
+                },
+                indent=2,
+                default=str,
+            ),
+        )
     return UnlearnResult(
         name, comp, out, resolved, "sha256:" + fp, False, time.perf_counter() - started, meta
     )

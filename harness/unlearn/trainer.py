@@ -11,6 +11,7 @@ import dataclasses
 import math
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from medlethe.errors import MedletheError
@@ -48,8 +49,7 @@ def _check_settings(method: LossMethod, settings: DeviceSettings) -> DeviceSetti
     own ``backward``) cannot take it in micro-batches (``auto`` means one for it), nor scale
     an fp16 loss it does not pass through :func:`medlethe.training.device.backward`, unless
     it says it does."""
-    own = type(method).backward is not LossMethod.backward
-    if not own or getattr(method, "handles_device_settings", False):
+    if not _own_gradients(method):
         return settings
     if settings.gradient_accumulation_steps == "auto":
         settings = dataclasses.replace(settings, gradient_accumulation_steps=1)
@@ -65,13 +65,21 @@ def _check_settings(method: LossMethod, settings: DeviceSettings) -> DeviceSetti
     return settings
 
 
+def _own_gradients(method: LossMethod) -> bool:
+    """Whether the method computes each step's gradient itself and does not say that it
+    handles micro-batches, fp16 and the processes of a launch (its share of the rows)."""
+    own = type(method).backward is not LossMethod.backward
+    return own and not getattr(method, "handles_device_settings", False)
+
+
 def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     import torch
 
     p = method.params
     started = time.perf_counter()
     settings = _check_settings(method, DeviceSettings.of(ctx.train_config))  # the target's
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, data_parallel=not _own_gradients(method),
+                      name=f"{method.name} (it computes each step's gradient itself)")
     torch.manual_seed(p.seed)
     task = ctx.task
     classify = getattr(task, "output_type", None) == "classify"
@@ -115,15 +123,15 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
         f_parts = runtime.split(forget_plan[step])
-        r_parts = micro_batches(retain_plan[step], len(f_parts)) if retain_plan else []
-        total = None
+        r_mine = runtime.shard(retain_plan[step]) if retain_plan else []
+        r_parts = micro_batches(r_mine, len(f_parts)) if r_mine and f_parts else []
+        total = torch.zeros((), device=runtime.device)
         for i, part in enumerate(f_parts):
-            share = len(part) / len(forget_plan[step]) if len(f_parts) > 1 else 1.0
+            share = len(part) / len(forget_plan[step])
             f = batch(forget, part, share)
             r = (batch(retain, r_parts[i], share) if i < len(r_parts)
                  else Batch(None, None, None, [], share=share))
-            loss = method.backward(model, ref, f, r)
-            total = loss if total is None else total + loss
+            total = total + method.backward(model, ref, f, r).to(total.device)
         return total, {}
 
     loop = LoopConfig(
@@ -132,9 +140,11 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     work = work_dir(ctx.out_dir)
     train_steps(model, params, steps, grads_at, loop, work, desc=f"unlearn {method.name}",
                 progress=ctx.progress, runtime=runtime)
-    model.save_pretrained(work)
-    if not p.lora_rank:
-        tok.save_pretrained(work)
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        if not p.lora_rank:
+            tok.save_pretrained(folder)
+
     meta = {
         "method": method.name,
         "method_version": method.version,
@@ -147,7 +157,7 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
         "runtime": runtime.describe(),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    out = finish(work, ctx.out_dir, META, meta)
+    out = finish(work, ctx.out_dir, META, meta, save, runtime)
     if p.lora_rank:
         return UnlearnOutput(path=ctx.target, adapter=out, meta=meta)
     return UnlearnOutput(path=out, meta=meta)

@@ -17,6 +17,7 @@ same bytes (numpy's PCG64 seeded per patient and study).
 from __future__ import annotations
 
 import functools
+import os
 import random
 import re
 from collections.abc import Sequence
@@ -206,7 +207,7 @@ def write_images(studies: Sequence[Study], folder: Path) -> dict[str, str]:
     for s in studies:
         path = folder / f"{s.sid}.png"
         if not _same_pixels(path, s.image):
-            tmp = path.with_suffix(".tmp.png")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.png")  # processes may race here
             Image.fromarray(s.image).save(tmp)
             tmp.replace(path)
         out[s.sid] = str(path)
