@@ -3,7 +3,10 @@
 Branches (issue 34's measure): every ``if``/``elif`` statement, conditional expression and
 comprehension filter in harness/, leaderboard/ and plugins/ (the kind modules, kinds/,
 excluded) whose test names an output-type literal or reads one of the attributes
-``output_type``, ``kind``, ``classes``, ``images`` or ``image``.
+``output_type``, ``kind``, ``classes``, ``images`` or ``image``; and, so that a flag set
+first (``classify = task.output_type == "classify"``) does not hide a branch, every
+comparison elsewhere that names an output-type literal or reads ``output_type`` (also
+through ``getattr``). One count per line.
 
 Non-public imports: every name a built-in plugin module (tasks/, methods/, plugins/,
 leaderboard/, and kinds/ once it exists) imports from medlethe that is not in the
@@ -27,11 +30,16 @@ ATTRIBUTES = {"output_type", "kind", "classes", "images", "image"}
 CORE = ("harness", "leaderboard", "plugins")
 
 
-def _names_a_kind(test: ast.AST) -> bool:
+def _names_a_kind(test: ast.AST, attributes: set[str] = ATTRIBUTES) -> bool:
     for node in ast.walk(test):
         if isinstance(node, ast.Constant) and node.value in LITERALS:
             return True
-        if isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
+        if isinstance(node, ast.Attribute) and node.attr in attributes:
+            return True
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "getattr" and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in attributes):
             return True
     return False
 
@@ -42,7 +50,7 @@ def branches(folders: tuple[str, ...] = CORE) -> list[str]:
         for path in sorted((ROOT / folder).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
-                tests = []
+                tests: list[ast.AST] = []
                 if isinstance(node, (ast.If, ast.IfExp)):
                     tests = [node.test]
                 elif isinstance(node, ast.comprehension):
@@ -50,11 +58,13 @@ def branches(folders: tuple[str, ...] = CORE) -> list[str]:
                 for test in tests:
                     if _names_a_kind(test):
                         hits.append(f"{path.relative_to(ROOT)}:{test.lineno}")
-    return hits
+                if isinstance(node, ast.Compare) and _names_a_kind(node, {"output_type"}):
+                    hits.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return sorted(set(hits), key=lambda h: (h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])))
 
 
 PUBLIC = ("medlethe", "medlethe.task", "medlethe.metrics", "medlethe.unlearn",
-          "medlethe.backends")
+          "medlethe.backends", "medlethe.training")
 BUILTINS = {"tasks": "medlethe.tasks", "methods": "medlethe.methods",
             "plugins": "medlethe.plugins", "leaderboard": "medlethe.leaderboard",
             "kinds": "medlethe.kinds"}

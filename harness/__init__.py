@@ -1,8 +1,8 @@
 """medlethe: measure how well a language model forgets medical data, and what it still leaks.
 
 Everything a plugin author or a script needs is importable from here (``__all__``);
-``medlethe.task``, ``medlethe.metrics``, ``medlethe.unlearn`` and ``medlethe.backends`` hold
-the rest of each contract. Other modules are internal. ``import medlethe`` is cheap: heavy
+``medlethe.task``, ``medlethe.metrics``, ``medlethe.unlearn``, ``medlethe.backends`` and
+``medlethe.training`` (model families) hold the rest of each contract. Other modules are internal. ``import medlethe`` is cheap: heavy
 modules load when a name is first used.
 """
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from medlethe.backends import Backend
     from medlethe.comparison import compare
     from medlethe.evaluator import evaluate
+    from medlethe.kind import Kind, Requests, kind_of
     from medlethe.metrics import Metric, RunMetric, Sample
     from medlethe.registry import get_registry
     from medlethe.results.evaluation import EvaluationRun
@@ -45,6 +46,10 @@ _LAZY = {
     "run_pipeline": "medlethe.run",
     "EvaluationRun": "medlethe.results.evaluation",
     "get_registry": "medlethe.registry",
+    # kinds of task
+    "Kind": "medlethe.kind",
+    "Requests": "medlethe.kind",
+    "kind_of": "medlethe.kind",
     # tasks
     "Task": "medlethe.task",
     "Instance": "medlethe.task",
@@ -82,6 +87,7 @@ __all__ = [
     "Batch",
     "EvaluationRun",
     "Instance",
+    "Kind",
     "LossMethod",
     "MedletheError",
     "Method",
@@ -89,6 +95,7 @@ __all__ = [
     "Metric",
     "Named",
     "Register",
+    "Requests",
     "RunMetric",
     "Sample",
     "Task",
@@ -103,6 +110,7 @@ __all__ = [
     "evaluate",
     "get_registry",
     "hookimpl",
+    "kind_of",
     "nll",
     "optional_import",
     "run_pipeline",

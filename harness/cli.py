@@ -540,8 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("plugins", help="list plugins, distributions and components").set_defaults(
         func=_cmd_plugins
     )
-    for kind in ("task", "method", "metric", "backend"):
-        lister = sub.add_parser(f"{kind}s", help=f"list registered {kind}s")
+    for kind in ("kind", "task", "method", "metric", "backend"):
+        lister = sub.add_parser(f"{kind}s", help=f"list registered {kind}s"
+                                + (" of task (output types)" if kind == "kind" else ""))
         lister.set_defaults(func=_cmd_list(kind))
         if kind == "method":
             lister.add_argument("--params", metavar="NAME",

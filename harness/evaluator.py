@@ -25,19 +25,15 @@ import numpy as np
 from medlethe import __version__
 from medlethe.backends.base import (
     Backend,
-    ClassifyRequest,
-    GenerateRequest,
-    LoglikelihoodRequest,
 )
 from medlethe.cache import CachedBackend, ResponseCache
 from medlethe.chat import ChatFormat
 from medlethe.comparison import compute_run_metrics
 from medlethe.errors import MedletheError, MissingDependencyError, PluginError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
+from medlethe.kind import Kind, kind_of
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
-from medlethe.metrics.classification import GOLD_LABEL
-from medlethe.metrics.preconditions import CHANCE_LABEL
 from medlethe.metrics.runmetric import present_rows, to_ci
 from medlethe.models import check_model
 from medlethe.paths import cache_root, ensure_dir, portable, portable_tree
@@ -46,7 +42,6 @@ from medlethe.results.environment import environment
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
 from medlethe.results.schema import (
     RESULTS_SCHEMA_VERSION,
-    ClassesRecord,
     ComponentRecord,
     MetricResult,
     ModelRecord,
@@ -100,50 +95,36 @@ def load_task(
 
 
 def _samples(
-    instances: Sequence[Instance], runner: CachedBackend, desc: str, needs: frozenset[str]
+    kind: Kind, instances: Sequence[Instance], runner: CachedBackend, desc: str,
+    needs: frozenset[str],
 ) -> tuple[list[Sample], dict[str, int]]:
-    """Ask the backend for what the output type and the metrics' ``needs`` require; return
-    the samples and the number of requests of each kind."""
-    if instances and instances[0].output_type == "classify":
-        found = runner.classify([ClassifyRequest(i.prompt, i.image) for i in instances],
-                                desc=f"{desc} classify")
-        samples = [Sample(i, classification=c) for i, c in zip(instances, found, strict=True)]
-        return samples, {"classify": len(instances)}
-    gen_reqs: list[GenerateRequest] = []
-    ll_reqs: list[LoglikelihoodRequest] = []
-    layout: list[tuple[bool, int, int, int]] = []  # generate?, choices, gold, perturbed
-    for inst in instances:
+    """Ask the backend what the kind asks for each instance (given the metrics' ``needs``),
+    one call per request type, and let the kind assemble each instance's samples; return
+    them and the number of requests of each type."""
+    asks = [kind.asks(inst, needs) for inst in instances]
+    pooled: dict[str, list[Any]] = {t: [] for t in kind.request_types}
+    for ask in asks:
+        for rtype, reqs in ask.items():
+            pooled.setdefault(rtype, []).extend(reqs)
+    answers = {t: iter(_ask(runner, t, reqs, f"{desc} {t}")) for t, reqs in pooled.items()
+               if reqs}
+    samples = [
+        kind.sample(inst, {t: [next(answers[t]) for _ in reqs] for t, reqs in ask.items()},
+                    needs)
+        for inst, ask in zip(instances, asks, strict=True)
+    ]
+    return samples, {t: len(reqs) for t, reqs in pooled.items()}
 
-        def ll(text: str, inst: Instance = inst) -> LoglikelihoodRequest:
-            return LoglikelihoodRequest(inst.prompt, inst.target_delimiter + text)
 
-        is_gen = inst.output_type == "generate"
-        if is_gen:
-            assert inst.generation is not None
-            g = inst.generation
-            gen_reqs.append(GenerateRequest(inst.prompt, g.max_new_tokens, tuple(g.stop)))
-        n_choices = len(inst.choices) if inst.output_type == "multiple_choice" else 0
-        ll_reqs.extend(ll(c) for c in inst.choices[:n_choices])
-        gold = int(inst.output_type == "loglikelihood" or (is_gen and "gold" in needs))
-        if gold:
-            ll_reqs.append(ll(inst.target))
-        n_pert = len(inst.perturbed) if ("perturbed" in needs and not n_choices) else 0
-        ll_reqs.extend(ll(p) for p in inst.perturbed[:n_pert])
-        layout.append((is_gen, n_choices, gold, n_pert))
-    gens = iter(runner.generate(gen_reqs, desc=f"{desc} generate") if gen_reqs else [])
-    lls = iter(runner.loglikelihood(ll_reqs, desc=f"{desc} loglik") if ll_reqs else [])
-    out: list[Sample] = []
-    for inst, (is_gen, n_choices, gold, n_pert) in zip(instances, layout, strict=True):
-        out.append(
-            Sample(
-                inst,
-                generation=next(gens) if is_gen else None,
-                choices=tuple(next(lls) for _ in range(n_choices)),
-                continuation=next(lls) if gold else None,
-                perturbed=tuple(next(lls) for _ in range(n_pert)),
-            )
-        )
-    return out, {"generate": len(gen_reqs), "loglikelihood": len(ll_reqs)}
+def _ask(runner: CachedBackend, request_type: str, reqs: list[Any], desc: str) -> list[Any]:
+    """The backend's answers to one type of request (a Backend method's name)."""
+    answer = getattr(runner, request_type, None)
+    if answer is None:
+        raise TaskConfigError(
+            f"{desc}: the task's kind asks {request_type!r} requests, which medlethe's "
+            "backends do not answer; check the kind's request_types.")
+    found: list[Any] = answer(reqs, desc=desc)
+    return found
 
 
 def _subsets(task: Task, instances: Sequence[Instance]) -> list[tuple[str | None, list[int]]]:
@@ -262,16 +243,18 @@ def score_split(
     metrics: Sequence[tuple[Component, Metric]],
     runner: CachedBackend,
     *,
+    kind: Kind,
     limit: int | None,
     seed: int,
     log_samples: bool,
     prompts: Callable[[list[Instance]], list[Instance]] | None = None,
 ) -> ScoredSplit:
-    """Ask the backend what ``split`` needs, score every metric on every sample, and
-    aggregate the whole split and each subset the task breaks results down by.
+    """Ask the backend what ``split`` needs (as the task's ``kind`` says), score every
+    metric on every sample, and aggregate the whole split and each subset the task breaks
+    results down by.
     ``prompts`` rewrites the instances first (a chat template)."""
     instances = task.instances(split, limit)
-    if prompts is not None and task.output_type != "classify":
+    if prompts is not None and kind.chat_prompts:
         instances = prompts(list(instances))
     needs = frozenset().union(*(m.needs for _, m in metrics))
     clusters = [task.cluster_of(inst) for inst in instances]
@@ -288,9 +271,9 @@ def score_split(
         desc = f"{task.name}:{split}"
         if len(instances) > SCORE_PART:
             desc += f" {start // SCORE_PART + 1}/{-(-len(instances) // SCORE_PART)}"
-        samples, counts = _samples(part, runner, desc, needs)
-        for kind, n in counts.items():
-            asked[kind] = asked.get(kind, 0) + n
+        samples, counts = _samples(kind, part, runner, desc, needs)
+        for rtype, n in counts.items():
+            asked[rtype] = asked.get(rtype, 0) + n
         for comp, metric in metrics:
             values[comp.name].extend(
                 _score_part(comp, metric, samples, f"{task.name}:{split}", start, runner)
@@ -316,10 +299,7 @@ def score_split(
         if any(key in inst.meta for inst in instances)
     }
     labels[CLUSTER_LABEL] = list(clusters)
-    if task.output_type == "multiple_choice":
-        labels[CHANCE_LABEL] = [1 / len(inst.choices) for inst in instances]
-    if task.output_type == "classify":
-        labels[GOLD_LABEL] = [list(inst.labels) for inst in instances]
+    labels.update(kind.row_labels(task, instances))
     return ScoredSplit(
         len(instances), task.data_fingerprint(split), values, labels, results, logged, asked
     )
@@ -378,6 +358,7 @@ def task_record(
     comp: Component | None,
     scored: dict[str, ScoredSplit],
     *,
+    kind: Kind,
     limit: int | None,
     task_args: dict[str, Any] | None,
 ) -> TaskRecord:
@@ -398,10 +379,7 @@ def task_record(
         limit=limit,
         sampling_unit=task.sampling_unit,
         skipped_rows=task.skipped_rows(),
-        classes=ClassesRecord(
-            names=list(task.classes), multi_label=task.multi_label,
-            forget=list(task.forget_classes),
-        ) if task.output_type == "classify" else None,
+        **kind.record(task),
     )
 
 
@@ -494,7 +472,8 @@ def evaluate(
     values: dict[str, dict[str, dict[str, list[Any]]]] = {}
     labels: dict[str, dict[str, dict[str, list[Any]]]] = {}
     sample_rows: list[dict[str, Any]] = []
-    asked: dict[str, int] = {"generate": 0, "loglikelihood": 0, "classify": 0}
+    asked = {t: 0 for name in registry.components["kind"]  # in registration order
+             for t in kind_of(name, registry).request_types}
     for task_name in tasks:
         task, task_comp = load_task(registry, task_name, task_args)
         wanted = list(splits) if splits else task.split_names()
@@ -504,14 +483,15 @@ def evaluate(
                 f"Task {task.name!r} has no split(s) {', '.join(unknown)}; it has "
                 f"{', '.join(task.split_names())}."
             )
+        kind = kind_of(task, registry)
         metrics = resolve_metrics(registry, task, built, skipped, progress=progress)
         specs = {s.name: s for s in task.metric_specs()}
         for comp, _ in metrics:
             metric_records[comp.name] = component_record(comp, dict(specs[comp.name].args))
         scored = {
             split: score_split(
-                task, split, metrics, runner, limit=limit, seed=seed, log_samples=log_samples,
-                prompts=prompts,
+                task, split, metrics, runner, kind=kind, limit=limit, seed=seed,
+                log_samples=log_samples, prompts=prompts,
             )
             for split in wanted
         }
@@ -520,12 +500,12 @@ def evaluate(
             labels.setdefault(task.name, {})[split] = x.labels
             metric_results.extend(x.metrics)
             sample_rows.extend(x.samples)
-            for kind, n in x.requests.items():
-                asked[kind] += n
+            for rtype, n in x.requests.items():
+                asked[rtype] = asked.get(rtype, 0) + n
         records[task.name] = task_record(
-            task, task_comp, scored, limit=limit, task_args=task_args
+            task, task_comp, scored, kind=kind, limit=limit, task_args=task_args
         )
-        if chat_digest is not None and task.output_type != "classify":
+        if chat_digest is not None and kind.chat_prompts:
             records[task.name] = records[task.name].model_copy(
                 update={"chat_template": chat_digest})
     model_fp = model_fingerprint(model, backend_args.get("revision"))

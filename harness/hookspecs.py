@@ -30,7 +30,8 @@ A component has one name, the registered one: the registry sets ``name`` (and ``
 the entry-point name of the plugin that registered it) on every metric, method and backend
 it builds (they subclass :class:`Named`), so classes never repeat their names. Everything a
 plugin author imports is public in ``medlethe`` (see ``medlethe.__all__``) and in
-``medlethe.task``, ``medlethe.metrics``, ``medlethe.unlearn`` and ``medlethe.backends``.
+``medlethe.task``, ``medlethe.metrics``, ``medlethe.unlearn``, ``medlethe.backends`` and
+``medlethe.training``.
 
 Built-in components are registered through exactly these hooks (see
 ``medlethe/plugins/``, ``medlethe/tasks/plugin.py``), so they are examples too. Hooks are
@@ -86,6 +87,18 @@ class Register(Protocol):
 
 
 # --- What to evaluate -------------------------------------------------------------------
+
+
+@hookspec
+def register_kinds(register: Register) -> None:
+    """Register kinds of task: what a task of that ``output_type`` asks a model and how
+    its answers become samples.
+
+    ``factory`` builds a :class:`medlethe.Kind` (no arguments). Most packs only add tasks
+    of the built-in kinds (``generate``, ``multiple_choice``, ``loglikelihood``,
+    ``classify``: ``medlethe/kinds/``); a new kind of data (structured rows, audio) brings
+    its own. The contract and its manual: ``medlethe/kind.py``.
+    """
 
 
 @hookspec

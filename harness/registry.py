@@ -21,9 +21,11 @@ from medlethe.errors import (
     UnknownComponentError,
 )
 
-Kind = Literal["task", "method", "metric", "backend"]
-KINDS: tuple[Kind, ...] = ("task", "method", "metric", "backend")
+#: the families of components (a task's "kind", the kind of work it asks for, is one)
+Kind = Literal["kind", "task", "method", "metric", "backend"]
+KINDS: tuple[Kind, ...] = ("kind", "task", "method", "metric", "backend")
 _HOOKS: dict[Kind, str] = {
+    "kind": "register_kinds",
     "task": "register_tasks",
     "method": "register_methods",
     "metric": "register_metrics",

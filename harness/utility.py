@@ -25,8 +25,7 @@ import numpy as np
 from medlethe._optional import optional_import
 from medlethe.errors import MedletheError
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
-from medlethe.metrics.constants import UTILITY_SCORE
-from medlethe.metrics.preconditions import CHANCE_LABEL
+from medlethe.metrics.constants import CHANCE_LABEL, UTILITY_SCORE
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
 from medlethe.results.schema import CI, MetricResult, TaskRecord
 from medlethe.task.base import fingerprint

@@ -14,7 +14,8 @@ from medlethe.registry import get_registry
 from tests.conftest import ROOT, run_cli
 
 #: the modules a plugin author may import from; every other medlethe module is internal
-PUBLIC = {"medlethe", "medlethe.task", "medlethe.metrics", "medlethe.unlearn", "medlethe.backends"}
+PUBLIC = {"medlethe", "medlethe.task", "medlethe.metrics", "medlethe.unlearn", "medlethe.backends",
+          "medlethe.training"}
 PLUGINS = [ROOT / "tests" / "plugin_pkg" / "medlethe_testplugin", ROOT / "examples" / "taskpack"]
 
 

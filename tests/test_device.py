@@ -172,13 +172,14 @@ def test_lora_reference_is_the_model_with_its_adapter_off(
         assert not torch.allclose(lora(input_ids=ids).logits, before)
 
     loads: list[Path] = []
-    real = trainer.load_causal_lm
+    family = trainer.family_of("tiny", task)
+    real = family.load
 
     def counted(path: Any, **kw: Any) -> Any:
         loads.append(Path(path))
         return real(path, **kw)
 
-    monkeypatch.setattr(trainer, "load_causal_lm", counted)
+    monkeypatch.setattr(family, "load", counted)
     _, npo = build_method("NPO", {"lora_rank": 4, "epochs": 1.0}, registry=get_registry())
     out = npo.unlearn(scenario_context(task, target, "tiny", tmp_path / "npo"))
     assert loads == [target.path] and out.adapter is not None

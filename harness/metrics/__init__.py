@@ -20,6 +20,7 @@ from medlethe.metrics.bootstrap import (
     bootstrap_ci,
     bootstrap_of_means,
 )
+from medlethe.metrics.constants import CHANCE_LABEL, GOLD_LABEL
 from medlethe.metrics.runmetric import (
     Column,
     Paired,
@@ -29,6 +30,8 @@ from medlethe.metrics.runmetric import (
 )
 
 __all__ = [
+    "CHANCE_LABEL",
+    "GOLD_LABEL",
     "Clusters",
     "Column",
     "Direction",

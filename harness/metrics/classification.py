@@ -36,15 +36,13 @@ import numpy as np
 
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci, bootstrap_vector
-from medlethe.metrics.constants import CORE_VERSION, UNIT
+from medlethe.metrics.constants import CORE_VERSION, GOLD_LABEL, UNIT
 from medlethe.metrics.runmetric import RunMetric
 from medlethe.results.schema import MetricResult
 
 if TYPE_CHECKING:
     from medlethe.results.evaluation import EvaluationRun
 
-#: the per-sample label holding each row's gold class indices
-GOLD_LABEL = "gold_labels"
 #: the vector metric holding each row's logits
 LOGITS = "class_logits"
 CLASSIFY = frozenset({"classify"})

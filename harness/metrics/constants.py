@@ -3,6 +3,8 @@ read, and the bootstrap's settings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 #: members and non-members of the membership-inference attacks
 MEMBERS, NON_MEMBERS = "forget", "holdout"
 #: the split pair an attack AUC is reported on
@@ -12,22 +14,46 @@ MEMBERSHIP_SPLIT = f"{MEMBERS}~{NON_MEMBERS}"
 FORGET_SPLITS = frozenset({"forget", "paraphrase", "forget_train"})
 #: the retain splits KPR reads
 RETAIN_SPLITS = frozenset({"retain", "retain_train"})
+#: per-row labels a kind stores with a run (``Kind.row_labels``): each question's chance
+#: level (1 / options), and a classification's gold class indices
+CHANCE_LABEL = "chance"
+GOLD_LABEL = "gold_labels"
 #: the per-document column of an lm-eval utility task's first metric (medlethe.utility)
 UTILITY_SCORE = "utility_score"
-#: the answer score AFE, MU, the collateral matrix and the hierarchy use, per output type
-PRIMARY = {
-    "generate": "rouge_l_recall",
-    "multiple_choice": "accuracy",
-    "loglikelihood": "probability",
-    "classify": "sample_f1",
-    "lmeval": UTILITY_SCORE,
-}
-#: the accuracy FR and KPR use (harness choice: exact match for free text)
-ACCURACY = {
-    "generate": "exact_match",
-    "multiple_choice": "accuracy",
-    "classify": "class_accuracy",
-}
+
+
+class _PerKind(Mapping[str, str]):
+    """A score named by each registered kind (its ``Kind.<attribute>``; kinds that name
+    none are left out), plus fixed entries; read when asked, so plugin kinds count."""
+
+    def __init__(self, attribute: str, fixed: dict[str, str] | None = None) -> None:
+        self.attribute, self.fixed = attribute, dict(fixed or {})
+
+    def _table(self) -> dict[str, str]:
+        from medlethe.kind import kind_of
+        from medlethe.registry import get_registry
+
+        registry = get_registry()
+        found = {n: getattr(kind_of(n, registry), self.attribute)
+                 for n in registry.components["kind"]}
+        return {**{n: v for n, v in found.items() if v}, **self.fixed}
+
+    def __getitem__(self, key: str) -> str:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+#: the answer score AFE, MU, the collateral matrix, the hierarchy and the preconditions use,
+#: per output type (``Kind.primary_metric``; lm-eval utility tasks: their first metric)
+PRIMARY: Mapping[str, str] = _PerKind("primary_metric", {"lmeval": UTILITY_SCORE})
+#: the accuracy FR and KPR use (``Kind.accuracy_metric``; harness choice: exact match for
+#: free text)
+ACCURACY: Mapping[str, str] = _PerKind("accuracy_metric")
 #: Min-K %'s share of tokens (the Min-K paper's and MUSE's 40 %)
 MIN_K = 0.4
 #: bootstrap resamples and interval level of every aggregate

@@ -26,20 +26,35 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from medlethe.metrics.bootstrap import bootstrap_of_means
-from medlethe.metrics.constants import FORGET_SPLITS, MEMBERS, MEMBERSHIP_SPLIT, PRIMARY
+from medlethe.metrics.constants import (
+    CHANCE_LABEL,
+    FORGET_SPLITS,
+    MEMBERS,
+    MEMBERSHIP_SPLIT,
+    PRIMARY,
+)
 from medlethe.metrics.runmetric import own_values, paired_values, to_ci
 from medlethe.results.schema import Precondition
 
 if TYPE_CHECKING:
     from medlethe.results.evaluation import EvaluationRun
 
-#: the per-sample label holding each multiple-choice question's chance level (1 / options)
-CHANCE_LABEL = "chance"
 
 
 def _difference(a: float | np.ndarray, b: float | np.ndarray) -> float | np.ndarray:
     diff: np.ndarray = np.asarray(a) - np.asarray(b)
     return diff
+
+
+def _paired(output_type: str) -> bool:
+    """Whether a task of this output type is checked against the oracle row by row (its
+    kind's ``paired_preconditions``; lm-eval utility tasks are not)."""
+    from medlethe.kind import kind_of
+    from medlethe.registry import get_registry
+
+    registry = get_registry()
+    return (output_type in registry.components["kind"]
+            and kind_of(output_type, registry).paired_preconditions)
 
 
 def knowledge_checks(
@@ -59,12 +74,12 @@ def knowledge_checks(
             chance = target.row_labels(task, split, CHANCE_LABEL)
             pair = (
                 paired_values(target, oracle, task, split, metric)
-                if oracle is not None and split in FORGET_SPLITS
-                and output_type in ("generate", "classify")
+                if oracle is not None and split in FORGET_SPLITS and _paired(output_type)
                 else None
             )
-            # multiple choice, and lm-eval utility tasks whose documents record their chance
-            if output_type in ("multiple_choice", "lmeval") and chance is not None:
+            # a kind that records each question's chance (multiple choice), and lm-eval
+            # utility tasks whose documents record theirs
+            if chance is not None:
                 base = np.asarray([c for c, k in zip(chance, col.kept, strict=True) if k], float)
                 arrays, clusters, reference = [col.values, base], col.clusters, "chance"
             elif pair is not None:

@@ -7,11 +7,15 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medlethe.errors import MedletheError
 from medlethe.integrity import intact, seal
 from medlethe.paths import cache_root, ensure_dir
 from medlethe.task.base import Task, fingerprint
+
+if TYPE_CHECKING:
+    from medlethe.training.family import Family
 
 __all__ = ["EMBEDDED_NAMES", "ENCODER_NAMES", "cache_root", "check_model", "resolve_base_model"]
 
@@ -47,8 +51,18 @@ def check_model(name: str) -> str:
 
 
 def resolve_base_model(name: str, task: Task | None = None) -> str:
-    """A loadable model path (or hub id) for ``name``; builds embedded models once."""
+    """A loadable model path (or hub id) for ``name``; builds embedded models once. An
+    embedded model of another family than ``task``'s kind trains is an error naming the
+    ones that fit."""
     check_model(name)
+    family = _family(task)
+    if family is not None and name in EMBEDDED_NAMES and name not in family.models:
+        assert task is not None
+        raise MedletheError(
+            f"--model {name} is not a {family.title}, which task {task.name!r} "
+            f"({task.output_type}) needs: use {', '.join(family.models)}, or a hub id or "
+            "folder of one."
+        )
     ensure_dir(cache_root() / "models", "the model cache (MEDLETHE_CACHE_DIR)")
     if name == "tiny":
         from medlethe.models.tiny import TinyConfig, create_tiny_model
@@ -61,16 +75,21 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
         return str(_built(out, lambda w: create_tiny_model(corpus, w, config)))
     if name in ENCODER_NAMES:
         return str(_encoder(name, task))
-    if name in EMBEDDED_NAMES and task is not None and task.output_type == "classify":
-        raise MedletheError(
-            f"--model {name} is a language model; task {task.name!r} classifies texts: use "
-            f"an encoder ({', '.join(ENCODER_NAMES)}, or a hub id of one)."
-        )
     if name == "smollm2-135m":
         from medlethe.models.smollm2 import convert
 
         return str(_built(cache_root() / "models" / "smollm2-135m-instruct", convert))
     return name
+
+
+def _family(task: Task | None) -> Family | None:
+    """The model family ``task``'s kind trains (``None`` without a task)."""
+    if task is None:
+        return None
+    from medlethe.kind import kind_of
+    from medlethe.registry import get_registry
+
+    return kind_of(task, get_registry()).family
 
 
 def _built(out: Path, build: Callable[[Path], object]) -> Path:
@@ -101,11 +120,10 @@ def _encoder(name: str, task: Task | None) -> Path:
         create_tiny_bert,
     )
 
-    if task is None or task.output_type != "classify":
+    if task is None:
         raise MedletheError(
-            f"--model {name} is an encoder for classification tasks (synthclinic-notes/...); "
-            f"task {getattr(task, 'name', None)!r} needs a language model (tiny, "
-            "smollm2-135m, a hub id)."
+            f"--model {name} is an encoder, built for a classification task's classes: "
+            "give the task (--scenario) it is for."
         )
     classes, multi = task.classes, task.multi_label
     if name == "fusion-tiny":

@@ -1,7 +1,6 @@
 """Tasks: YAML or Python definitions of benchmarks with named splits."""
 
 from medlethe.task.base import (
-    DEFAULT_METRICS,
     Instance,
     LabelledData,
     LabelledText,
@@ -29,7 +28,6 @@ from medlethe.task.yaml_task import (
 )
 
 __all__ = [
-    "DEFAULT_METRICS",
     "TASK_SCHEMA_VERSION",
     "ConfigTask",
     "DatasetConfig",

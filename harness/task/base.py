@@ -16,21 +16,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    "generate": (
-        "rouge_l_recall",
-        "rouge_l_f1",
-        "exact_match",
-        "probability",
-        "token_entropy",
-        "semantic_similarity?",
-    ),
-    "multiple_choice": ("accuracy", "acc_norm"),
-    "loglikelihood": ("probability", "mean_nll"),
-    "classify": ("class_logits", "sample_f1", "class_accuracy", "class_loss", "mia_loss"),
-}
-
-
 def metric_specs(names: Sequence[str]) -> list[MetricSpec]:
     """Specs from names; a trailing ``?`` marks a metric as optional."""
     return [MetricSpec(name=n.rstrip("?"), optional=n.endswith("?")) for n in names]
@@ -175,8 +160,11 @@ class Task(ABC):
         """Turn one row into a scoreable instance."""
 
     def metric_specs(self) -> list[MetricSpec]:
-        """The metrics to compute; defaults depend on the output type."""
-        return metric_specs(DEFAULT_METRICS[self.output_type])
+        """The metrics to compute: by default, those of the task's kind."""
+        from medlethe.kind import kind_of
+        from medlethe.registry import get_registry
+
+        return metric_specs(kind_of(self, get_registry()).default_metrics)
 
     def instances(self, split: str, limit: int | None = None) -> list[Instance]:
         rows = self.docs(split)

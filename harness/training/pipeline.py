@@ -11,12 +11,14 @@ from typing import Any, Literal
 from medlethe.errors import MedletheError, TaskConfigError
 from medlethe.fingerprint import file_fingerprint, model_fingerprint
 from medlethe.integrity import intact
-from medlethe.models import ENCODER_NAMES, cache_root, resolve_base_model
+from medlethe.kind import kind_of
+from medlethe.models import cache_root, resolve_base_model
 from medlethe.registry import Registry, get_registry
 from medlethe.task.base import LabelledData, Task, TrainingData, fingerprint
-from medlethe.training.classifier import ClassifierTrainConfig, train_classifier
+from medlethe.training.classifier import ClassifierTrainConfig
 from medlethe.training.device import fingerprint_fields
-from medlethe.training.finetune import TrainConfig, train
+from medlethe.training.family import CAUSAL_LM, Family, family_of_model
+from medlethe.training.finetune import TrainConfig
 
 #: the hyperparameters of either kind of model
 AnyTrainConfig = TrainConfig | ClassifierTrainConfig
@@ -35,21 +37,25 @@ class FinetuneOutput:
     config: AnyTrainConfig
 
 
+def family_of(model: str, task: Task | None = None) -> Family:
+    """The model family that trains ``task``'s kind (without a task: the family of an
+    embedded ``model``, else causal LMs)."""
+    if task is not None:
+        family = kind_of(task, get_registry()).family
+        if family is None:
+            raise MedletheError(
+                f"{task.name}: its kind {task.output_type!r} names no model family, so no "
+                "target can be fine-tuned for it; evaluate a model you trained instead "
+                "(medlethe evaluate).")
+        return family
+    return family_of_model(model) or CAUSAL_LM
+
+
 def default_train_config(model: str, task: Task | None = None) -> AnyTrainConfig:
-    """Hyperparameters that make each embedded model learn the demo data (a classifier's
-    for a ``classify`` task)."""
-    if model in ENCODER_NAMES or (task is not None and task.output_type == "classify"):
-        if model == "tiny-bert":
-            return ClassifierTrainConfig()
-        if model == "fusion-tiny":
-            return ClassifierTrainConfig(epochs=40)
-        return ClassifierTrainConfig(epochs=4, batch_size=16, learning_rate=2e-4)
-    if model == "tiny":
-        return TrainConfig()
-    return TrainConfig(
-        text_epochs=1, qa_epochs=3, batch_size=8, learning_rate=2e-4, lora_rank=16,
-        lora_alpha=32, max_length=128, checkpoint_every=50,
-    )
+    """Hyperparameters that make each embedded model learn the demo data (its family's, for
+    ``task``'s kind)."""
+    config: AnyTrainConfig = family_of(model, task).default_config(model)
+    return config
 
 
 def train_config(
@@ -112,24 +118,17 @@ def finetune(
     """
     started = time.perf_counter()
     config, base, data, fp = _identity(model, task, on, config)
-    classify = isinstance(data, LabelledData)
-    if classify != isinstance(config, ClassifierTrainConfig):
-        kind = "a classifier" if classify else "a language model"
+    family = family_of(model, task)
+    if not isinstance(config, family.config_type):
         raise MedletheError(
-            f"{task.name} trains {kind}, but the training configuration is a "
-            f"{type(config).__name__}; give --train-args of {kind} (docs/tasks.md)."
+            f"{task.name} trains a {family.title}, but the training configuration is a "
+            f"{type(config).__name__}; give --train-args of a {family.title} (docs/tasks.md)."
         )
     out = cache_root() / "finetune" / f"{on}-{fp[:20]}"
     label = "target" if on == "train" else "oracle"
     cached = (out / "medlethe_finetune.json").exists() and intact(out, label)
     if not cached:
-        if isinstance(data, LabelledData):
-            assert isinstance(config, ClassifierTrainConfig)
-            train_classifier(base, data, out, config, progress=progress,
-                             desc=f"fine-tune {label}")
-        else:
-            assert isinstance(config, TrainConfig)
-            train(base, data, out, config, progress=progress, desc=f"fine-tune {label}")
+        family.train(base, data, out, config, progress=progress, desc=f"fine-tune {label}")
     return FinetuneOutput(
         out, base, on, "sha256:" + fp, cached, time.perf_counter() - started, config
     )

@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.errors import MedletheError
-from medlethe.training.batch import collate, encode
-from medlethe.training.classifier import collate_texts, encode_text, load_classifier
 from medlethe.training.device import AdapterOff, DeviceSettings, Runtime, micro_batches
 from medlethe.training.loop import (
     LoopConfig,
     add_lora,
     finish,
-    load_causal_lm,
     train_steps,
     work_dir,
 )
+from medlethe.training.pipeline import family_of
 from medlethe.unlearn.base import Batch, LossMethod, UnlearnContext, UnlearnOutput
 
 META = "medlethe_unlearn.json"
@@ -82,27 +80,24 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
                       name=f"{method.name} (it computes each step's gradient itself)")
     torch.manual_seed(p.seed)
     task = ctx.task
-    classify = getattr(task, "output_type", None) == "classify"
-    if classify:
-        tok, model = load_classifier(ctx.target)
-    else:  # a LoRA run keeps its frozen base in the compute dtype
-        tok, model = load_causal_lm(ctx.target, dtype=settings.dtype if p.lora_rank else None)
+    family = family_of(ctx.base_model, task)
+    # a LoRA run keeps its frozen base in the compute dtype (where the family takes one)
+    tok, model = family.load(ctx.target, dtype=settings.dtype if p.lora_rank else None)
     if p.lora_rank:
         model = add_lora(model, p.lora_rank, p.lora_alpha)
     model = runtime.place(model)
     ref = None
     if method.needs_reference:  # under LoRA: the same model, adapter off (no second copy)
         ref = AdapterOff(model) if p.lora_rank else runtime.place_frozen(
-            (load_classifier if classify else load_causal_lm)(ctx.target, trainable=False)[1])
+            family.load(ctx.target, trainable=False)[1])
     method.setup(model, ref, tok, ctx)
     named = list(method.trainable(model))
     names = {n for n, _ in named}
     for n, param in model.named_parameters():
         param.requires_grad_(n in names)
     params = [param for _, param in named]
-    encode_one: Any = encode_text if classify else encode
-    forget = [encode_one(tok, ex, p.max_length) for ex in ctx.forget]
-    retain = [encode_one(tok, ex, p.max_length) for ex in ctx.retain]
+    forget = [family.encode(tok, ex, p.max_length) for ex in ctx.forget]
+    retain = [family.encode(tok, ex, p.max_length) for ex in ctx.retain]
     if not forget:
         raise MedletheError(
             f"{method.name}: the forget set of {task.name} is empty, so there is nothing to "
@@ -113,13 +108,9 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     retain_plan = _order(len(retain), steps, p.batch_size, f"{p.seed}:retain") if retain else []
 
     def batch(data: list[Any], idx: list[int], share: float) -> Batch:
-        items = [data[i] for i in idx]
-        if classify:
-            ids, mask, labels, pixels = runtime.batch(collate_texts(
-                items, tok.pad_token_id, len(task.classes), task.multi_label))
-            return Batch(ids, mask, labels, idx, pixels, share=share)
-        ids, mask, labels = runtime.batch(collate(items, tok.pad_token_id))
-        return Batch(ids, mask, labels, idx, share=share)
+        ids, mask, labels, pixels = runtime.batch(
+            family.batch(tok, [data[i] for i in idx], task))
+        return Batch(ids, mask, labels, idx, pixels, share=share)
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
         f_parts = runtime.split(forget_plan[step])

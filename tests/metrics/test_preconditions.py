@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from medlethe.leaderboard.build import _metric_cell
-from medlethe.metrics.preconditions import CHANCE_LABEL, Verdicts, knowledge_checks
+from medlethe.metrics import CHANCE_LABEL
+from medlethe.metrics.preconditions import Verdicts, knowledge_checks
 from medlethe.report.summary import build_summary
 from medlethe.report.text import show_report
 from medlethe.results import EvaluationRun

@@ -1,0 +1,95 @@
+"""The kind contract: what differs between kinds of task. Read this to write a kind.
+
+A task names its kind in ``output_type`` (``generate``, ``multiple_choice``,
+``loglikelihood``, ``classify``, or a plugin's own); the core asks that kind, through the
+methods below, and never names one. A kind is registered like a method::
+
+    @medlethe.hookimpl
+    def register_kinds(register):
+        register("tabular", "my_pack.kind:Tabular")
+
+Evaluating one split, the evaluator asks the kind which backend requests each instance
+needs (:meth:`Kind.asks`: lists keyed by a :class:`medlethe.backends.Backend` method,
+``generate``, ``loglikelihood``, ``classify`` or one a plugin backend adds), sends each
+list to the backend in one call, and hands each instance's answers back, in the order it
+asked, to :meth:`Kind.sample`. Training asks the kind's model family
+(:class:`medlethe.training.Family`: fine-tuning, loading, encoding, batching). What a kind
+stores per row for run metrics, what it adds to the task's results record, its default and
+headline metrics and whether its prompts take a chat template are the rest of the
+contract. Built-in kinds: ``medlethe/kinds/``.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from medlethe.hookspecs import Named
+
+if TYPE_CHECKING:
+    from medlethe.metrics.base import Sample
+    from medlethe.registry import Registry
+    from medlethe.task.base import Instance, Task
+    from medlethe.training.family import Family
+
+#: backend requests by the Backend method that answers them (``"generate"``: a list of
+#: GenerateRequest, ...); the answers come back in the same shape
+Requests = Mapping[str, Sequence[Any]]
+
+
+class Kind(Named):
+    """Subclass this and register it with ``register_kinds``; the registered name is the
+    ``output_type`` its tasks give."""
+
+    #: the Backend methods this kind's requests go to (the request counts of a run)
+    request_types: ClassVar[tuple[str, ...]] = ()
+    #: the models that answer it and how targets and oracles are trained, loaded and
+    #: unlearned (:class:`medlethe.training.Family`); ``None``: evaluation only
+    family: ClassVar[Family | None] = None
+    #: the metrics a task of this kind computes when it names none (``name?``: optional)
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    #: the score that says how well a model knows a split (preconditions, FR/KPR, the
+    #: headline); ``None``: the kind has none
+    primary_metric: ClassVar[str | None] = None
+    #: the share of questions answered right (FR and KPR read it); ``None``: none
+    accuracy_metric: ClassVar[str | None] = None
+    #: whether prompts are text a chat template may wrap (an instruct language model's)
+    chat_prompts: ClassVar[bool] = False
+    #: whether "the target knows the forget set" compares it with the oracle row by row
+    #: (a paired margin) rather than with chance or a threshold alone
+    paired_preconditions: ClassVar[bool] = False
+
+    @abstractmethod
+    def asks(self, instance: Instance, needs: frozenset[str]) -> Requests:
+        """The requests that answer ``instance``; ``needs`` is what the task's metrics need
+        beyond the kind's own answers (``gold``, ``perturbed`` log-likelihoods)."""
+
+    @abstractmethod
+    def sample(self, instance: Instance, answers: Requests, needs: frozenset[str]) -> Sample:
+        """The :class:`medlethe.metrics.Sample` of ``instance`` from the answers to its
+        requests (the same keys and lengths as :meth:`asks` gave for these ``needs``)."""
+
+    def row_labels(self, task: Task, instances: Sequence[Instance]) -> dict[str, list[Any]]:
+        """Values stored per row with the run, for run metrics and preconditions (the
+        chance level of each question, the gold classes)."""
+        return {}
+
+    def record(self, task: Task) -> dict[str, Any]:
+        """Fields this kind adds to the task's record in the results (a classifier's
+        classes)."""
+        return {}
+
+
+def kind_of(task: Task | str, registry: Registry) -> Kind:
+    """The registered kind of ``task`` (or of that ``output_type``): an unknown one is an
+    error naming the registered kinds and the plugin to install."""
+    from medlethe.errors import PluginError
+
+    name = task if isinstance(task, str) else task.output_type
+    comp = registry.get("kind", name)
+    kind = comp.build()
+    if not isinstance(kind, Kind):
+        raise PluginError(f"kind {name!r} of plugin {comp.plugin.name!r}: its factory "
+                          f"returned {type(kind).__name__}, not a medlethe.Kind.")
+    return kind

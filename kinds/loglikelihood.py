@@ -1,0 +1,25 @@
+"""Log-likelihood: how probable the model finds the gold answer after the prompt (and the
+perturbed answers, where a metric compares them)."""
+
+from __future__ import annotations
+
+from medlethe import Kind, Requests, Sample
+from medlethe.kinds.text import continuations, wrong_answers
+from medlethe.task import Instance
+from medlethe.training import CAUSAL_LM
+
+
+class Loglikelihood(Kind):
+    request_types = ("generate", "loglikelihood")
+    family = CAUSAL_LM
+    default_metrics = ("probability", "mean_nll")
+    primary_metric = "probability"
+    chat_prompts = True
+
+    def asks(self, instance: Instance, needs: frozenset[str]) -> Requests:
+        texts = [instance.target, *wrong_answers(instance, needs)]
+        return {"loglikelihood": continuations(instance, texts)}
+
+    def sample(self, instance: Instance, answers: Requests, needs: frozenset[str]) -> Sample:
+        gold, *wrong = answers["loglikelihood"]
+        return Sample(instance, continuation=gold, perturbed=tuple(wrong))
