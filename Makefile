@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The tests need real third-party plugins installed: tests/plugin_pkg (a method, metrics and
-# tasks) and the README's example task pack, examples/taskpack.
-$(TEST_STAMP): $(STAMP) tests/plugin_pkg/pyproject.toml examples/taskpack/pyproject.toml
-	$(PY) -m pip install --quiet -e tests/plugin_pkg -e examples/taskpack
+# tasks), tests/kind_pkg (a kind of task medlethe does not ship) and the README's example
+# task pack, examples/taskpack.
+$(TEST_STAMP): $(STAMP) tests/plugin_pkg/pyproject.toml tests/kind_pkg/pyproject.toml examples/taskpack/pyproject.toml
+	$(PY) -m pip install --quiet -e tests/plugin_pkg -e tests/kind_pkg -e examples/taskpack
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

@@ -2,8 +2,8 @@
 
 Everything a plugin author or a script needs is importable from here (``__all__``);
 ``medlethe.task``, ``medlethe.metrics``, ``medlethe.unlearn``, ``medlethe.backends`` and
-``medlethe.training`` (model families) hold the rest of each contract. Other modules are internal. ``import medlethe`` is cheap: heavy
-modules load when a name is first used.
+``medlethe.training`` (model families) hold the rest of each contract. Other modules are
+internal. ``import medlethe`` is cheap: heavy modules load when a name is first used.
 """
 
 from __future__ import annotations

@@ -75,6 +75,17 @@ class Kind(Named):
         chance level of each question, the gold classes)."""
         return {}
 
+    #: every column this kind's runs may show in the compact report and on the
+    #: leaderboard, as (header, metric, split); the report shows those its other sections
+    #: lack in a section of the kind's own
+    columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+
+    def headline(self, record: Any) -> tuple[tuple[str, str, str], ...]:
+        """The compact report's columns for a run whose task has this ``record`` in the
+        results (:class:`medlethe.results.schema.TaskRecord`): all of :attr:`columns` by
+        default."""
+        return self.columns
+
     def record(self, task: Task) -> dict[str, Any]:
         """Fields this kind adds to the task's record in the results (a classifier's
         classes)."""

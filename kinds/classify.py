@@ -13,14 +13,42 @@ from medlethe.metrics import GOLD_LABEL
 from medlethe.task import Instance, Task
 from medlethe.training import SEQUENCE_CLASSIFIER
 
+CLASS_LEVEL = (
+    ("forget-class F1", "forget_class_f1", "holdout"),
+    ("retain avg F1", "retain_avg_f1", "holdout"),
+    ("macro AUROC", "auroc", "holdout"),
+    ("forget-class F1 (train)", "forget_class_f1", "forget"),
+    ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
+    ("% params modified", "params_modified", "(weights)"),
+)
+PATIENT_LEVEL = (
+    ("forget macro F1", "f1", "forget"),
+    ("forget macro AUROC", "auroc", "forget"),
+    ("test macro F1", "f1", "holdout"),
+    ("test macro AUROC", "auroc", "holdout"),
+    ("MIA SVC share", "mia_svc", "forget"),
+    ("MIA SVC balanced", "mia_svc_balanced", "forget"),
+    ("1 - cos vs oracle (retain)", "logit_distance", "retain"),
+)
+
 
 class Classify(Kind):
+    """A sequence classifier's per-class logits (text, or image + text)."""
+
     request_types = ("classify",)
     family = SEQUENCE_CLASSIFIER
     default_metrics = ("class_logits", "sample_f1", "class_accuracy", "class_loss", "mia_loss")
     primary_metric = "sample_f1"
     accuracy_metric = "class_accuracy"
     paired_preconditions = True
+
+    #: class-level forgetting (STEU's figures), then patient-level (Forget-MI's quantities)
+    columns = (*CLASS_LEVEL, *PATIENT_LEVEL)
+
+    def headline(self, record: Any) -> tuple[tuple[str, str, str], ...]:
+        """Class-level columns where the scenario forgets classes, else patient-level."""
+        classes = getattr(record, "classes", None)
+        return CLASS_LEVEL if classes is not None and classes.forget else PATIENT_LEVEL
 
     def asks(self, instance: Instance, needs: frozenset[str]) -> Requests:
         return {"classify": [ClassifyRequest(instance.prompt, instance.image)]}

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from medlethe import Kind, Requests, Sample
 from medlethe.backends import GenerateRequest
-from medlethe.kinds.text import continuations, wrong_answers
+from medlethe.kinds.text import HEADLINE, continuations, wrong_answers
 from medlethe.task import Instance
 from medlethe.training import CAUSAL_LM
 
 
 class Generate(Kind):
+    """Free text, greedy, scored against the gold answer."""
+
     request_types = ("generate", "loglikelihood")
+    columns = HEADLINE
     family = CAUSAL_LM
     default_metrics = ("rouge_l_recall", "rouge_l_f1", "exact_match", "probability",
                        "token_entropy", "semantic_similarity?")

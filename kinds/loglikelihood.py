@@ -4,13 +4,16 @@ perturbed answers, where a metric compares them)."""
 from __future__ import annotations
 
 from medlethe import Kind, Requests, Sample
-from medlethe.kinds.text import continuations, wrong_answers
+from medlethe.kinds.text import HEADLINE, continuations, wrong_answers
 from medlethe.task import Instance
 from medlethe.training import CAUSAL_LM
 
 
 class Loglikelihood(Kind):
+    """The gold answer's (and wrong answers') log-likelihood."""
+
     request_types = ("generate", "loglikelihood")
+    columns = HEADLINE
     family = CAUSAL_LM
     default_metrics = ("probability", "mean_nll")
     primary_metric = "probability"

@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from medlethe import Kind, Requests, Sample
-from medlethe.kinds.text import continuations
+from medlethe.kinds.text import HEADLINE, continuations
 from medlethe.metrics import CHANCE_LABEL
 from medlethe.task import Instance, Task
 from medlethe.training import CAUSAL_LM
 
 
 class MultipleChoice(Kind):
+    """Options scored by log-likelihood; the likeliest is the answer."""
+
     request_types = ("generate", "loglikelihood")
+    columns = HEADLINE
     family = CAUSAL_LM
     default_metrics = ("accuracy", "acc_norm")
     primary_metric = "accuracy"

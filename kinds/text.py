@@ -7,6 +7,19 @@ from collections.abc import Iterable
 from medlethe.backends import LoglikelihoodRequest
 from medlethe.task import Instance
 
+#: the language-model kinds' headline: answers, forgetting, utility, privacy and leakage
+HEADLINE = (
+    ("forget ROUGE-L", "rouge_l_recall", "forget"),
+    ("retain ROUGE-L", "rouge_l_recall", "retain"),
+    ("holdout ROUGE-L", "rouge_l_recall", "holdout"),
+    ("AFE", "afe", "forget"),
+    ("MU retain", "mu", "retain"),
+    ("forget quality", "forget_quality", "forget"),
+    ("MIA AUC Min-K", "mia_auc_min_k", "forget~holdout"),
+    ("PrivLeak", "privleak", "forget~holdout"),
+    ("LS forget", "terminology_leakage", "forget"),
+)
+
 
 def continuations(instance: Instance, texts: Iterable[str]) -> list[LoglikelihoodRequest]:
     """One log-likelihood request per text, as a continuation of the instance's prompt."""

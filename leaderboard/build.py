@@ -31,11 +31,9 @@ from medlethe.leaderboard.validate import (
 from medlethe.metrics.preconditions import Verdicts
 from medlethe.registry import Registry
 from medlethe.report.text import (
-    CLASSIFY_HEADLINE,
-    HEADLINE,
-    PATIENT_CLASSIFY_HEADLINE,
     Row,
     _main_tasks,
+    all_columns,
     cell,
     collateral_matrix,
     find,
@@ -43,14 +41,16 @@ from medlethe.report.text import (
 from medlethe.results.io import atomic_write_text
 from medlethe.results.schema import MetricResult, Results
 
-#: (column key, header, row, from the multiple-choice task)
-COLUMNS: list[tuple[str, str, Row]] = [
-    (re.sub(r"[^a-z0-9]+", "_", h.lower()).strip("_"), h, r)
-    for h, r in dict([*HEADLINE, *CLASSIFY_HEADLINE, *PATIENT_CLASSIFY_HEADLINE]).items()
-] + [
-    ("mc_forget_acc", "MC forget acc.", Row("", "accuracy", "forget", mc=True)),
-    ("mc_retain_acc", "MC retain acc.", Row("", "accuracy", "retain", mc=True)),
-]
+
+def columns() -> list[tuple[str, str, Row]]:
+    """(column key, header, row) of every registered kind's headline columns, then the
+    multiple-choice form's accuracies (rows read from the scenario's MC task)."""
+    return [
+        (re.sub(r"[^a-z0-9]+", "_", h.lower()).strip("_"), h, r) for h, r in all_columns()
+    ] + [
+        ("mc_forget_acc", "MC forget acc.", Row("", "accuracy", "forget", mc=True)),
+        ("mc_retain_acc", "MC retain acc.", Row("", "accuracy", "retain", mc=True)),
+    ]
 #: general utility on lm-eval tasks (medlethe.utility): the first task's first metric, MU
 UTILITY_COLUMNS = [("lmeval_score", "lm-eval score"), ("lmeval_mu", "MU lm-eval")]
 SCATTER = {"width": 460, "height": 360, "pad": 48}
@@ -346,6 +346,7 @@ def build_site(
     env = _env()
     pages: list[Path] = []
     scenarios = []
+    kind_columns = columns()
     for (scenario, digest), entries in sorted(groups.items()):
         page = f"scenario-{_slug(scenario)}-{digest}.html"
         runs = [(e.label, e.results) for e in entries]
@@ -355,18 +356,18 @@ def build_site(
             e.page = f"runs/{e.results.run_id}.html"
             e.cells = {
                 key: _metric_cell(find(e.results, mc if r.mc else gen, r), v)
-                for key, _, r in COLUMNS
+                for key, _, r in kind_columns
             }
             e.cells.update(_utility_cells(e.results, v))
-        columns = [
+        shown = [
             (key, head)
-            for key, head in [(k, h) for k, h, _ in COLUMNS] + UTILITY_COLUMNS
+            for key, head in [(k, h) for k, h, _ in kind_columns] + UTILITY_COLUMNS
             if any(e.cells.get(key, {}).get("value") is not None for e in entries)
         ]
         for e in entries:
-            for key, _ in columns:
+            for key, _ in shown:
                 e.cells.setdefault(key, {"text": "-", "value": None})
-        keys = {k for k, _ in columns}
+        keys = {k for k, _ in shown}
         x_key, y_key = (
             ("forget_rouge_l", "retain_rouge_l")
             if "forget_rouge_l" in keys
@@ -381,11 +382,11 @@ def build_site(
             "scenario": scenario,
             "versions": versions,
             "entries": entries,
-            "columns": columns,
+            "columns": shown,
             "scatter": _scatter(entries, x_key, y_key),
-            "axes": (dict(columns).get(x_key, x_key), dict(columns).get(y_key, y_key)),
+            "axes": (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key)),
             "heatmap": _heatmap(runs),
-            "seeds": across_seeds(entries, columns),
+            "seeds": across_seeds(entries, shown),
         }
         html = env.get_template("scenario.html.jinja").render(**context)
         atomic_write_text(inside(out, page), html)

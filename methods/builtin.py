@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from medlethe.task import TrainingExample
+from medlethe.task import Task, TrainingExample
 from medlethe.unlearn import (
     Batch,
     LossMethod,
@@ -238,6 +238,12 @@ class Retrain(Method):
     Reuses the cached oracle."""
 
     output_types = LM_TASKS | {"classify"}
+
+    def applies_to(self, task: Task) -> bool:
+        """Every kind whose models medlethe trains (its kind names a model family)."""
+        from medlethe import get_registry, kind_of
+
+        return kind_of(task, get_registry()).family is not None
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
         from medlethe.training.pipeline import finetune

@@ -16,7 +16,8 @@ from tests.conftest import ROOT, run_cli
 #: the modules a plugin author may import from; every other medlethe module is internal
 PUBLIC = {"medlethe", "medlethe.task", "medlethe.metrics", "medlethe.unlearn", "medlethe.backends",
           "medlethe.training"}
-PLUGINS = [ROOT / "tests" / "plugin_pkg" / "medlethe_testplugin", ROOT / "examples" / "taskpack"]
+PLUGINS = [ROOT / "tests" / "plugin_pkg" / "medlethe_testplugin", ROOT / "examples" / "taskpack",
+           ROOT / "tests" / "kind_pkg" / "medlethe_tabular"]
 
 
 def medlethe_imports(path: Path) -> list[tuple[str, str | None, int]]:

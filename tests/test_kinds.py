@@ -4,6 +4,7 @@ something no backend answers, or a task of an unregistered kind, is an error nam
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,18 +23,18 @@ def test_the_builtin_kinds_are_registered_through_the_hook(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     reg = get_registry()
-    assert list(reg.components["kind"]) == ["generate", "multiple_choice", "loglikelihood",
-                                            "classify"]
-    assert {c.plugin.name for c in reg.components["kind"].values()} == {"core_kinds"}
+    builtin = [n for n, c in reg.components["kind"].items() if c.plugin.name == "core_kinds"]
+    assert builtin == ["generate", "multiple_choice", "loglikelihood", "classify"]
+    assert reg.components["kind"]["tabular"].plugin.distribution == "medlethe-tabular"
     assert main(["kinds"]) == 0
     shown = capsys.readouterr().out
-    assert "multiple_choice" in shown and "core_kinds" in shown
-    # the per-kind scores come from the kinds, plus lm-eval utility tasks' own
+    assert "multiple_choice" in shown and "core_kinds" in shown and "tabular" in shown
+    # the per-kind scores come from the kinds (a plugin's too), plus lm-eval utility tasks'
     assert dict(PRIMARY) == {"generate": "rouge_l_recall", "multiple_choice": "accuracy",
                              "loglikelihood": "probability", "classify": "sample_f1",
-                             "lmeval": "utility_score"}
+                             "tabular": "tabular/accuracy", "lmeval": "utility_score"}
     assert dict(ACCURACY) == {"generate": "exact_match", "multiple_choice": "accuracy",
-                              "classify": "class_accuracy"}
+                              "classify": "class_accuracy", "tabular": "tabular/accuracy"}
 
 
 def _mc(n: int) -> Instance:
@@ -83,3 +84,29 @@ def test_a_request_no_backend_answers_is_an_error_naming_it() -> None:
 
     with pytest.raises(TaskConfigError, match="asks 'transcribe' requests"):
         _samples(_Asks(), [_mc(2)], object(), "t:forget", frozenset())  # type: ignore[arg-type]
+
+
+def test_a_plugin_kind_runs_end_to_end_to_a_leaderboard_page(tmp_path: Path) -> None:
+    """tests/kind_pkg (medlethe-tabular, installed like any plugin) adds a kind medlethe
+    does not ship: structured rows on a small MLP, with its own model family, backend,
+    task, method and metrics. `medlethe run` fine-tunes, unlearns, evaluates and judges it,
+    and the leaderboard shows the kind's own columns."""
+    import json
+
+    out, site = tmp_path / "run", tmp_path / "site"
+    assert main(["run", "--model", "mlp", "--scenario", "tabular/lab-abnormality",
+                 "--backend", "tabular", "--methods", "tabular/GradDiff", "--output",
+                 str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    forget = next(c for c in summary["preconditions"] if c["split"] == "forget")
+    # the target knows the forgotten patients' visits beyond the oracle that never saw them
+    assert forget["reference"] == "oracle" and forget["held"], forget
+    assert forget["metric"] == "tabular/accuracy"
+    assert [m["label"] for m in summary["models"]] == ["target", "oracle", "tabular/GradDiff"]
+    row = next(r for r in summary["rows"] if (r["metric"], r["split"], r["subset"]) == (
+        "tabular/accuracy", "forget", None))
+    cells = {label: c["value"] for label, c in row["cells"].items()}
+    assert cells["tabular/GradDiff"] < cells["target"]  # the method forgot something
+    assert main(["leaderboard", "build", str(out / "results"), "--out", str(site)]) == 0
+    page = next(site.glob("scenario-tabular*.html")).read_text()
+    assert "forget accuracy" in page and "holdout accuracy" in page

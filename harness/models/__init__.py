@@ -17,7 +17,8 @@ from medlethe.task.base import Task, fingerprint
 if TYPE_CHECKING:
     from medlethe.training.family import Family
 
-__all__ = ["EMBEDDED_NAMES", "ENCODER_NAMES", "cache_root", "check_model", "resolve_base_model"]
+__all__ = ["EMBEDDED_NAMES", "ENCODER_NAMES", "cache_root", "cached_model", "check_model",
+           "resolve_base_model"]
 
 
 #: embedded language models, and embedded encoders for ``classify`` tasks
@@ -56,6 +57,9 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
     ones that fit."""
     check_model(name)
     family = _family(task)
+    own = family.resolve(name, task) if family is not None else None
+    if own is not None:
+        return own
     if family is not None and name in EMBEDDED_NAMES and name not in family.models:
         assert task is not None
         raise MedletheError(
@@ -90,6 +94,14 @@ def _family(task: Task | None) -> Family | None:
     from medlethe.registry import get_registry
 
     return kind_of(task, get_registry()).family
+
+
+def cached_model(name: str, key: object, build: Callable[[Path], object]) -> Path:
+    """A base model folder that ``build(folder)`` writes once: cached under the model cache
+    by ``name`` and a hash of ``key`` (what the model depends on), sealed, checked on reuse,
+    built by the main process of a launch. For a family's own models
+    (:meth:`medlethe.training.Family.resolve`)."""
+    return _built(cache_root() / "models" / f"{name}-{fingerprint(key)[:16]}", build)
 
 
 def _built(out: Path, build: Callable[[Path], object]) -> Path:

@@ -186,6 +186,13 @@ def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], li
     ]
     if general:
         out.append(("General utility (lm-eval)", ["", *(label for label, _ in runs)], general))
+    shown = {(row.metric, row.split) for rows in SECTIONS.values() for row in rows}
+    own = [(h, row) for h, row in headline(runs) if (row.metric, row.split) not in shown]
+    body = [[h, *(marked(res, v, gen, row) for (_, res), v in zip(runs, verdicts, strict=True))]
+            for h, row in own]
+    if any(c != "-" for line in body for c in line[1:]):  # a kind's scores no section has
+        kind = next(iter(runs[0][1].tasks.values())).output_type
+        out.insert(0, (f"Scores ({kind})", ["", *(label for label, _ in runs)], body))
     return out
 
 
@@ -210,52 +217,39 @@ def utility_rows(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
     return out
 
 
-#: the headline columns of the compact (markdown) report, one row per model
-HEADLINE: list[tuple[str, Row]] = [
-    ("forget ROUGE-L", Row("", "rouge_l_recall", "forget")),
-    ("retain ROUGE-L", Row("", "rouge_l_recall", "retain")),
-    ("holdout ROUGE-L", Row("", "rouge_l_recall", "holdout")),
-    ("AFE", Row("", "afe", "forget")),
-    ("MU retain", Row("", "mu", "retain")),
-    ("forget quality", Row("", "forget_quality", "forget")),
-    ("MIA AUC Min-K", Row("", "mia_auc_min_k", "forget~holdout")),
-    ("PrivLeak", Row("", "privleak", "forget~holdout")),
-    ("LS forget", Row("", "terminology_leakage", "forget")),
-]
+def _kind(output_type: str) -> Any:
+    """The registered kind of an output type (``None`` for one no plugin registers, such
+    as lm-eval utility tasks, or a results file from a plugin not installed here)."""
+    from medlethe.kind import kind_of
+    from medlethe.registry import get_registry
+
+    registry = get_registry()
+    return kind_of(output_type, registry) if output_type in registry.components["kind"] else None
 
 
-#: the headline of a classification scenario (STEU's figures)
-CLASSIFY_HEADLINE: list[tuple[str, Row]] = [
-    ("forget-class F1", Row("", "forget_class_f1", "holdout")),
-    ("retain avg F1", Row("", "retain_avg_f1", "holdout")),
-    ("macro AUROC", Row("", "auroc", "holdout")),
-    ("forget-class F1 (train)", Row("", "forget_class_f1", "forget")),
-    ("MIA AUC LOSS", Row("", "mia_auc_loss", "forget~holdout")),
-    ("% params modified", Row("", "params_modified", "(weights)")),
-]
-
-
-#: the headline of a patient-level classification scenario (Forget-MI's quantities)
-PATIENT_CLASSIFY_HEADLINE: list[tuple[str, Row]] = [
-    ("forget macro F1", Row("", "f1", "forget")),
-    ("forget macro AUROC", Row("", "auroc", "forget")),
-    ("test macro F1", Row("", "f1", "holdout")),
-    ("test macro AUROC", Row("", "auroc", "holdout")),
-    ("MIA SVC share", Row("", "mia_svc", "forget")),
-    ("MIA SVC balanced", Row("", "mia_svc_balanced", "forget")),
-    ("1 - cos vs oracle (retain)", Row("", "logit_distance", "retain")),
-]
+def _rows(columns: Sequence[tuple[str, str, str]]) -> list[tuple[str, Row]]:
+    return [(header, Row("", metric, split)) for header, metric, split in columns]
 
 
 def headline(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
-    """The headline columns of these runs' scenario: class-level or patient-level
-    classification, or a language model's."""
+    """The headline columns of these runs' scenario, as its task's kind gives them
+    (``Kind.headline``: a language model's, class-level or patient-level classification,
+    a plugin kind's own)."""
     tasks = list(runs[0][1].tasks.values()) if runs else []
-    if not tasks or tasks[0].output_type != "classify":
-        return HEADLINE
-    record = tasks[0].classes
-    return CLASSIFY_HEADLINE if record is not None and record.forget else (
-        PATIENT_CLASSIFY_HEADLINE)
+    kind = _kind(tasks[0].output_type) if tasks else None
+    return _rows(kind.headline(tasks[0])) if kind is not None else []
+
+
+def all_columns() -> list[tuple[str, Row]]:
+    """Every headline column of every registered kind, each header once, in registration
+    order (the leaderboard's columns, kept where a page has values)."""
+    from medlethe.registry import get_registry
+
+    found: dict[str, Row] = {}
+    for name in get_registry().components["kind"]:
+        for header, row in _rows(_kind(name).columns):
+            found.setdefault(header, row)
+    return list(found.items())
 
 
 def markdown(runs: Sequence[tuple[str, Results]]) -> str:

@@ -39,6 +39,11 @@ class Family(ABC):
     #: the training configuration (a frozen dataclass whose fields are ``--train-args``)
     config_type: ClassVar[type]
 
+    def resolve(self, name: str, task: Any) -> str | None:
+        """A loadable folder for ``--model NAME`` where the family builds that model itself
+        (see :func:`medlethe.training.cached_model`); ``None``: not one of its own."""
+        return None
+
     @abstractmethod
     def default_config(self, model: str) -> Any:
         """Hyperparameters that make ``model`` learn the embedded data."""

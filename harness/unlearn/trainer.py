@@ -133,7 +133,7 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
                 progress=ctx.progress, runtime=runtime)
     def save(folder: Path) -> None:
         model.save_pretrained(folder)
-        if not p.lora_rank:
+        if not p.lora_rank and tok is not None:  # a family may read no tokenizer
             tok.save_pretrained(folder)
 
     meta = {
