@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from medlethe.evaluator import evaluate
     from medlethe.kind import Kind, Requests, kind_of
     from medlethe.metrics import Metric, RunMetric, Sample
-    from medlethe.registry import get_registry
+    from medlethe.registry import Registry, get_registry
     from medlethe.results.evaluation import EvaluationRun
     from medlethe.run import run_pipeline
     from medlethe.task import Instance, Task, TrainingData, TrainingExample
@@ -46,6 +46,7 @@ _LAZY = {
     "run_pipeline": "medlethe.run",
     "EvaluationRun": "medlethe.results.evaluation",
     "get_registry": "medlethe.registry",
+    "Registry": "medlethe.registry",
     # kinds of task
     "Kind": "medlethe.kind",
     "Requests": "medlethe.kind",
@@ -95,6 +96,7 @@ __all__ = [
     "Metric",
     "Named",
     "Register",
+    "Registry",
     "Requests",
     "RunMetric",
     "Sample",

@@ -33,3 +33,15 @@ class BackendError(MedletheError):
 
 class ResultsError(MedletheError):
     """A results file is malformed or has an unknown schema version."""
+
+
+__all__ = [
+    "BackendError",
+    "DatasetError",
+    "MedletheError",
+    "MissingDependencyError",
+    "PluginError",
+    "ResultsError",
+    "TaskConfigError",
+    "UnknownComponentError",
+]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlethe import Registry
 from medlethe.leaderboard.validate import (
     SWEEP_FILE,
     Known,
@@ -29,7 +30,6 @@ from medlethe.leaderboard.validate import (
     validate_submission,
 )
 from medlethe.metrics.preconditions import Verdicts
-from medlethe.registry import Registry
 from medlethe.report.text import (
     Row,
     _main_tasks,
@@ -38,8 +38,7 @@ from medlethe.report.text import (
     collateral_matrix,
     find,
 )
-from medlethe.results.io import atomic_write_text
-from medlethe.results.schema import MetricResult, Results
+from medlethe.results import MetricResult, Results, atomic_write_text
 
 
 def columns() -> list[tuple[str, str, Row]]:

@@ -26,10 +26,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from medlethe import Registry, get_registry
 from medlethe.errors import MedletheError
-from medlethe.metrics.lexicon import normalise
-from medlethe.registry import Registry, get_registry
-from medlethe.results.schema import RESULTS_SCHEMA_VERSION, MetricResult, Results
+from medlethe.metrics import normalise
+from medlethe.results import RESULTS_SCHEMA_VERSION, MetricResult, Results
 from medlethe.sweep.report import SUMMARY_FILE, SWEEP_SUMMARY_VERSION
 
 MAX_WORDS = 20

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from medlethe.task import Task, TrainingExample
 from medlethe.unlearn import (
+    LM_TASKS,
     Batch,
     LossMethod,
     Method,
@@ -27,7 +28,6 @@ from medlethe.unlearn import (
     nll,
     sequence_logprob,
 )
-from medlethe.unlearn.base import LM_TASKS
 
 
 class GradAscent(LossMethod):
@@ -246,9 +246,9 @@ class Retrain(Method):
         return kind_of(task, get_registry()).family is not None
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
-        from medlethe.training.pipeline import finetune
+        from medlethe.training import finetune_model
 
-        oracle = finetune(
+        oracle = finetune_model(
             ctx.base_model, ctx.task, "retain", config=ctx.train_config, progress=ctx.progress
         )
         return UnlearnOutput(

@@ -42,7 +42,7 @@ from medlethe import (
     nll,
     optional_import,
 )
-from medlethe.metrics.lexicon import icd10cm
+from medlethe.metrics import icd10cm
 from medlethe.unlearn import token_logprobs
 
 

@@ -82,7 +82,7 @@ class ForgetMI(_Multimodal):
     def setup(self, model: Any, ref: Any, tokenizer: Any, ctx: UnlearnContext) -> None:
         import torch
 
-        from medlethe.training.classifier import load_images
+        from medlethe.training import load_images
 
         p = self.params
         rng = random.Random(f"{p.seed}:forget-mi")
@@ -103,7 +103,7 @@ class ForgetMI(_Multimodal):
         self.first_terms: dict[str, float] = {}
 
     def _noised(self, index: list[int], device: Any = "cpu") -> dict[str, Any]:
-        from medlethe.training.batch import right_pad
+        from medlethe.training import right_pad
 
         ids, mask = right_pad([self.noised_ids[i] for i in index], self.pad)
         return {"input_ids": ids.to(device), "attention_mask": mask.to(device),

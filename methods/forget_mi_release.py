@@ -103,15 +103,21 @@ class ForgetMIRelease(Method):
     def unlearn(self, ctx: UnlearnContext) -> UnlearnOutput:
         import torch
 
-        from medlethe.training.batch import right_pad
-        from medlethe.training.classifier import (
+        from medlethe.training import (
+            DeviceSettings,
+            LoopConfig,
+            Runtime,
             collate_texts,
             encode_text,
+            finish,
             load_classifier,
             load_images,
+            param_groups,
+            right_pad,
+            train_steps,
+            work_dir,
         )
-        from medlethe.training.device import DeviceSettings, Runtime, backward
-        from medlethe.training.loop import LoopConfig, finish, param_groups, train_steps, work_dir
+        from medlethe.unlearn import backward
 
         p = self.params
         started = time.perf_counter()

@@ -3,7 +3,7 @@ method's description is the first line of its docstring (``medlethe methods``)."
 
 from __future__ import annotations
 
-from medlethe.hookspecs import Register, hookimpl
+from medlethe import Register, hookimpl
 
 _BUILTIN = "medlethe.methods.builtin"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medlethe.hookspecs import Register, hookimpl
+from medlethe import Register, hookimpl
 
 _ANSWER = "medlethe.metrics.answer"
 

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.errors import DatasetError, TaskConfigError
-from medlethe.metrics.lexicon import LexiconSpec
-from medlethe.task.base import (
+from medlethe.metrics import LexiconSpec
+from medlethe.task import (
+    GenerationConfig,
     Instance,
+    MetricSpec,
     Task,
     TrainingData,
     TrainingExample,
@@ -40,7 +42,6 @@ from medlethe.task.base import (
     split_docs,
     training_side,
 )
-from medlethe.task.config import GenerationConfig, MetricSpec
 from medlethe.tasks import scenarios
 from medlethe.tasks.records import Field, load_records
 

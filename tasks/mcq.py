@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from medlethe.errors import TaskConfigError
-from medlethe.task.base import (
+from medlethe.task import (
     Instance,
+    MetricSpec,
     Task,
     TrainingData,
     TrainingExample,
@@ -26,7 +27,6 @@ from medlethe.task.base import (
     split_docs,
     training_side,
 )
-from medlethe.task.config import MetricSpec
 
 PROMPT = "Question: {question}\n{options}\nAnswer:"
 LETTERS = "ABCDEFGH"

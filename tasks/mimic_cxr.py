@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.errors import DatasetError, TaskConfigError
-from medlethe.task.base import fingerprint
+from medlethe.task import fingerprint
 from medlethe.tasks.synthclinic.cxr import EdemaTask
 
 PACK = "mimic-cxr"

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from medlethe.errors import TaskConfigError
-from medlethe.task.base import fingerprint
+from medlethe.task import fingerprint
 from medlethe.tasks.records import Field, load_records
 from medlethe.tasks.synthclinic.notes import NotesClassificationTask
 

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from medlethe.hookspecs import Register, hookimpl
+from medlethe import Register, hookimpl
 from medlethe.tasks.mhqa import SCENARIOS as MHQA_SCENARIOS
 from medlethe.tasks.synthclinic.categories import CATEGORIES
 

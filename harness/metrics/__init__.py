@@ -21,6 +21,7 @@ from medlethe.metrics.bootstrap import (
     bootstrap_of_means,
 )
 from medlethe.metrics.constants import CHANCE_LABEL, GOLD_LABEL
+from medlethe.metrics.lexicon import LexiconSpec, icd10cm, normalise
 from medlethe.metrics.runmetric import (
     Column,
     Paired,
@@ -36,6 +37,7 @@ __all__ = [
     "Column",
     "Direction",
     "Interval",
+    "LexiconSpec",
     "Metric",
     "Paired",
     "RunMetric",
@@ -43,6 +45,8 @@ __all__ = [
     "bootstrap",
     "bootstrap_ci",
     "bootstrap_of_means",
+    "icd10cm",
+    "normalise",
     "own_values",
     "paired_values",
 ]

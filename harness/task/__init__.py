@@ -1,5 +1,6 @@
 """Tasks: YAML or Python definitions of benchmarks with named splits."""
 
+from medlethe.paths import cache_root, ensure_dir
 from medlethe.task.base import (
     Instance,
     LabelledData,
@@ -8,6 +9,9 @@ from medlethe.task.base import (
     TrainingData,
     TrainingExample,
     fingerprint,
+    metric_specs,
+    split_docs,
+    training_side,
 )
 from medlethe.task.config import (
     TASK_SCHEMA_VERSION,
@@ -42,10 +46,15 @@ __all__ = [
     "TaskConfig",
     "TrainingData",
     "TrainingExample",
+    "cache_root",
+    "ensure_dir",
     "fingerprint",
     "load_task_config",
     "load_task_file",
+    "metric_specs",
     "quiet_datasets",
     "register_yaml_tasks",
+    "split_docs",
+    "training_side",
     "yaml_task_factory",
 ]

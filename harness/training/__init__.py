@@ -12,17 +12,73 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from medlethe.models import cached_model
+    from medlethe.training.batch import right_pad
+    from medlethe.training.classifier import (
+        collate_texts,
+        encode_text,
+        load_classifier,
+        load_images,
+    )
+    from medlethe.training.device import DeviceSettings, Runtime
     from medlethe.training.family import CAUSAL_LM, SEQUENCE_CLASSIFIER, Family
-    from medlethe.training.loop import fit
+    from medlethe.training.loop import (
+        LoopConfig,
+        finish,
+        fit,
+        param_groups,
+        train_steps,
+        work_dir,
+    )
+    from medlethe.training.pipeline import finetune_model
 
-__all__ = ["CAUSAL_LM", "SEQUENCE_CLASSIFIER", "Family", "cached_model", "fit"]
-_HOME = {"cached_model": "medlethe.models", "fit": "medlethe.training.loop"}
+_HOME = {
+    "CAUSAL_LM": "medlethe.training.family",
+    "SEQUENCE_CLASSIFIER": "medlethe.training.family",
+    "Family": "medlethe.training.family",
+    "cached_model": "medlethe.models",
+    "fit": "medlethe.training.loop",
+    # a target or oracle of a task, fine-tuned and cached (Retrain reuses the oracle)
+    "finetune_model": "medlethe.training.pipeline",
+    # the one loop, for a method that takes its own steps (ForgetMI/release)
+    "LoopConfig": "medlethe.training.loop",
+    "train_steps": "medlethe.training.loop",
+    "param_groups": "medlethe.training.loop",
+    "work_dir": "medlethe.training.loop",
+    "finish": "medlethe.training.loop",
+    "Runtime": "medlethe.training.device",
+    "DeviceSettings": "medlethe.training.device",
+    # sequence classifiers' loading and batches
+    "load_classifier": "medlethe.training.classifier",
+    "encode_text": "medlethe.training.classifier",
+    "collate_texts": "medlethe.training.classifier",
+    "load_images": "medlethe.training.classifier",
+    "right_pad": "medlethe.training.batch",
+}
+__all__ = [
+    "CAUSAL_LM",
+    "SEQUENCE_CLASSIFIER",
+    "DeviceSettings",
+    "Family",
+    "LoopConfig",
+    "Runtime",
+    "cached_model",
+    "collate_texts",
+    "encode_text",
+    "finetune_model",
+    "finish",
+    "fit",
+    "load_classifier",
+    "load_images",
+    "param_groups",
+    "right_pad",
+    "train_steps",
+    "work_dir",
+]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        module = _HOME.get(name, "medlethe.training.family")
-        value = getattr(importlib.import_module(module), name)
+        value = getattr(importlib.import_module(_HOME[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'medlethe.training' has no attribute {name!r}")

@@ -134,6 +134,10 @@ def finetune(
     )
 
 
+#: the public name of :func:`finetune` (``medlethe.training.finetune`` is a module)
+finetune_model = finetune
+
+
 def load_scenario(
     name: str, task_args: dict[str, Any] | None = None, *, registry: Registry | None = None
 ) -> Task:

@@ -5,6 +5,7 @@ from medlethe.training.batch import Encoded, collate, encode
 from medlethe.training.device import backward
 from medlethe.training.loop import load_causal_lm
 from medlethe.unlearn.base import (
+    LM_TASKS,
     Batch,
     LossMethod,
     Method,
@@ -23,6 +24,7 @@ from medlethe.unlearn.losses import (
 )
 
 __all__ = [
+    "LM_TASKS",
     "Batch",
     "Encoded",
     "LossMethod",

@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 
 from medlethe.errors import TaskConfigError
-from medlethe.paths import cache_root, ensure_dir
-from medlethe.task.base import fingerprint
+from medlethe.task import cache_root, ensure_dir, fingerprint
 from medlethe.tasks.synthclinic.notes import NotesClassificationTask
 
 CXR_VERSION = "2"

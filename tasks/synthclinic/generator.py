@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from medlethe.metrics.lexicon import icd10cm
+from medlethe.metrics import icd10cm
 from medlethe.tasks.synthclinic.categories import BY_KEY, CATEGORIES, Category
 
 GENERATOR_VERSION = "1"

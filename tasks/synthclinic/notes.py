@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medlethe.errors import TaskConfigError
-from medlethe.task.base import (
+from medlethe.task import (
     Instance,
     LabelledData,
     LabelledText,

@@ -7,9 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from medlethe.errors import TaskConfigError
-from medlethe.metrics.lexicon import LexiconSpec
-from medlethe.task.base import (
+from medlethe.metrics import LexiconSpec
+from medlethe.task import (
+    GenerationConfig,
     Instance,
+    MetricSpec,
     Task,
     TrainingData,
     TrainingExample,
@@ -18,7 +20,6 @@ from medlethe.task.base import (
     split_docs,
     training_side,
 )
-from medlethe.task.config import GenerationConfig, MetricSpec
 from medlethe.tasks import scenarios
 from medlethe.tasks.scenarios import Scenario
 from medlethe.tasks.synthclinic.categories import BY_KEY
