@@ -184,6 +184,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_new_kind(args: argparse.Namespace) -> int:
+    from medlethe.scaffold import new_kind
+
+    root = new_kind(args.name, args.output)
+    print(f"wrote {root}\nnext: pip install -e {root} && medlethe kinds && "
+          f"medlethe run --model mlp --scenario {args.name}/lab-abnormality --backend "
+          f"{args.name} --methods {args.name}/GradDiff")
+    return 0
+
+
 def _cmd_new_method(args: argparse.Namespace) -> int:
     from medlethe.scaffold import new_method
 
@@ -506,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
     nm.add_argument("name", help="the method's name, e.g. MyLoss")
     nm.add_argument("--output", default=".", help="folder to write the package folder into")
     nm.set_defaults(func=_cmd_new_method)
+    nk = nw_sub.add_parser("kind", help="an installable plugin with a kind of task (its model "
+                           "family, backend, task, method and metrics) and a test")
+    nk.add_argument("name", help="the kind's name (the output_type of its tasks), e.g. ehr-rows")
+    nk.add_argument("--output", default=".", help="folder to write the package folder into")
+    nk.set_defaults(func=_cmd_new_kind)
 
     sw = sub.add_parser("sweep", help="run a plan: scenarios x methods x seeds, locally or on Ray")
     sw.add_argument("plan", help="a plan YAML file (docs/sweeps.md)")

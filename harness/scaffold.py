@@ -1,5 +1,7 @@
 """``medlethe new method NAME``: an installable plugin package with one loss method, its
-entry point and its tests, ready for ``pip install -e`` (README, "Write a method")."""
+entry point and its tests, ready for ``pip install -e`` (README, "Write a method");
+``medlethe new kind NAME``: the same for a kind of task, written from medlethe's worked
+example (``tests/kind_pkg``, shipped as ``medlethe.kind_example``) under the new name."""
 
 from __future__ import annotations
 
@@ -197,4 +199,117 @@ def new_method(name: str, output: str | Path = ".") -> Path:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.format(**fields), encoding="utf-8")
+    return root
+
+
+KIND_README = '''\
+# {dist}
+
+The `{name}` kind of task as a medlethe plugin, written by `medlethe new kind {name}` from
+medlethe's worked example (abnormal potassium from a patient's structured visit rows, on a
+small MLP): a kind, its model family and model, a backend, a task, a method and two
+metrics. It runs as it is; make it yours file by file.
+
+```console
+pip install -e .                      # medlethe finds it through its entry point
+medlethe kinds                        # lists {name}
+medlethe run --model mlp --scenario {name}/lab-abnormality --backend {name} \\
+  --methods {name}/GradDiff,Retrain   # fine-tune, unlearn, evaluate, in seconds
+pytest tests                          # the package's own test
+```
+
+`{pkg}/kind.py` is the kind (`medlethe/kind.py` is its manual), `model.py` the model family
+(`medlethe/training/family.py`), `task.py` the data; docs/kinds.md walks through them.
+'''
+
+KIND_PYPROJECT = '''\
+[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{dist}"
+version = "0.1.0"
+description = "The {name} kind of task for medlethe."
+requires-python = ">=3.10"
+dependencies = ["medlethe>={version}"]
+
+[project.optional-dependencies]
+test = ["pytest>=8"]
+
+# medlethe finds the kind (and its task, backend, method, metrics) through this entry point.
+[project.entry-points.medlethe]
+{slug} = "{pkg}.plugin"
+
+[tool.setuptools]
+packages = ["{pkg}"]
+'''
+
+KIND_TEST = '''\
+"""{name}'s own test: medlethe finds the kind through the entry point, and a whole run
+(fine-tunes, unlearning, evaluation, comparison) goes through on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from medlethe import get_registry
+from medlethe.cli import main
+
+
+def test_the_kind_runs_end_to_end(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEDLETHE_CACHE_DIR", str(tmp_path / "cache"))
+    assert "{name}" in get_registry().components["kind"]
+    assert main(["run", "--model", "mlp", "--scenario", "{name}/lab-abnormality",
+                 "--backend", "{name}", "--methods", "{name}/GradDiff",
+                 "--output", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [m["label"] for m in summary["models"]] == ["target", "oracle", "{name}/GradDiff"]
+'''
+
+_KIND_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def new_kind(name: str, output: str | Path = ".") -> Path:
+    """Write the plugin package of kind ``name`` into ``output`` (medlethe's worked example,
+    renamed); its folder."""
+    from importlib.resources import files
+
+    from medlethe.registry import get_registry
+
+    if not _KIND_NAME.match(name):
+        raise MedletheError(
+            f"kind name {name!r}: use lowercase letters, digits, '_' or '-', starting with a "
+            "letter (e.g. ehr-rows); it is the output_type its tasks give."
+        )
+    kinds = get_registry().components["kind"]
+    if name in kinds:
+        raise MedletheError(
+            f"kind name {name!r} is already registered by plugin {kinds[name].plugin.name}; "
+            "choose another name."
+        )
+    slug = re.sub(r"[^a-z0-9]+", "_", name).strip("_")
+    pkg, dist = f"medlethe_{slug}", f"medlethe-{slug.replace('_', '-')}"
+    cls = "".join(part.capitalize() for part in slug.split("_"))
+    root = ensure_dir(output, "the --output folder") / dist
+    if root.exists():
+        raise MedletheError(f"{root} exists; choose another --output or remove it.")
+    fields = {"name": name, "pkg": pkg, "dist": dist, "slug": slug,
+              "version": __version__.split("+")[0]}
+    texts = {"pyproject.toml": KIND_PYPROJECT.format(**fields),
+             "README.md": KIND_README.format(**fields),
+             f"tests/test_{slug}.py": KIND_TEST.format(**fields)}
+    example = files("medlethe.kind_example")
+    for item in sorted(example.iterdir(), key=lambda f: f.name):
+        if item.name.endswith(".py"):
+            text = item.read_text(encoding="utf-8")
+            for old, new in (("medlethe_tabular", pkg), ("medlethe-tabular", dist),
+                             ("Tabular", cls), ("tabular", name)):
+                text = text.replace(old, new)
+            texts[f"{pkg}/{item.name}"] = text
+    for rel, text in texts.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return root
