@@ -24,14 +24,14 @@ build-backend = "setuptools.build_meta"
 [project]
 name = "{dist}"
 version = "0.1.0"
-description = "The {name} unlearning method for medlethe."
+description = "The {name} {what} for medlethe."
 requires-python = ">=3.10"
 dependencies = ["medlethe>={version}"]
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
 
-# medlethe finds the method through this entry point: no change to medlethe itself.
+# medlethe finds the plugin through this entry point: no change to medlethe itself.
 [project.entry-points.medlethe]
 {pkg} = "{pkg}.plugin"
 
@@ -191,7 +191,8 @@ def new_method(name: str, output: str | Path = ".") -> Path:
     fields = {"name": name, "pkg": pkg, "dist": dist, "cls": cls,
               "version": __version__.split("+")[0]}
     files = {
-        "pyproject.toml": PYPROJECT, "README.md": README, f"{pkg}/__init__.py": INIT,
+        "pyproject.toml": PYPROJECT.replace("{what}", "unlearning method"), "README.md": README,
+        f"{pkg}/__init__.py": INIT,
         f"{pkg}/plugin.py": PLUGIN, f"{pkg}/method.py": METHOD,
         f"tests/test_{slug}.py": TEST,
     }
@@ -220,29 +221,6 @@ pytest tests                          # the package's own test
 
 `{pkg}/kind.py` is the kind (`medlethe/kind.py` is its manual), `model.py` the model family
 (`medlethe/training/family.py`), `task.py` the data; docs/kinds.md walks through them.
-'''
-
-KIND_PYPROJECT = '''\
-[build-system]
-requires = ["setuptools>=69"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{dist}"
-version = "0.1.0"
-description = "The {name} kind of task for medlethe."
-requires-python = ">=3.10"
-dependencies = ["medlethe>={version}"]
-
-[project.optional-dependencies]
-test = ["pytest>=8"]
-
-# medlethe finds the kind (and its task, backend, method, metrics) through this entry point.
-[project.entry-points.medlethe]
-{slug} = "{pkg}.plugin"
-
-[tool.setuptools]
-packages = ["{pkg}"]
 '''
 
 KIND_TEST = '''\
@@ -295,9 +273,8 @@ def new_kind(name: str, output: str | Path = ".") -> Path:
     root = ensure_dir(output, "the --output folder") / dist
     if root.exists():
         raise MedletheError(f"{root} exists; choose another --output or remove it.")
-    fields = {"name": name, "pkg": pkg, "dist": dist, "slug": slug,
-              "version": __version__.split("+")[0]}
-    texts = {"pyproject.toml": KIND_PYPROJECT.format(**fields),
+    fields = {"name": name, "pkg": pkg, "dist": dist, "version": __version__.split("+")[0]}
+    texts = {"pyproject.toml": PYPROJECT.format(**fields, what="kind of task"),
              "README.md": KIND_README.format(**fields),
              f"tests/test_{slug}.py": KIND_TEST.format(**fields)}
     example = files("medlethe.kind_example")
