@@ -8,10 +8,9 @@ internal. ``import medlethe`` is cheap: heavy modules load when a name is first 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from medlethe._optional import optional_import
+from medlethe._optional import lazy_attributes, optional_import
 from medlethe.errors import MedletheError
 from medlethe.hookspecs import Named, Register, hookimpl
 
@@ -75,12 +74,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'medlethe' has no attribute {name!r}")
+__getattr__ = lazy_attributes("medlethe", _LAZY, globals())
 
 
 __all__ = [

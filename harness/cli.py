@@ -141,8 +141,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenarios = [s for item in args.scenario or ["synthclinic/patient-10"] for s in _csv(item)]
     if args.seeds is not None or len(scenarios) > 1:
         from medlethe.sweep import Plan
+        from medlethe.training.device import launched
 
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if launched() > 1:
             raise MedletheError("a sweep (--seeds, or several scenarios) runs its jobs in "
                                 "processes of its own: run it without accelerate launch, "
                                 "one `medlethe run` per launch.")
@@ -612,7 +613,9 @@ LAUNCHED = ("run", "finetune", "unlearn")
 def _check_launch(command: str) -> None:
     """Refuse a command that does not train under a launch of several processes (each
     process would do the whole of it and write the same files)."""
-    n = int(os.environ.get("WORLD_SIZE", "1"))
+    from medlethe.training.device import launched
+
+    n = launched()
     if n > 1 and command not in LAUNCHED:
         raise MedletheError(
             f"medlethe {command} runs in one process, not in the {n} of `accelerate launch`; "

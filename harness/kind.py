@@ -92,6 +92,15 @@ class Kind(Named):
         return {}
 
 
+def find_kind(output_type: str, registry: Registry | None = None) -> Kind | None:
+    """The registered kind of ``output_type``, or ``None`` where no plugin registers it (an
+    lm-eval utility task's, or a results file's from a plugin not installed here)."""
+    from medlethe.registry import get_registry
+
+    registry = registry or get_registry()
+    return kind_of(output_type, registry) if output_type in registry.components["kind"] else None
+
+
 def kind_of(task: Task | str, registry: Registry) -> Kind:
     """The registered kind of ``task`` (or of that ``output_type``): an unknown one is an
     error naming the registered kinds and the plugin to install."""

@@ -28,15 +28,19 @@ class _PerKind(Mapping[str, str]):
 
     def __init__(self, attribute: str, fixed: dict[str, str] | None = None) -> None:
         self.attribute, self.fixed = attribute, dict(fixed or {})
+        #: the table, with the registry it was read from (read again for another one)
+        self._read: tuple[object, dict[str, str]] | None = None
 
     def _table(self) -> dict[str, str]:
         from medlethe.kind import kind_of
         from medlethe.registry import get_registry
 
         registry = get_registry()
-        found = {n: getattr(kind_of(n, registry), self.attribute)
-                 for n in registry.components["kind"]}
-        return {**{n: v for n, v in found.items() if v}, **self.fixed}
+        if self._read is None or self._read[0] is not registry:
+            found = {n: getattr(kind_of(n, registry), self.attribute)
+                     for n in registry.components["kind"]}
+            self._read = (registry, {**{n: v for n, v in found.items() if v}, **self.fixed})
+        return self._read[1]
 
     def __getitem__(self, key: str) -> str:
         return self._table()[key]

@@ -49,12 +49,10 @@ def _difference(a: float | np.ndarray, b: float | np.ndarray) -> float | np.ndar
 def _paired(output_type: str) -> bool:
     """Whether a task of this output type is checked against the oracle row by row (its
     kind's ``paired_preconditions``; lm-eval utility tasks are not)."""
-    from medlethe.kind import kind_of
-    from medlethe.registry import get_registry
+    from medlethe.kind import find_kind
 
-    registry = get_registry()
-    return (output_type in registry.components["kind"]
-            and kind_of(output_type, registry).paired_preconditions)
+    kind = find_kind(output_type)
+    return kind is not None and kind.paired_preconditions
 
 
 def knowledge_checks(

@@ -217,16 +217,6 @@ def utility_rows(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
     return out
 
 
-def _kind(output_type: str) -> Any:
-    """The registered kind of an output type (``None`` for one no plugin registers, such
-    as lm-eval utility tasks, or a results file from a plugin not installed here)."""
-    from medlethe.kind import kind_of
-    from medlethe.registry import get_registry
-
-    registry = get_registry()
-    return kind_of(output_type, registry) if output_type in registry.components["kind"] else None
-
-
 def _rows(columns: Sequence[tuple[str, str, str]]) -> list[tuple[str, Row]]:
     return [(header, Row("", metric, split)) for header, metric, split in columns]
 
@@ -235,19 +225,23 @@ def headline(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
     """The headline columns of these runs' scenario, as its task's kind gives them
     (``Kind.headline``: a language model's, class-level or patient-level classification,
     a plugin kind's own)."""
+    from medlethe.kind import find_kind
+
     tasks = list(runs[0][1].tasks.values()) if runs else []
-    kind = _kind(tasks[0].output_type) if tasks else None
+    kind = find_kind(tasks[0].output_type) if tasks else None
     return _rows(kind.headline(tasks[0])) if kind is not None else []
 
 
 def all_columns() -> list[tuple[str, Row]]:
     """Every headline column of every registered kind, each header once, in registration
     order (the leaderboard's columns, kept where a page has values)."""
+    from medlethe.kind import kind_of
     from medlethe.registry import get_registry
 
+    registry = get_registry()
     found: dict[str, Row] = {}
-    for name in get_registry().components["kind"]:
-        for header, row in _rows(_kind(name).columns):
+    for name in registry.components["kind"]:
+        for header, row in _rows(kind_of(name, registry).columns):
             found.setdefault(header, row)
     return list(found.items())
 

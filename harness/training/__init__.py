@@ -7,8 +7,9 @@ and caches its models with (:func:`fit`, :func:`cached_model`); loaded when firs
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from medlethe._optional import lazy_attributes
 
 if TYPE_CHECKING:
     from medlethe.models import cached_model
@@ -76,9 +77,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        value = getattr(importlib.import_module(_HOME[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'medlethe.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes("medlethe.training", _HOME, globals())

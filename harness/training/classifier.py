@@ -16,8 +16,8 @@ from typing import Any
 from medlethe.errors import DatasetError, MedletheError
 from medlethe.task.base import LabelledData, LabelledText
 from medlethe.training.batch import right_pad
-from medlethe.training.device import DeviceSettings, Runtime, accumulate
-from medlethe.training.loop import LoopConfig, finish, train_steps, work_dir
+from medlethe.training.device import DeviceSettings, Runtime
+from medlethe.training.loop import fit
 
 #: token ids, gold class indices and image path (or ``None``) of one labelled text
 EncodedText = tuple[list[int], tuple[int, ...], str | None]
@@ -176,38 +176,25 @@ def train_classifier(
     full model to ``out_dir`` (work in progress in ``out_dir`` + ``.partial``)."""
     import torch
 
-    out = Path(out_dir)
-    settings = DeviceSettings.of(config)
-    runtime = Runtime(settings, data_parallel=True)
     torch.manual_seed(config.seed)
     tok, model = load_classifier(model_dir, data=data)
-    model = runtime.place(model)
     encoded = [encode_text(tok, ex, config.max_length) for ex in data.examples]
     cut = count_truncated(tok, [ex.text for ex in data.examples], config.max_length, desc)
     plan = _plan(len(encoded), config)
     k = len(data.classes)
 
-    def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        def loss_of(part: list[int]) -> Any:
-            ids, mask, labels, pixels = runtime.batch(collate_texts(
-                [encoded[i] for i in part], tok.pad_token_id, k, data.multi_label))
-            extra = {"pixel_values": pixels} if pixels is not None else {}
-            return model(input_ids=ids, attention_mask=mask, labels=labels, **extra).loss
+    def loss_of(part: list[int], runtime: Runtime) -> Any:
+        ids, mask, labels, pixels = runtime.batch(collate_texts(
+            [encoded[i] for i in part], tok.pad_token_id, k, data.multi_label))
+        extra = {"pixel_values": pixels} if pixels is not None else {}
+        return model(input_ids=ids, attention_mask=mask, labels=labels, **extra).loss
 
-        return accumulate(runtime, plan[step], loss_of), {}
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    loop = LoopConfig(config.learning_rate, config.weight_decay, config.warmup_ratio,
-                      config.max_grad_norm, config.checkpoint_every)
-    work = work_dir(out)
-    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress,
-                runtime=runtime)
     def save(folder: Path) -> None:
         model.save_pretrained(folder)
         tok.save_pretrained(folder)
 
     meta = {"train_config": asdict(config), "steps": len(plan),
             "n_examples": len(data.examples), "classes": list(data.classes),
-            "multi_label": data.multi_label, "truncated_texts": cut,
-            "runtime": runtime.describe()}
-    return finish(work, out, "medlethe_finetune.json", meta, save, runtime)
+            "multi_label": data.multi_label, "truncated_texts": cut}
+    return fit(model, plan, loss_of, config, out_dir, save, desc=desc, progress=progress,
+               meta=meta)

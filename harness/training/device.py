@@ -93,10 +93,16 @@ _CURRENT: list[Runtime] = []
 WAIT = timedelta(hours=12)
 
 
+def launched() -> int:
+    """How many processes the launch that started this one has (1 outside ``accelerate
+    launch`` or torchrun), read from the environment without starting anything."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def processes() -> tuple[int, int]:
     """(this process's rank, the number of processes): (0, 1) outside a launch of several
     processes (``accelerate launch``, torchrun), without starting anything."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if launched() <= 1:
         return 0, 1
     from accelerate import PartialState
 
@@ -225,7 +231,7 @@ class Runtime:
             if p.grad is None:  # a process without rows this step contributes zeros
                 p.grad = torch.zeros_like(p)
             grads.append(p.grad)
-        for dtype in {g.dtype for g in grads}:
+        for dtype in dict.fromkeys(g.dtype for g in grads):  # the same order in every process
             same = [g for g in grads if g.dtype == dtype]
             flat = torch.cat([g.reshape(-1) for g in same])
             torch.distributed.all_reduce(flat)

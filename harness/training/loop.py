@@ -218,7 +218,7 @@ def finish(work: Path, out: Path, meta_name: str, meta: dict[str, Any],
 def fit(
     model: Any,
     plan: Sequence[Sequence[int]],
-    loss_of: Callable[[list[int], Any], Any],
+    loss_of: Callable[[list[int], Runtime], Any],
     config: Any,
     out: str | Path,
     save: Callable[[Path], None],
@@ -229,13 +229,14 @@ def fit(
 ) -> Path:
     """Fine-tune ``model`` on medlethe's loop into the model folder ``out``: for a family's
     :meth:`~medlethe.training.Family.train`. ``plan[i]`` is optimizer step ``i``'s rows (fix
-    it from the seed, so a resumed run takes the same steps); ``loss_of(rows, device)`` is the
-    mean loss of some of them with its tensors on ``device`` (micro-batches and processes
-    take parts of a step); ``config`` carries ``learning_rate``, ``weight_decay``,
-    ``warmup_ratio``, ``max_grad_norm`` and ``checkpoint_every`` (and the device settings,
-    where it has them); ``save(folder)`` writes the trained model. Checkpoints, resume,
-    devices, progress and the metadata the cache reads (``medlethe_finetune.json``, with
-    ``meta``) come with it."""
+    it from the seed, so a resumed run takes the same steps); ``loss_of(rows, runtime)`` is
+    the mean loss of some of them, its tensors on ``runtime.device`` (``runtime.batch``
+    moves them; micro-batches and processes take parts of a step); ``config`` carries
+    ``learning_rate``, ``weight_decay``, ``warmup_ratio``, ``max_grad_norm`` and
+    ``checkpoint_every`` (and the device settings, where it has them); ``save(folder)``
+    writes the trained model. Checkpoints, resume, devices, progress and the metadata the
+    cache reads (``medlethe_finetune.json``: ``meta``, then the step count and where it
+    ran) come with it."""
     from medlethe.training.device import DeviceSettings, Runtime, accumulate
 
     runtime = Runtime(DeviceSettings.of(config), data_parallel=True)
@@ -243,7 +244,7 @@ def fit(
     rows = [list(step) for step in plan]
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        return accumulate(runtime, rows[step], lambda part: loss_of(part, runtime.device)), {}
+        return accumulate(runtime, rows[step], lambda part: loss_of(part, runtime)), {}
 
     loop = LoopConfig(config.learning_rate, config.weight_decay, config.warmup_ratio,
                       config.max_grad_norm, config.checkpoint_every)

@@ -112,8 +112,9 @@ class MLPFamily(Family):
             size = config.batch_size
             plan += [order[i:i + size] for i in range(0, len(order), size)]
 
-        def loss_of(rows: list[int], device: Any) -> Any:
-            return model(x[rows].to(device), labels=y[rows].to(device)).loss
+        def loss_of(rows: list[int], runtime: Any) -> Any:
+            features, labels = runtime.batch([x[rows], y[rows]])
+            return model(features, labels=labels).loss
 
         return fit(model, plan, loss_of, config, out, model.save_pretrained, desc=desc,
                    progress=progress, meta={"train_config": asdict(config)})
