@@ -64,7 +64,8 @@ def branches(folders: tuple[str, ...] = CORE) -> list[str]:
 
 
 PUBLIC = ("medlethe", "medlethe.task", "medlethe.metrics", "medlethe.unlearn",
-          "medlethe.backends", "medlethe.training", "medlethe.errors", "medlethe.results")
+          "medlethe.backends", "medlethe.training", "medlethe.errors", "medlethe.results",
+          "medlethe.report", "medlethe.sweep")
 BUILTINS = {"tasks": "medlethe.tasks", "methods": "medlethe.methods",
             "plugins": "medlethe.plugins", "leaderboard": "medlethe.leaderboard",
             "kinds": "medlethe.kinds"}

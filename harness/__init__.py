@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from medlethe.backends import Backend
     from medlethe.comparison import compare
     from medlethe.evaluator import evaluate
-    from medlethe.kind import Kind, Requests, kind_of
+    from medlethe.kind import Kind, Requests, Row, applies, find_kind, kind_of
     from medlethe.metrics import Metric, RunMetric, Sample
     from medlethe.registry import Registry, get_registry
     from medlethe.results.evaluation import EvaluationRun
@@ -50,6 +50,9 @@ _LAZY = {
     "Kind": "medlethe.kind",
     "Requests": "medlethe.kind",
     "kind_of": "medlethe.kind",
+    "find_kind": "medlethe.kind",
+    "applies": "medlethe.kind",
+    "Row": "medlethe.kind",
     # tasks
     "Task": "medlethe.task",
     "Instance": "medlethe.task",
@@ -92,6 +95,7 @@ __all__ = [
     "Register",
     "Registry",
     "Requests",
+    "Row",
     "RunMetric",
     "Sample",
     "Task",
@@ -100,10 +104,12 @@ __all__ = [
     "UnlearnContext",
     "UnlearnOutput",
     "__version__",
+    "applies",
     "collate",
     "compare",
     "encode",
     "evaluate",
+    "find_kind",
     "get_registry",
     "hookimpl",
     "kind_of",

@@ -157,11 +157,11 @@ class CachedBackend:
                 todo.setdefault(k, r)
         if todo:
             pending = list(todo.items())
-            if kind == "loglikelihood":
-                # longest contexts first over the whole call, not only inside each chunk:
-                # batches pad less, and the options of one question (one context) stay in
-                # one chunk, where a backend can share the context's forward pass
-                pending.sort(key=lambda kr: -len(getattr(kr[1], "context", "")))
+            # requests with a context (log-likelihoods): longest contexts first over the
+            # whole call, not only inside each chunk: batches pad less, and the options of
+            # one question (one context) stay in one chunk, where a backend can share the
+            # context's forward pass; others (no context) keep their order (a stable sort)
+            pending.sort(key=lambda kr: -len(getattr(kr[1], "context", "")))
             step = max(self.backend.preferred_chunk, 1)
             with tqdm(
                 total=len(pending), desc=desc, unit="req", disable=not self.progress

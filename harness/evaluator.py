@@ -31,7 +31,7 @@ from medlethe.chat import ChatFormat
 from medlethe.comparison import compute_run_metrics
 from medlethe.errors import MedletheError, MissingDependencyError, PluginError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
-from medlethe.kind import Kind, kind_of
+from medlethe.kind import Kind, applies, kind_of
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
 from medlethe.metrics.runmetric import present_rows, to_ci
@@ -208,7 +208,7 @@ def resolve_metrics(
                 "(it compares whole runs; medlethe run and medlethe compare compute it). "
                 "Remove it from metrics:."
             )
-        if task.output_type not in metric.output_types:
+        if not applies(metric, task):
             raise TaskConfigError(
                 f"Task {task.name!r} asks for metric {spec.name!r}, which does not apply "
                 f"to output_type {task.output_type} (it takes "

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from medlethe.hookspecs import Named
 
@@ -36,6 +37,23 @@ if TYPE_CHECKING:
 #: backend requests by the Backend method that answers them (``"generate"``: a list of
 #: GenerateRequest, ...); the answers come back in the same shape
 Requests = Mapping[str, Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One number in a report or a leaderboard column: ``label`` (the header), where it
+    lives (``metric`` on ``split``, ``subset``), and which of the run's tasks holds it:
+    the run's first task of kind ``of_kind``, or its main (first) task when ``None``."""
+
+    label: str
+    metric: str
+    split: str
+    of_kind: str | None = None
+    subset: str | None = None
+
+
+#: a column as a kind gives it: a :class:`Row`, or ``(header, metric, split)``
+Column = Row | tuple[str, str, str]
 
 
 class Kind(Named):
@@ -76,20 +94,53 @@ class Kind(Named):
         return {}
 
     #: every column this kind's runs may show in the compact report and on the
-    #: leaderboard, as (header, metric, split); the report shows those its other sections
-    #: lack in a section of the kind's own
-    columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    #: leaderboard (:data:`Column`); the report shows those its sections lack in a
+    #: section of the kind's own
+    columns: ClassVar[tuple[Column, ...]] = ()
+    #: the full report's sections, (title, rows); a section shows the rows some run has a
+    #: value for, the run's own kind's sections first
+    sections: ClassVar[tuple[tuple[str, tuple[Row, ...]], ...]] = ()
+    #: the task config fields a YAML task of this kind reads (those without a default
+    #: must be set); empty: the kind cannot be written as a YAML task
+    yaml_fields: ClassVar[tuple[str, ...]] = ()
 
-    def headline(self, record: Any) -> tuple[tuple[str, str, str], ...]:
+    def headline(self, record: Any) -> tuple[Column, ...]:
         """The compact report's columns for a run whose task has this ``record`` in the
         results (:class:`medlethe.results.schema.TaskRecord`): all of :attr:`columns` by
         default."""
         return self.columns
 
+    def axes(self, record: Any) -> tuple[str, str]:
+        """The headers of the forgetting (x) and utility (y) columns of the trade-off
+        plot: the first two of :meth:`headline` by default."""
+        first, second = (rows(self.headline(record)) + [Row("", "", "")] * 2)[:2]
+        return first.label, second.label
+
     def record(self, task: Task) -> dict[str, Any]:
         """Fields this kind adds to the task's record in the results (a classifier's
         classes)."""
         return {}
+
+
+def rows(columns: Sequence[Column]) -> list[Row]:
+    """``columns`` as :class:`Row` values (a ``(header, metric, split)`` becomes one)."""
+    return [c if isinstance(c, Row) else Row(*c) for c in columns]
+
+
+class _Typed(Protocol):
+    @property
+    def output_type(self) -> str: ...
+
+
+class _Serves(Protocol):
+    @property
+    def output_types(self) -> frozenset[str]: ...
+
+
+def applies(component: _Serves, task: _Typed) -> bool:
+    """Whether ``component`` (a metric, run metric or method: what declares the
+    ``output_types`` it serves) applies to ``task`` (a task or its results record)."""
+    return task.output_type in component.output_types
 
 
 def find_kind(output_type: str, registry: Registry | None = None) -> Kind | None:
@@ -99,6 +150,14 @@ def find_kind(output_type: str, registry: Registry | None = None) -> Kind | None
 
     registry = registry or get_registry()
     return kind_of(output_type, registry) if output_type in registry.components["kind"] else None
+
+
+def yaml_kinds(registry: Registry | None = None) -> list[str]:
+    """The registered kinds a YAML task may have (those that read YAML fields)."""
+    from medlethe.registry import get_registry
+
+    registry = registry or get_registry()
+    return [n for n in registry.components["kind"] if kind_of(n, registry).yaml_fields]
 
 
 def kind_of(task: Task | str, registry: Registry) -> Kind:

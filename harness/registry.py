@@ -6,7 +6,7 @@ import difflib
 import importlib
 import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
@@ -45,6 +45,19 @@ class PluginInfo:
     module: str
     distribution: str
     version: str
+
+
+def _by_keyword(param: inspect.Parameter) -> bool:
+    """Whether a keyword argument sets ``param``: keyword-only, or positional-or-keyword
+    with a default (``self`` aside)."""
+    sort = param.kind
+    return param.name != "self" and (sort is param.KEYWORD_ONLY or (
+        sort is param.POSITIONAL_OR_KEYWORD and param.default is not param.empty))
+
+
+def _takes_any_keyword(params: Sequence[inspect.Parameter]) -> bool:
+    """Whether the signature ends in ``**kwargs``."""
+    return inspect.Parameter.VAR_KEYWORD in {p.kind for p in params}
 
 
 @dataclass(frozen=True)
@@ -103,9 +116,7 @@ class Component:
         returns it, so that it is imported only when asked)."""
         found = self._parameters()
         params = found[0] if found is not None else []
-        return [(p.name, p.default) for p in params
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
-                and (p.kind == p.KEYWORD_ONLY or p.default is not p.empty)]
+        return [(p.name, p.default) for p in params if _by_keyword(p)]
 
     def _parameters(self) -> tuple[list[inspect.Parameter], bool] | None:
         """The parameters of the factory (or of what its ``arguments_of`` names) and whether
@@ -126,7 +137,7 @@ class Component:
         if found is None:
             return
         params, own = found
-        if own and any(p.kind == p.VAR_KEYWORD for p in params):
+        if own and _takes_any_keyword(params):
             return
         known = [n for n, _ in self.arguments()]
         for name in given:

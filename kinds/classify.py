@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from medlethe import Kind, Requests, Sample
+from medlethe import Kind, Requests, Row, Sample
 from medlethe.backends import ClassifyRequest
 from medlethe.metrics import GOLD_LABEL
 from medlethe.task import Instance, Task
@@ -31,6 +31,25 @@ PATIENT_LEVEL = (
     ("1 - cos vs oracle (retain)", "logit_distance", "retain"),
 )
 
+#: the full report of a classifier's run
+SECTIONS = (
+    ("Classification (F1 of the forgotten class; mean F1 of the others)", (
+        Row("forget-class F1 holdout", "forget_class_f1", "holdout"),
+        Row("retain avg F1 holdout", "retain_avg_f1", "holdout"),
+        Row("macro F1 holdout", "f1", "holdout"),
+        Row("macro AUROC holdout", "auroc", "holdout"),
+        Row("forget-class F1 forget", "forget_class_f1", "forget"),
+        Row("forget-class F1 paraphrase", "forget_class_f1", "paraphrase"),
+        Row("retain avg F1 retain", "retain_avg_f1", "retain"),
+        Row("1 - cos(logits, oracle) holdout", "logit_distance", "holdout"),
+        Row("macro F1 forget", "f1", "forget"),
+        Row("macro AUROC forget", "auroc", "forget"),
+        Row("MIA SVC share called members", "mia_svc", "forget"),
+        Row("MIA SVC share, balanced classes", "mia_svc_balanced", "forget"),
+        Row("1 - cos(logits, oracle) retain", "logit_distance", "retain"),
+    )),
+)
+
 
 class Classify(Kind):
     """A sequence classifier's per-class logits (text, or image + text)."""
@@ -44,11 +63,19 @@ class Classify(Kind):
 
     #: class-level forgetting (STEU's figures), then patient-level (Forget-MI's quantities)
     columns = (*CLASS_LEVEL, *PATIENT_LEVEL)
+    sections = SECTIONS
 
     def headline(self, record: Any) -> tuple[tuple[str, str, str], ...]:
         """Class-level columns where the scenario forgets classes, else patient-level."""
         classes = getattr(record, "classes", None)
         return CLASS_LEVEL if classes is not None and classes.forget else PATIENT_LEVEL
+
+    def axes(self, record: Any) -> tuple[str, str]:
+        """Forget-class F1 against the other classes' (class level); else the forget
+        split's macro F1 against the test split's (patient level)."""
+        if self.headline(record) is CLASS_LEVEL:
+            return "forget-class F1", "retain avg F1"
+        return "forget macro F1", "test macro F1"
 
     def asks(self, instance: Instance, needs: frozenset[str]) -> Requests:
         return {"classify": [ClassifyRequest(instance.prompt, instance.image)]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from medlethe import Kind, Requests, Sample
 from medlethe.backends import GenerateRequest
-from medlethe.kinds.text import HEADLINE, continuations, wrong_answers
+from medlethe.kinds.text import HEADLINE, SECTIONS, continuations, wrong_answers
 from medlethe.task import Instance
 from medlethe.training import CAUSAL_LM
 
@@ -15,6 +15,8 @@ class Generate(Kind):
 
     request_types = ("generate", "loglikelihood")
     columns = HEADLINE
+    sections = SECTIONS
+    yaml_fields = ("doc_to_target", "generation")
     family = CAUSAL_LM
     default_metrics = ("rouge_l_recall", "rouge_l_f1", "exact_match", "probability",
                        "token_entropy", "semantic_similarity?")

@@ -4,7 +4,7 @@ perturbed answers, where a metric compares them)."""
 from __future__ import annotations
 
 from medlethe import Kind, Requests, Sample
-from medlethe.kinds.text import HEADLINE, continuations, wrong_answers
+from medlethe.kinds.text import HEADLINE, SECTIONS, continuations, wrong_answers
 from medlethe.task import Instance
 from medlethe.training import CAUSAL_LM
 
@@ -14,6 +14,8 @@ class Loglikelihood(Kind):
 
     request_types = ("generate", "loglikelihood")
     columns = HEADLINE
+    sections = SECTIONS
+    yaml_fields = ("doc_to_target",)
     family = CAUSAL_LM
     default_metrics = ("probability", "mean_nll")
     primary_metric = "probability"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from medlethe import Kind, Requests, Sample
-from medlethe.kinds.text import HEADLINE, continuations
+from medlethe.kinds.text import HEADLINE, SECTIONS, continuations
 from medlethe.metrics import CHANCE_LABEL
 from medlethe.task import Instance, Task
 from medlethe.training import CAUSAL_LM
@@ -18,11 +18,17 @@ class MultipleChoice(Kind):
 
     request_types = ("generate", "loglikelihood")
     columns = HEADLINE
+    sections = SECTIONS
+    yaml_fields = ("doc_to_choice", "doc_to_gold")
     family = CAUSAL_LM
     default_metrics = ("accuracy", "acc_norm")
     primary_metric = "accuracy"
     accuracy_metric = "accuracy"
     chat_prompts = True
+
+    def axes(self, record: Any) -> tuple[str, str]:
+        """A multiple-choice scenario's trade-off: accuracy on forget against retain."""
+        return "MC forget acc.", "MC retain acc."
 
     def asks(self, instance: Instance, needs: frozenset[str]) -> Requests:
         return {"loglikelihood": continuations(instance, instance.choices)}

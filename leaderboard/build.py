@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlethe import Registry
+from medlethe import Registry, Row, find_kind
 from medlethe.leaderboard.validate import (
     SWEEP_FILE,
     Known,
@@ -29,27 +29,32 @@ from medlethe.leaderboard.validate import (
     metric_key,
     validate_submission,
 )
-from medlethe.metrics.preconditions import Verdicts
-from medlethe.report.text import (
-    Row,
-    _main_tasks,
-    all_columns,
-    cell,
-    collateral_matrix,
-    find,
-)
+from medlethe.metrics import Verdicts
+from medlethe.report import all_columns, cell, collateral_matrix, find, task_for
 from medlethe.results import MetricResult, Results, atomic_write_text
 
 
+def column_key(header: str) -> str:
+    """A column's key: its header in lower case, runs of other characters as ``_``."""
+    return re.sub(r"[^a-z0-9]+", "_", header.lower()).strip("_")
+
+
 def columns() -> list[tuple[str, str, Row]]:
-    """(column key, header, row) of every registered kind's headline columns, then the
-    multiple-choice form's accuracies (rows read from the scenario's MC task)."""
-    return [
-        (re.sub(r"[^a-z0-9]+", "_", h.lower()).strip("_"), h, r) for h, r in all_columns()
-    ] + [
-        ("mc_forget_acc", "MC forget acc.", Row("", "accuracy", "forget", mc=True)),
-        ("mc_retain_acc", "MC retain acc.", Row("", "accuracy", "retain", mc=True)),
-    ]
+    """(column key, header, row) of every registered kind's headline columns."""
+    return [(column_key(r.label), r.label, r) for r in all_columns()]
+
+
+def axes(entries: Sequence[Entry], keys: set[str]) -> tuple[str, str]:
+    """The keys of the trade-off plot's x (forgetting) and y (utility) columns, as the
+    kind of the first run's main task gives them (``Kind.axes``); where no kind is
+    installed, the first two columns with values."""
+    tasks = list(entries[0].results.tasks.values())
+    kind = find_kind(tasks[0].output_type) if tasks else None
+    found = tuple(map(column_key, kind.axes(tasks[0]))) if kind is not None else ()
+    if len(found) == 2 and set(found) <= keys:
+        return found[0], found[1]
+    first = [k for k, _, _ in columns() if k in keys] + ["", ""]
+    return first[0], first[1]
 #: general utility on lm-eval tasks (medlethe.utility): the first task's first metric, MU
 UTILITY_COLUMNS = [("lmeval_score", "lm-eval score"), ("lmeval_mu", "MU lm-eval")]
 SCATTER = {"width": 460, "height": 360, "pad": 48}
@@ -283,7 +288,7 @@ def _sweep_page(env: Any, out: Path, page: str, name: str, summary: dict[str, An
     """A sweep summary's page: across-seed headline per scenario (hierarchical intervals,
     number of seeds), the collateral matrices and forget-size curves (inline SVG, PNG
     beside), factual vs reasoning and same vs other disease."""
-    from medlethe.sweep.html import page_context
+    from medlethe.sweep import page_context
 
     context = page_context(
         model=summary["model"], seeds=summary["seeds"], failures=int(summary.get("failures", 0)),
@@ -349,12 +354,11 @@ def build_site(
     for (scenario, digest), entries in sorted(groups.items()):
         page = f"scenario-{_slug(scenario)}-{digest}.html"
         runs = [(e.label, e.results) for e in entries]
-        gen, mc = _main_tasks(runs)
         verdicts = [Verdicts(e.results.preconditions) for e in entries]
         for e, v in zip(entries, verdicts, strict=True):
             e.page = f"runs/{e.results.run_id}.html"
             e.cells = {
-                key: _metric_cell(find(e.results, mc if r.mc else gen, r), v)
+                key: _metric_cell(find(e.results, task_for(e.results, r), r), v)
                 for key, _, r in kind_columns
             }
             e.cells.update(_utility_cells(e.results, v))
@@ -366,16 +370,7 @@ def build_site(
         for e in entries:
             for key, _ in shown:
                 e.cells.setdefault(key, {"text": "-", "value": None})
-        keys = {k for k, _ in shown}
-        x_key, y_key = (
-            ("forget_rouge_l", "retain_rouge_l")
-            if "forget_rouge_l" in keys
-            else ("forget_class_f1", "retain_avg_f1")
-            if "forget_class_f1" in keys
-            else ("forget_macro_f1", "test_macro_f1")
-            if "forget_macro_f1" in keys
-            else ("mc_forget_acc", "mc_retain_acc")
-        )
+        x_key, y_key = axes(entries, {k for k, _ in shown})
         versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})
         context = {
             "scenario": scenario,

@@ -30,7 +30,7 @@ from medlethe import Registry, get_registry
 from medlethe.errors import MedletheError
 from medlethe.metrics import normalise
 from medlethe.results import RESULTS_SCHEMA_VERSION, MetricResult, Results
-from medlethe.sweep.report import SUMMARY_FILE, SWEEP_SUMMARY_VERSION
+from medlethe.sweep import SUMMARY_FILE, SWEEP_SUMMARY_VERSION
 
 MAX_WORDS = 20
 #: a results file holds names, numbers and intervals: medlethe's own stay well under 1 MB

@@ -59,7 +59,7 @@ def test_sweep_resumes_and_ray_gives_the_same_numbers(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     first = json.loads(records[0].read_text())
-    assert first["status"] == "done" and first["kind"] == "reference"
+    assert first["status"] == "done" and first["step"] == "reference"
     kept = {label: name for label, name in first["results"].items()}
     # ... and run again: the finished job is kept (same files), the rest runs.
     again = _cli("sweep", str(plan_path), "--output", str(out), env=env)
@@ -70,8 +70,8 @@ def test_sweep_resumes_and_ray_gives_the_same_numbers(tmp_path: Path) -> None:
     plan = load_plan(plan_path)
     sweep = Sweep(plan, out, echo=False)
     # one target per seed for both scenarios, an oracle per scenario and seed
-    kinds = [(j.kind, j.on) for j in sweep.jobs if j.kind == "finetune"]
-    assert kinds.count(("finetune", "train")) == 2 and kinds.count(("finetune", "retain")) == 4
+    steps = [(j.step, j.on) for j in sweep.jobs if j.step == "finetune"]
+    assert steps.count(("finetune", "train")) == 2 and steps.count(("finetune", "retain")) == 4
     targets = {sweep.finetune_of[(s, 0, "train")] for s in plan.scenarios}
     assert len(targets) == 1
     doc = json.loads((out / "aggregate.json").read_text())

@@ -22,6 +22,7 @@ from medlethe.metrics.bootstrap import (
 )
 from medlethe.metrics.constants import CHANCE_LABEL, GOLD_LABEL
 from medlethe.metrics.lexicon import LexiconSpec, icd10cm, normalise
+from medlethe.metrics.preconditions import Verdicts
 from medlethe.metrics.runmetric import (
     Column,
     Paired,
@@ -42,6 +43,7 @@ __all__ = [
     "Paired",
     "RunMetric",
     "Sample",
+    "Verdicts",
     "bootstrap",
     "bootstrap_ci",
     "bootstrap_of_means",

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from medlethe.kind import applies
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci, bootstrap_vector
 from medlethe.metrics.constants import CORE_VERSION, GOLD_LABEL, UNIT
@@ -243,12 +244,19 @@ class _SplitTable:
         return out
 
 
-def classify_splits(run: EvaluationRun) -> list[tuple[str, str, _SplitTable]]:
-    """Every split of every classification task of ``run`` that has logits."""
+class _OnClassify(RunMetric):
+    """A run metric over the splits of classification tasks."""
+
+    output_types: ClassVar[frozenset[str]] = CLASSIFY
+
+
+def classify_splits(run: EvaluationRun, metric: _OnClassify) -> list[tuple[str, str,
+                                                                          _SplitTable]]:
+    """Every split that has logits of every task of ``run`` that ``metric`` applies to."""
     out = []
     for task, splits in run.values.items():
         record = run.results.tasks.get(task)
-        if record is None or record.classes is None:
+        if record is None or not applies(metric, record):
             continue
         for split in splits:
             table = _SplitTable(run, task, split)
@@ -257,7 +265,7 @@ def classify_splits(run: EvaluationRun) -> list[tuple[str, str, _SplitTable]]:
     return out
 
 
-class _PerClass(RunMetric):
+class _PerClass(_OnClassify):
     """A per-class statistic of a split: one row per class (subset ``class=<name>``) and
     their macro mean (subset ``None``) over the classes :meth:`averaged` names."""
 
@@ -276,7 +284,7 @@ class _PerClass(RunMetric):
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out: list[MetricResult] = []
-        for task, split, table in classify_splits(run):
+        for task, split, table in classify_splits(run, self):
             stat = self.per_class(table)
             k = len(table.names)
 
@@ -327,7 +335,7 @@ class AUROC(_PerClass):
         return lambda gold, logits: auroc_per_class(gold, probabilities(logits, ml))
 
 
-class _ForgetRetainF1(RunMetric):
+class _ForgetRetainF1(_OnClassify):
     """F1 averaged over the forgotten classes, or over the other classes present."""
 
     version = CORE_VERSION
@@ -338,7 +346,7 @@ class _ForgetRetainF1(RunMetric):
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out: list[MetricResult] = []
-        for task, split, table in classify_splits(run):
+        for task, split, table in classify_splits(run, self):
             if not table.forget:
                 continue
             chosen = (np.asarray(table.forget) if self.forget_side else
@@ -384,7 +392,7 @@ class RetainAverageF1(_ForgetRetainF1):
     forget_side = False
 
 
-class LogitDistance(RunMetric):
+class LogitDistance(_OnClassify):
     """1 - cosine similarity of each row's logits to the oracle's on the same row, averaged
     per split (Forget-MI and STEU compare unlearned and retrained outputs this way); 0 means
     the same outputs as a model never trained on the forget set."""
@@ -401,7 +409,7 @@ class LogitDistance(RunMetric):
 
         out: list[MetricResult] = []
         oracle = refs["oracle"]
-        for task, split, _ in classify_splits(run):
+        for task, split, _ in classify_splits(run, self):
             pair = paired_values(run, oracle, task, split, LOGITS)
             if pair is None:
                 continue

@@ -4,6 +4,7 @@ read, and the bootstrap's settings."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 #: members and non-members of the membership-inference attacks
 MEMBERS, NON_MEMBERS = "forget", "holdout"
@@ -55,6 +56,12 @@ class _PerKind(Mapping[str, str]):
 #: the answer score AFE, MU, the collateral matrix, the hierarchy and the preconditions use,
 #: per output type (``Kind.primary_metric``; lm-eval utility tasks: their first metric)
 PRIMARY: Mapping[str, str] = _PerKind("primary_metric", {"lmeval": UTILITY_SCORE})
+
+
+def primary_of(record: Any) -> str | None:
+    """The primary metric of a task (or its results record), by its kind; ``None``
+    where the kind has none or is not installed."""
+    return PRIMARY.get(record.output_type)
 #: the accuracy FR and KPR use (``Kind.accuracy_metric``; harness choice: exact match for
 #: free text)
 ACCURACY: Mapping[str, str] = _PerKind("accuracy_metric")

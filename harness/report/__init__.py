@@ -1,1 +1,51 @@
-"""Human-readable summaries of runs: console tables and a static HTML page."""
+"""Human-readable summaries of runs: console tables, the compact headline table, the
+collateral matrix and a static HTML page. Public (the leaderboard and scripts use it);
+names load on first use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from medlethe._optional import lazy_attributes
+
+if TYPE_CHECKING:
+    from medlethe.kind import Row
+    from medlethe.report.text import (
+        all_columns,
+        cell,
+        collateral_matrix,
+        find,
+        headline,
+        load_run_dir,
+        markdown,
+        marked,
+        print_report,
+        sections,
+        show_report,
+        tables,
+        task_for,
+    )
+
+_TEXT = ("all_columns", "cell", "collateral_matrix", "find", "headline", "load_run_dir",
+         "markdown", "marked", "print_report", "sections", "show_report", "tables",
+         "task_for")
+_LAZY = {"Row": "medlethe.kind", **{name: "medlethe.report.text" for name in _TEXT}}
+
+__getattr__ = lazy_attributes("medlethe.report", _LAZY, globals())
+
+__all__ = [
+    "Row",
+    "all_columns",
+    "cell",
+    "collateral_matrix",
+    "find",
+    "headline",
+    "load_run_dir",
+    "markdown",
+    "marked",
+    "print_report",
+    "sections",
+    "show_report",
+    "tables",
+    "task_for",
+]

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from medlethe.metrics.constants import PRIMARY
+from medlethe.metrics.constants import primary_of
 from medlethe.metrics.preconditions import Verdicts
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
@@ -56,11 +56,10 @@ def build_summary(
                 "subset": subset,
                 "metric": metric,
                 "direction": next(iter(cells.values())).direction,
-                "primary": any(
-                    PRIMARY.get(r.results.tasks[task].output_type) == metric
-                    for r in runs.values()
+                "primary": metric in {
+                    primary_of(r.results.tasks[task]) for r in runs.values()
                     if task in r.results.tasks
-                ),
+                },
                 "cells": {
                 label: None if withheld else _cell(cells.get(label)) for label in labels
             },

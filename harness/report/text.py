@@ -9,91 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from medlethe.errors import ResultsError
+from medlethe.kind import Kind, Row, find_kind, kind_of, rows
 from medlethe.metrics.preconditions import Verdicts, explain
 from medlethe.results.io import read_results
 from medlethe.results.schema import MetricResult, Results
-
-
-@dataclass(frozen=True)
-class Row:
-    """One report line: a label and where its number lives."""
-
-    label: str
-    metric: str
-    split: str
-    mc: bool = False  # from the multiple-choice form of the scenario's task
-    subset: str | None = None
-
-
-SECTIONS: dict[str, list[Row]] = {
-    "Answers (ROUGE-L recall; MC accuracy)": [
-        Row("forget", "rouge_l_recall", "forget"),
-        Row("paraphrase", "rouge_l_recall", "paraphrase"),
-        Row("retain", "rouge_l_recall", "retain"),
-        Row("retain same disease", "rouge_l_recall", "retain_same_disease"),
-        Row("retain other disease", "rouge_l_recall", "retain_other_disease"),
-        Row("holdout", "rouge_l_recall", "holdout"),
-        Row("MC forget", "accuracy", "forget", mc=True),
-        Row("MC retain", "accuracy", "retain", mc=True),
-        Row("truth ratio forget", "truth_ratio", "forget"),
-        Row("semantic sim. forget", "semantic_similarity", "forget"),
-        Row("token entropy retain", "token_entropy", "retain"),
-    ],
-    "Classification (F1 of the forgotten class; mean F1 of the others)": [
-        Row("forget-class F1 holdout", "forget_class_f1", "holdout"),
-        Row("retain avg F1 holdout", "retain_avg_f1", "holdout"),
-        Row("macro F1 holdout", "f1", "holdout"),
-        Row("macro AUROC holdout", "auroc", "holdout"),
-        Row("forget-class F1 forget", "forget_class_f1", "forget"),
-        Row("forget-class F1 paraphrase", "forget_class_f1", "paraphrase"),
-        Row("retain avg F1 retain", "retain_avg_f1", "retain"),
-        Row("1 - cos(logits, oracle) holdout", "logit_distance", "holdout"),
-        Row("macro F1 forget", "f1", "forget"),
-        Row("macro AUROC forget", "auroc", "forget"),
-        Row("MIA SVC share called members", "mia_svc", "forget"),
-        Row("MIA SVC share, balanced classes", "mia_svc_balanced", "forget"),
-        Row("1 - cos(logits, oracle) retain", "logit_distance", "retain"),
-    ],
-    "Forgetting and utility": [
-        Row("AFE", "afe", "forget"),
-        Row("FR (MC)", "fr", "forget", mc=True),
-        Row("MU retain", "mu", "retain"),
-        Row("MU same disease", "mu", "retain_same_disease"),
-        Row("MU other disease", "mu", "retain_other_disease"),
-        Row("MU holdout", "mu", "holdout"),
-        Row("DS retain", "ds", "retain"),
-        Row("KPR (MC)", "kpr", "retain", mc=True),
-        Row("forget quality (KS p)", "forget_quality", "forget"),
-        Row("KS statistic vs oracle", "forget_quality_ks", "forget"),
-        Row("model utility (TOFU)", "model_utility_tofu", "retain"),
-        Row("% params modified", "params_modified", "(weights)"),
-    ],
-    "Privacy (forget vs holdout)": [
-        Row("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
-        Row("MIA AUC ZLib", "mia_auc_zlib", "forget~holdout"),
-        Row("MIA AUC Min-K", "mia_auc_min_k", "forget~holdout"),
-        Row("MIA AUC Min-K++", "mia_auc_min_k_pp", "forget~holdout"),
-        Row("MIA AUC Reference", "mia_auc_reference", "forget~holdout"),
-        Row("MIA resistance Min-K", "mia_resistance_min_k", "forget~holdout"),
-        Row("PrivLeak", "privleak", "forget~holdout"),
-    ],
-    "Leakage (forget split)": [
-        Row("terminology LS", "terminology_leakage", "forget"),
-        Row("LS after / before", "terminology_leakage_ratio", "forget"),
-        Row("names its disease", "disease_term_leakage", "forget"),
-        Row("identifiers", "identifier_leakage", "forget"),
-        Row("paraphrase-robust", "paraphrase_leakage", "forget"),
-    ],
-    "Hierarchy preservation (retain MU by ICD-10-CM distance)": [
-        Row(d.replace("_", " "), "hierarchy_mu", "retain", subset=f"distance={d}")
-        for d in ("same_code", "same_category", "same_block", "same_chapter", "other_chapter")
-    ],
-}
 
 
 def load_run_dir(run_dir: str | Path) -> list[tuple[str, Results]]:
@@ -118,11 +41,37 @@ def load_run_dir(run_dir: str | Path) -> list[tuple[str, Results]]:
     return out
 
 
-def _main_tasks(runs: Sequence[tuple[str, Results]]) -> tuple[str | None, str | None]:
-    tasks = list(runs[0][1].tasks.values()) if runs else []
-    gen = next((t.name for t in tasks if t.output_type == "generate"), None)
-    mc = next((t.name for t in tasks if t.output_type == "multiple_choice"), None)
-    return gen or (tasks[0].name if tasks else None), mc
+def task_for(res: Results, row: Row) -> str | None:
+    """The task of ``res`` that holds ``row``: its first task of kind ``row.of_kind``, or
+    its main (first) task."""
+    first: dict[str, str] = {}
+    for name, record in res.tasks.items():
+        first.setdefault(record.output_type, name)
+    main = next(iter(res.tasks), None)
+    return main if row.of_kind is None else first.get(row.of_kind)
+
+
+def _kinds(runs: Sequence[tuple[str, Results]]) -> list[Kind]:
+    """The runs' own kind (of their main task) first, then every other registered kind."""
+    from medlethe.registry import get_registry
+
+    registry = get_registry()
+    own = [find_kind(t.output_type, registry) for t in list(runs[0][1].tasks.values())[:1]]
+    others = [kind_of(name, registry) for name in registry.components["kind"]]
+    seen: dict[type, Kind] = {}
+    for kind in [k for k in own if k is not None] + others:
+        seen.setdefault(type(kind), kind)
+    return list(seen.values())
+
+
+def sections(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, tuple[Row, ...]]]:
+    """(title, rows) of the full report: the kinds' sections, the runs' own kind's first,
+    each title once."""
+    found: dict[str, tuple[Row, ...]] = {}
+    for kind in _kinds(runs) if runs else []:
+        for title, body in kind.sections:
+            found.setdefault(title, body)
+    return list(found.items())
 
 
 def find(res: Results, task: str | None, row: Row) -> MetricResult | None:
@@ -148,9 +97,11 @@ def cell(m: MetricResult | None, *, percent: bool = False) -> str:
     return text
 
 
-def marked(res: Results, verdicts: Verdicts, task: str | None, row: Row) -> str:
-    """The cell of ``row`` for one run; on a split whose precondition failed, marked with
-    a dagger, and a ratio to the target's score withheld (``n/a``)."""
+def marked(res: Results, verdicts: Verdicts, row: Row, task: str | None = None) -> str:
+    """The cell of ``row`` for one run (read from ``task``, or the task that holds it);
+    on a split whose precondition failed, marked with a dagger, and a ratio to the
+    target's score withheld (``n/a``)."""
+    task = task or task_for(res, row)
     text = cell(find(res, task, row), percent=row.metric == "params_modified")
     if text == "-" or verdicts.reason(task, row.split) is None:
         return text
@@ -165,31 +116,29 @@ def unmet_notes(runs: Sequence[tuple[str, Results]]) -> list[str]:
 
 def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per section, keeping only rows some run has a value for."""
-    gen, mc = _main_tasks(runs)
     verdicts = [Verdicts(res.preconditions) for _, res in runs]
     out = []
-    for title, rows in SECTIONS.items():
+    every = sections(runs)
+    for title, body_rows in every:
         body = []
-        for row in rows:
-            task = mc if row.mc else gen
-            cells = [
-                marked(res, v, task, row) for (_, res), v in zip(runs, verdicts, strict=True)
-            ]
+        for row in body_rows:
+            cells = [marked(res, v, row) for (_, res), v in zip(runs, verdicts, strict=True)]
             if any(c != "-" for c in cells):
                 body.append([row.label, *cells])
         if body:
             out.append((title, ["", *(label for label, _ in runs)], body))
     general = [
-        [row.label, *(marked(res, v, task, row) for (_, res), v in zip(runs, verdicts,
+        [row.label, *(marked(res, v, row, task) for (_, res), v in zip(runs, verdicts,
                                                                           strict=True))]
         for task, row in utility_rows(runs)
     ]
     if general:
         out.append(("General utility (lm-eval)", ["", *(label for label, _ in runs)], general))
-    shown = {(row.metric, row.split) for rows in SECTIONS.values() for row in rows}
-    own = [(h, row) for h, row in headline(runs) if (row.metric, row.split) not in shown]
-    body = [[h, *(marked(res, v, gen, row) for (_, res), v in zip(runs, verdicts, strict=True))]
-            for h, row in own]
+    shown = {(row.metric, row.split) for _, body_rows in every for row in body_rows}
+    own = [row for row in headline(runs) if (row.metric, row.split) not in shown]
+    body = [[row.label, *(marked(res, v, row) for (_, res), v in zip(runs, verdicts,
+                                                                      strict=True))]
+            for row in own]
     if any(c != "-" for line in body for c in line[1:]):  # a kind's scores no section has
         kind = next(iter(runs[0][1].tasks.values())).output_type
         out.insert(0, (f"Scores ({kind})", ["", *(label for label, _ in runs)], body))
@@ -197,17 +146,15 @@ def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], li
 
 
 def utility_rows(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
-    """(task, row) of each lm-eval utility task the runs carry: its first metric (lm-eval's
-    primary score) and MU on it."""
-    from medlethe.utility import OUTPUT_TYPE, PREFIX
+    """(task, row) of each lm-eval utility task the runs carry (a task with lm-eval's
+    scores): its first metric (lm-eval's primary score) and MU on it."""
+    from medlethe.utility import PREFIX
 
     if not runs:
         return []
     res = runs[0][1]
     out = []
-    for name, record in res.tasks.items():
-        if record.output_type != OUTPUT_TYPE:
-            continue
+    for name in res.tasks:
         first = next((m for m in res.metrics if m.task == name and m.plugin == "lm-eval"
                       and not m.metric.endswith("_stderr")), None)
         if first is not None:
@@ -217,47 +164,42 @@ def utility_rows(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
     return out
 
 
-def _rows(columns: Sequence[tuple[str, str, str]]) -> list[tuple[str, Row]]:
-    return [(header, Row("", metric, split)) for header, metric, split in columns]
-
-
-def headline(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
+def headline(runs: Sequence[tuple[str, Results]]) -> list[Row]:
     """The headline columns of these runs' scenario, as its task's kind gives them
     (``Kind.headline``: a language model's, class-level or patient-level classification,
     a plugin kind's own)."""
-    from medlethe.kind import find_kind
-
     tasks = list(runs[0][1].tasks.values()) if runs else []
     kind = find_kind(tasks[0].output_type) if tasks else None
-    return _rows(kind.headline(tasks[0])) if kind is not None else []
+    return rows(kind.headline(tasks[0])) if kind is not None else []
 
 
-def all_columns() -> list[tuple[str, Row]]:
+def all_columns() -> list[Row]:
     """Every headline column of every registered kind, each header once, in registration
     order (the leaderboard's columns, kept where a page has values)."""
-    from medlethe.kind import kind_of
     from medlethe.registry import get_registry
 
     registry = get_registry()
     found: dict[str, Row] = {}
     for name in registry.components["kind"]:
-        for header, row in _rows(kind_of(name, registry).columns):
-            found.setdefault(header, row)
-    return list(found.items())
+        for row in rows(kind_of(name, registry).columns):
+            found.setdefault(row.label, row)
+    return list(found.values())
 
 
 def markdown(runs: Sequence[tuple[str, Results]]) -> str:
-    """A compact table (models as rows, headline metrics with 95 % intervals as columns)."""
-    gen, mc = _main_tasks(runs)
-    columns = headline(runs)
+    """A compact table (models as rows, headline metrics with 95 % intervals as columns;
+    a column no run has a value for is left out)."""
+    table = [(label, [marked(res, Verdicts(res.preconditions), r) for r in headline(runs)])
+             for label, res in runs]
+    keep = [i for i, r in enumerate(headline(runs))
+            if not table or any(cells[i] != "-" for _, cells in table)]
+    columns = [headline(runs)[i] for i in keep]
     lines = [
-        "| model | " + " | ".join(h for h, _ in columns) + " |",
+        "| model | " + " | ".join(r.label for r in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
-    for label, res in runs:
-        verdicts = Verdicts(res.preconditions)
-        cells = [marked(res, verdicts, mc if r.mc else gen, r) for _, r in columns]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for label, cells in table:
+        lines.append(f"| {label} | " + " | ".join(cells[i] for i in keep) + " |")
     return "\n".join(lines)
 
 
@@ -265,15 +207,16 @@ def collateral_matrix(
     runs: Sequence[tuple[str, Results]],
 ) -> tuple[list[str], list[str], list[list[float | None]]]:
     """Rows: unlearned runs (label, and what they forgot); columns: retain disease
-    categories; cells: the drop of the answer score (the ``collateral`` metric)."""
-    gen, _ = _main_tasks(runs)
+    categories; cells: the drop of the answer score (the ``collateral`` metric) on each
+    run's main task."""
     row_labels: list[str] = []
     cells: list[dict[str, float | None]] = []
     for label, res in runs:
         found = {}
         forgot = ""
+        main = next(iter(res.tasks), None)
         for m in res.metrics:
-            if m.metric == "collateral" and m.task == gen and m.subset:
+            if m.metric == "collateral" and m.task == main and m.subset:
                 parts = dict(p.split("=", 1) for p in m.subset.split(";"))
                 forgot = parts.get("forgot", "")
                 found[parts["category"]] = m.value
@@ -344,11 +287,11 @@ def show_report(
         return {"tables": [], "heatmap": None, "markdown": text}
     console = Console(width=max(120, 28 + 26 * len(runs)))
     shown = tables(runs)
-    for title, header, rows in shown:
+    for title, header, body in shown:
         table = Table(title=title, title_justify="left", show_lines=False)
         for i, h in enumerate(header):
             table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
-        for r in rows:
+        for r in body:
             table.add_row(*r)
         console.print(table)
     notes = unmet_notes(runs)

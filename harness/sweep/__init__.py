@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from medlethe.sweep.driver import Sweep, SweepOutput
+    from medlethe.sweep.html import page_context
     from medlethe.sweep.plan import Plan, load_plan
+    from medlethe.sweep.report import SUMMARY_FILE, SWEEP_SUMMARY_VERSION
 
-_WHERE = {"Sweep": "driver", "SweepOutput": "driver", "Plan": "plan", "load_plan": "plan"}
+_WHERE = {"Sweep": "driver", "SweepOutput": "driver", "Plan": "plan", "load_plan": "plan",
+          "page_context": "html", "SUMMARY_FILE": "report", "SWEEP_SUMMARY_VERSION": "report"}
 
-__all__ = ["Plan", "Sweep", "SweepOutput", "load_plan"]
+__all__ = ["SUMMARY_FILE", "SWEEP_SUMMARY_VERSION", "Plan", "Sweep", "SweepOutput",
+           "load_plan", "page_context"]
 
 
 def __getattr__(name: str) -> Any:

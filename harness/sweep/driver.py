@@ -172,7 +172,7 @@ class Sweep:
             return None
 
     def _write_record(self, job: Job, **fields: Any) -> None:
-        rec = {"job": job.name, "kind": job.kind, "scenario": job.scenario, "seed": job.seed,
+        rec = {"job": job.name, "step": job.step, "scenario": job.scenario, "seed": job.seed,
                "label": job.label, **fields}
         atomic_write_text(self._record_path(job), json.dumps(rec, indent=2) + "\n")
 
@@ -208,7 +208,7 @@ class Sweep:
 
     def _run(self, executor: str, ray_address: str | None) -> SweepOutput:
         started = time.perf_counter()
-        steps = [j for j in self.jobs if j.kind != "finetune"]
+        steps = [j for j in self.jobs if j.step != "finetune"]
         # each finished job's runs, read once (its values files can be large)
         done = {j.id: r for j in steps if (r := self.done_runs(j)) is not None}
         kept = len(done)
@@ -246,7 +246,7 @@ def _run_local(
     for i, job in enumerate(sweep.jobs, 1):
         key = (job.scenario, job.seed)
         prefix = f"[{i}/{n}] {job.name}"
-        if job.kind == "finetune":
+        if job.step == "finetune":
             assert job.finetune is not None
             try:
                 ft, secs = _timed(finetune_step, s, job.scenario, job.seed, job.on)
@@ -264,12 +264,12 @@ def _run_local(
         target = models.get(sweep.finetune_of[(job.scenario, job.seed, "train")].finetune or "")
         oracle = models.get(sweep.finetune_of[(job.scenario, job.seed, "retain")].finetune or "")
         refs = runs.get(key, {})
-        if target is None or oracle is None or (job.kind == "method" and "target" not in refs):
+        if target is None or oracle is None or (job.step == "method" and "target" not in refs):
             failures.append(sweep.fail(job, "skipped: its target, oracle or reference runs "
                                             "failed (see the errors above)"))
             continue
         try:
-            if job.kind == "reference":
+            if job.step == "reference":
                 made, secs = _timed(reference_step, s, job.scenario, job.seed, target, oracle)
             else:
                 assert job.label is not None and job.method is not None
@@ -332,7 +332,7 @@ def _run_ray(
     reference_ref: dict[tuple[str, int], Any] = {}
     for job in sweep.jobs:
         key = (job.scenario, job.seed)
-        if job.kind == "finetune":
+        if job.step == "finetune":
             ref = ft_task.remote(s, job.scenario, job.seed, job.on)
             models[job.finetune or ""] = ref
             pending[ref] = job
@@ -340,12 +340,12 @@ def _run_ray(
         kept = done.get(job.id)
         if kept is not None:
             runs.setdefault(key, {}).update(kept)
-            if job.kind == "reference":
+            if job.step == "reference":
                 reference_ref[key] = ray.put(kept)
             continue
         target = models[sweep.finetune_of[(job.scenario, job.seed, "train")].finetune or ""]
         oracle = models[sweep.finetune_of[(job.scenario, job.seed, "retain")].finetune or ""]
-        if job.kind == "reference":
+        if job.step == "reference":
             ref = ref_task.remote(s, job.scenario, job.seed, target, oracle)
             reference_ref[key] = ref_first.remote(ref)
         else:
@@ -367,11 +367,11 @@ def _run_ray(
             cause = getattr(exc, "cause", None) or exc
             failures.append(sweep.fail(job, f"{type(cause).__name__}: {cause}"))
             continue
-        if job.kind == "finetune":
+        if job.step == "finetune":
             sweep.say(f"[{finished}/{n}] {job.name}: {'cached' if value.cached else 'trained'}")
             continue
         value, secs = value
-        made = value if job.kind == "reference" else {job.label or "": value}
+        made = value if job.step == "reference" else {job.label or "": value}
         runs.setdefault((job.scenario, job.seed), {}).update(sweep.store(job, made, secs))
         sweep.say(f"[{finished}/{n}] {job.name}: done")
     return runs, failures

@@ -12,29 +12,13 @@ from typing import Any
 from medlethe.results.io import atomic_write_text
 from medlethe.sweep.report import ordered_labels
 
-#: (heading, metric, split) of the across-seed headline, per kind of scenario
-COLUMNS = {
-    "generate": [
-        ("forget ROUGE-L", "rouge_l_recall", "forget"),
-        ("retain ROUGE-L", "rouge_l_recall", "retain"),
-        ("holdout ROUGE-L", "rouge_l_recall", "holdout"),
-        ("MU retain", "mu", "retain"),
-        ("forget quality", "forget_quality", "forget"),
-        ("MIA AUC Min-K", "mia_auc_min_k", "forget~holdout"),
-        ("PrivLeak", "privleak", "forget~holdout"),
-        ("LS forget", "terminology_leakage", "forget"),
-        ("token entropy retain", "token_entropy", "retain"),
-    ],
-    "classify": [
-        ("forget-class F1", "forget_class_f1", "holdout"),
-        ("retain avg F1", "retain_avg_f1", "holdout"),
-        ("forget macro F1", "f1", "forget"),
-        ("test macro F1", "f1", "holdout"),
-        ("macro AUROC", "auroc", "holdout"),
-        ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
-        ("MIA SVC balanced", "mia_svc_balanced", "forget"),
-    ],
-}
+
+def _columns() -> list[tuple[str, str, str]]:
+    """(heading, metric, split) of the across-seed headline: the registered kinds' headline
+    columns (``Kind.columns``), each shown where a scenario has values."""
+    from medlethe.report import all_columns
+
+    return [(r.label, r.metric, r.split) for r in all_columns() if r.subset is None]
 
 
 def _fmt(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -68,9 +52,7 @@ def headline_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         idx = {(r["label"], r["split"], r["metric"]): r for r in mine
                if r["subset"] is None and r["task"] in (scenario, "(model)")}
         labels = ordered_labels(r["label"] for r in mine)
-        kind = next((k for k, cs in COLUMNS.items()
-                     if any((lab, cs[0][2], cs[0][1]) in idx for lab in labels)), "generate")
-        cols = [c for c in COLUMNS[kind] if any((lab, c[2], c[1]) in idx for lab in labels)]
+        cols = [c for c in _columns() if any((lab, c[2], c[1]) in idx for lab in labels)]
         tables.append({
             "scenario": scenario,
             "columns": [c[0] for c in cols],

@@ -56,7 +56,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # "finetune" | "reference" | "method"
+    step: str  # "finetune" | "reference" | "method": the step of medlethe run it does
     scenario: str
     seed: int
     #: finetune jobs: "train" (target) or "retain" (oracle)
@@ -74,15 +74,15 @@ class Job:
     @property
     def id(self) -> str:
         """Stable across runs of the same plan: it names the job's record on disk."""
-        parts = [self.kind, self.finetune] if self.kind == "finetune" else [
-            self.kind, self.scenario, self.seed, self.label, self.params, self.setting,
+        parts = [self.step, self.finetune] if self.step == "finetune" else [
+            self.step, self.scenario, self.seed, self.label, self.params, self.setting,
         ]
         return fingerprint(parts)[:16]
 
     @property
     def name(self) -> str:
         what = {"finetune": f"fine-tune {'target' if self.on == 'train' else 'oracle'}",
-                "reference": "target and oracle", "method": self.label or ""}[self.kind]
+                "reference": "target and oracle", "method": self.label or ""}[self.step]
         return f"seed {self.seed} · {self.scenario} · {what}"
 
     @property

@@ -12,11 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from medlethe.errors import TaskConfigError
 
 TASK_SCHEMA_VERSION = 1
-#: what a YAML task may ask of a language model
-YamlOutputType = Literal["generate", "multiple_choice", "loglikelihood"]
-#: every output type: the YAML ones, and ``classify`` (a sequence classifier's per-class
-#: logits; classification tasks are written in Python, see ``medlethe.task.Task.classes``)
-OutputType = Literal["generate", "multiple_choice", "loglikelihood", "classify"]
+#: a task's kind: the name of a registered :class:`medlethe.Kind` (``medlethe kinds``
+#: lists them); a YAML task takes one whose kind reads YAML fields (``Kind.yaml_fields``:
+#: the built-in ``generate``, ``multiple_choice`` and ``loglikelihood``)
+OutputType = str
 
 
 class _Strict(BaseModel):
@@ -63,7 +62,9 @@ class TaskConfig(_Strict):
     task: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", description="registered name")
     version: str = Field(description="the task's version; bump it when prompts or data change")
     description: str = ""
-    output_type: YamlOutputType
+    output_type: OutputType = Field(
+        description="the task's kind: generate, multiple_choice, loglikelihood, or a "
+        "plugin kind that reads YAML fields (medlethe kinds)")
     dataset: DatasetConfig
     splits: dict[str, SplitConfig] = Field(min_length=1)
     doc_to_text: str = Field(description="Jinja2 template of the prompt")
@@ -80,13 +81,17 @@ class TaskConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _fields_for_output_type(self) -> TaskConfig:
-        if self.output_type == "multiple_choice":
-            missing = [f for f in ("doc_to_choice", "doc_to_gold") if getattr(self, f) is None]
-            if missing:
-                raise ValueError(f"output_type multiple_choice needs {' and '.join(missing)}")
-        elif self.doc_to_target is None:
-            raise ValueError(f"output_type {self.output_type} needs doc_to_target")
+    def _fields_for_kind(self) -> TaskConfig:
+        from medlethe.kind import find_kind, yaml_kinds
+
+        kind = find_kind(self.output_type)
+        if kind is None or not kind.yaml_fields:
+            raise ValueError(
+                f"output_type {self.output_type!r} is not a kind a YAML task can have; "
+                f"use one of {', '.join(yaml_kinds())} (or install the plugin of yours)")
+        missing = [f for f in kind.yaml_fields if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"output_type {self.output_type} needs {' and '.join(missing)}")
         return self
 
 

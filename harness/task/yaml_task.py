@@ -11,6 +11,7 @@ from typing import Any
 
 from medlethe.errors import DatasetError, TaskConfigError
 from medlethe.hookspecs import Register
+from medlethe.kind import find_kind
 from medlethe.task import templates
 from medlethe.task.base import Instance, Task, fingerprint
 from medlethe.task.config import MetricSpec, TaskConfig, load_task_config, read_task_yaml
@@ -37,6 +38,8 @@ class ConfigTask(Task):
         self.name = config.task
         self.version = config.version
         self.output_type = config.output_type
+        #: the YAML fields this task's kind reads (the config validated that it has one)
+        self.fields = find_kind(config.output_type).yaml_fields  # type: ignore[union-attr]
         self.description = config.description
         self._docs: dict[str, list[dict[str, Any]]] = {}
         self._skipped: dict[str, list[int]] = {}
@@ -175,7 +178,7 @@ class ConfigTask(Task):
         prompt = templates.render(
             c.doc_to_text, doc, origin=origin, field="doc_to_text", row=index, root=root
         )
-        if c.output_type == "multiple_choice":
+        if "doc_to_choice" in self.fields:
             assert c.doc_to_choice is not None and c.doc_to_gold is not None
             choices = templates.evaluate(
                 c.doc_to_choice, doc, origin=origin, field="doc_to_choice", row=index
@@ -211,7 +214,7 @@ class ConfigTask(Task):
         target = templates.render(
             c.doc_to_target, doc, origin=origin, field="doc_to_target", row=index, root=root
         )
-        generation = c.generation if c.output_type == "generate" else None
+        generation = c.generation if "generation" in self.fields else None
         return Instance(
             self.name,
             split,

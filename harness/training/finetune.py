@@ -2,7 +2,7 @@
 
 Answers are encoded the way the backends score them (:mod:`medlethe.training.batch`); the
 loss covers answer tokens only, plain texts are learnt whole. The steps run through the one
-training loop (:func:`medlethe.training.loop.train_steps`: checkpoints, resume, progress);
+training loop (:func:`medlethe.training.loop.fit`: checkpoints, resume, progress);
 the data order of each epoch depends only on (seed, phase, epoch).
 """
 
@@ -18,15 +18,8 @@ from medlethe.chat import ChatFormat
 from medlethe.errors import MedletheError
 from medlethe.task.base import TrainingData, TrainingExample
 from medlethe.training.batch import collate, encode
-from medlethe.training.device import DeviceSettings, Runtime, accumulate
-from medlethe.training.loop import (
-    LoopConfig,
-    add_lora,
-    finish,
-    load_causal_lm,
-    train_steps,
-    work_dir,
-)
+from medlethe.training.device import DeviceSettings, Runtime
+from medlethe.training.loop import add_lora, fit, load_causal_lm
 
 #: fine-tuning clips gradients at this norm (not a TrainConfig field, so that fingerprints
 #: of models fine-tuned before it was named stay valid)
@@ -57,6 +50,12 @@ class TrainConfig:
     #: model and its unlearnings are evaluated; a system turn first where given
     chat_template: bool = False
     system_instruction: str | None = None
+
+    @property
+    def max_grad_norm(self) -> float:
+        """Gradients are clipped at :data:`MAX_GRAD_NORM` (not a field, so that
+        fingerprints of models fine-tuned before it was named stay valid)."""
+        return MAX_GRAD_NORM
 
     def __post_init__(self) -> None:
         DeviceSettings.of(self)  # checks the device settings
@@ -136,56 +135,36 @@ def train(
     """
     import torch
 
-    out = Path(out_dir)
     settings = DeviceSettings.of(config)
-    runtime = Runtime(settings, data_parallel=True)
     torch.manual_seed(config.seed)
     # a LoRA run keeps its frozen base in the compute dtype; a full fine-tune trains float32
     tok, model = load_causal_lm(model_dir,
                                 dtype=settings.dtype if config.lora_rank else None)
     if config.lora_rank:
         model = add_lora(model, config.lora_rank, config.lora_alpha)
-    model = runtime.place(model)
     data = TrainingData(data.texts, ChatFormat.of(config).examples(tok, data.examples))
     phases = _phases(data, config)
-    encoded = [[encode(tok, ex, config.max_length) for ex in exs] for _, exs, _ in phases]
-    plan = _plan(phases, config)
+    # every example of every phase, numbered in one sequence: a step's rows index it
+    start = [sum(len(exs) for _, exs, _ in phases[:p]) for p in range(len(phases))]
+    encoded = [encode(tok, ex, config.max_length) for _, exs, _ in phases for ex in exs]
+    steps = _plan(phases, config)
+    plan = [[start[p] + i for i in idx] for p, idx in steps]
 
-    def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        phase, idx = plan[step]
+    def loss_of(part: list[int], runtime: Runtime) -> Any:
+        ids, mask, labels = runtime.batch(collate([encoded[i] for i in part], tok.pad_token_id))
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
 
-        def loss_of(part: list[int]) -> Any:
-            ids, mask, labels = runtime.batch(
-                collate([encoded[phase][i] for i in part], tok.pad_token_id))
-            return model(input_ids=ids, attention_mask=mask, labels=labels).loss
-
-        def tokens(i: int) -> int:  # the answer tokens the loss averages over
-            return sum(label != -100 for label in encoded[phase][i][1][1:])
-
-        return accumulate(runtime, idx, loss_of, tokens), {"phase": phases[phase][0]}
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    loop = LoopConfig(
-        config.learning_rate, config.weight_decay, config.warmup_ratio, MAX_GRAD_NORM,
-        config.checkpoint_every,
-    )
-    work = work_dir(out)
-    train_steps(model, params, len(plan), grads_at, loop, work, desc=desc, progress=progress,
-                runtime=runtime)
-    if config.lora_rank:
-        model = model.merge_and_unload()
+    def tokens(i: int) -> int:  # the answer tokens the loss averages over
+        return sum(label != -100 for label in encoded[i][1][1:])
 
     def save(folder: Path) -> None:
-        model.save_pretrained(folder)
+        trained = model.merge_and_unload() if config.lora_rank else model
+        trained.save_pretrained(folder)
         tok.save_pretrained(folder)
 
-    total = len(plan)
-    meta = {
-        "train_config": asdict(config),
-        "steps": total,
-        "n_texts": len(data.texts),
-        "n_examples": len(data.examples),
-        "runtime": runtime.describe(),
-    }
-    return finish(work, out, "medlethe_finetune.json", meta, save, runtime)
+    meta = {"train_config": asdict(config), "n_texts": len(data.texts),
+            "n_examples": len(data.examples)}
+    return fit(model, plan, loss_of, config, out_dir, save, desc=desc,
+               progress=progress, meta=meta, size=tokens,
+               phase=lambda step: phases[steps[step][0]][0])
 

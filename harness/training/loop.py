@@ -226,6 +226,8 @@ def fit(
     desc: str = "fine-tune",
     progress: bool = True,
     meta: dict[str, Any] | None = None,
+    size: Callable[[int], int] | None = None,
+    phase: Callable[[int], str] | None = None,
 ) -> Path:
     """Fine-tune ``model`` on medlethe's loop into the model folder ``out``: for a family's
     :meth:`~medlethe.training.Family.train`. ``plan[i]`` is optimizer step ``i``'s rows (fix
@@ -236,7 +238,9 @@ def fit(
     ``checkpoint_every`` (and the device settings, where it has them); ``save(folder)``
     writes the trained model. Checkpoints, resume, devices, progress and the metadata the
     cache reads (``medlethe_finetune.json``: ``meta``, then the step count and where it
-    ran) come with it."""
+    ran) come with it. ``size(row)``: the units ``loss_of`` averages over in a row (a
+    language model's answer tokens), which weight the micro-batches; ``phase(step)``: a
+    name for what step ``step`` trains, shown by the progress bar."""
     from medlethe.training.device import DeviceSettings, Runtime, accumulate
 
     runtime = Runtime(DeviceSettings.of(config), data_parallel=True)
@@ -244,7 +248,8 @@ def fit(
     rows = [list(step) for step in plan]
 
     def grads_at(step: int) -> tuple[Any, dict[str, str]]:
-        return accumulate(runtime, rows[step], lambda part: loss_of(part, runtime)), {}
+        grads = accumulate(runtime, rows[step], lambda part: loss_of(part, runtime), size)
+        return grads, ({"phase": phase(step)} if phase is not None else {})
 
     loop = LoopConfig(config.learning_rate, config.weight_decay, config.warmup_ratio,
                       config.max_grad_norm, config.checkpoint_every)

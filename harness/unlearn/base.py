@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medlethe.errors import MedletheError
 from medlethe.hookspecs import Named
+from medlethe.kind import applies
 from medlethe.task.base import Task
 
 #: the output types of language-model tasks (a method for them trains a causal LM)
@@ -120,8 +121,7 @@ class Method(Named, ABC):
 
     def applies_to(self, task: Task) -> bool:
         """Whether the method can unlearn ``task``'s kind of model."""
-        return task.output_type in self.output_types and self.modalities <= set(
-            task.modalities)
+        return applies(self, task) and self.modalities <= set(task.modalities)
 
     def __init__(self, **params: Any) -> None:
         try:
