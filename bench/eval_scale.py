@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--backend", default="hf")
     ap.add_argument("--backend-args", default="", help="K=V,... for the backend")
     args = ap.parse_args()
-    from medlethe.models import resolve_base_model
+    from medlethe.base_models import resolve_base_model
     from medlethe.training.pipeline import load_scenario
 
     rows = []

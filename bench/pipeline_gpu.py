@@ -29,7 +29,7 @@ def _tokens(model: str, scenario: str, task_args: dict[str, Any], config: Any) -
     """Tokens one fine-tune of the target reads (its examples times their epochs)."""
     from transformers import AutoTokenizer
 
-    from medlethe.models import resolve_base_model
+    from medlethe.base_models import resolve_base_model
     from medlethe.training.pipeline import load_scenario
 
     task = load_scenario(scenario, task_args)
@@ -84,7 +84,7 @@ def main() -> int:
     try:
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        from medlethe.models import resolve_base_model
+        from medlethe.base_models import resolve_base_model
 
         with torch.device("meta"):
             meta = AutoModelForCausalLM.from_config(

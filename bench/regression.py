@@ -50,6 +50,23 @@ def values(name: str) -> dict[str, Any]:
         }
 
 
+def machine() -> dict[str, Any]:
+    """What a recording holds on: the CPU, torch and its thread count."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
 def differences(old: Any, new: Any, tol: float, where: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         found = [f"{where}/{k}: missing after" for k in old if k not in new]
@@ -74,7 +91,8 @@ def main() -> int:
     names = args.runs.split(",")
     found = {name: values(name) for name in names}
     if args.action == "record":
-        args.fixture.write_text(json.dumps(found, indent=1, sort_keys=True))
+        args.fixture.write_text(json.dumps({**found, "machine": machine()}, indent=1,
+                                           sort_keys=True))
         n = sum(len(v) for run in found.values() for v in run.values())
         print(f"recorded {n} values of {len(names)} runs in {args.fixture}")
         return 0

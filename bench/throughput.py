@@ -47,7 +47,7 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
     """One path, in this process: a warm-up call, then the timed call on all prompts.
     Tokens are counted the same way on every path: the answer text re-tokenised."""
     from medlethe.backends import GenerateRequest
-    from medlethe.models import resolve_base_model
+    from medlethe.base_models import resolve_base_model
 
     model = resolve_base_model(args.model)
     prompts = questions(args.n)

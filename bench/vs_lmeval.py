@@ -157,7 +157,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    from medlethe.models import resolve_base_model
+    from medlethe.base_models import resolve_base_model
 
     model = resolve_base_model(args.model)
     if args.rows:

@@ -17,14 +17,16 @@ from medlethe.hookspecs import Named, Register, hookimpl
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from medlethe.analysis import Analysis
     from medlethe.backends import Backend
-    from medlethe.comparison import compare
     from medlethe.evaluator import evaluate
+    from medlethe.judge import compare
     from medlethe.kind import Kind, Requests, Row, applies, find_kind, kind_of
     from medlethe.metrics import Metric, RunMetric, Sample
     from medlethe.registry import Registry, get_registry
     from medlethe.results.evaluation import EvaluationRun
     from medlethe.run import run_pipeline
+    from medlethe.spec import RunSpec
     from medlethe.task import Instance, Task, TrainingData, TrainingExample
     from medlethe.unlearn import (
         Batch,
@@ -41,8 +43,9 @@ if TYPE_CHECKING:
 _LAZY = {
     # running
     "evaluate": "medlethe.evaluator",
-    "compare": "medlethe.comparison",
+    "compare": "medlethe.judge",
     "run_pipeline": "medlethe.run",
+    "RunSpec": "medlethe.spec",
     "EvaluationRun": "medlethe.results.evaluation",
     "get_registry": "medlethe.registry",
     "Registry": "medlethe.registry",
@@ -74,6 +77,8 @@ _LAZY = {
     "nll": "medlethe.unlearn",
     # backends
     "Backend": "medlethe.backends",
+    # sweep analyses
+    "Analysis": "medlethe.analysis",
 }
 
 
@@ -81,6 +86,7 @@ __getattr__ = lazy_attributes("medlethe", _LAZY, globals())
 
 
 __all__ = [
+    "Analysis",
     "Backend",
     "Batch",
     "EvaluationRun",
@@ -97,6 +103,7 @@ __all__ = [
     "Requests",
     "Row",
     "RunMetric",
+    "RunSpec",
     "Sample",
     "Task",
     "TrainingData",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from medlethe import __version__
@@ -133,12 +133,25 @@ def _sweep(plan: Any, args: argparse.Namespace, output: str) -> int:
     return 0
 
 
+def _run_spec(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The run spec the flags describe (over ``--spec``'s where given) and the scenarios
+    (several make a sweep)."""
+    from medlethe.spec import RunSpec, load_spec, run_spec
+
+    given = {k: v for k, v in vars(args).items() if k in RunSpec.model_fields}
+    scenarios = [s for item in given.pop("scenario", []) for s in _csv(item)]
+    if "method_args" in given:
+        given["method_args"] = _method_args(given["method_args"])
+    base = load_spec(args.spec) if args.spec else None
+    spec = run_spec(base, scenarios[0] if scenarios else None, **given)
+    return spec, scenarios or [spec.scenario]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from medlethe.run import run_pipeline
-    from medlethe.training.pipeline import load_scenario
-    from medlethe.utility import utility_spec
+    from medlethe.spec import RunFields
 
-    scenarios = [s for item in args.scenario or ["synthclinic/patient-10"] for s in _csv(item)]
+    spec, scenarios = _run_spec(args)
     if args.seeds is not None or len(scenarios) > 1:
         from medlethe.sweep import Plan
         from medlethe.training.device import launched
@@ -147,36 +160,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise MedletheError("a sweep (--seeds, or several scenarios) runs its jobs in "
                                 "processes of its own: run it without accelerate launch, "
                                 "one `medlethe run` per launch.")
-        if args.seed != 1234:
+        if "seed" in vars(args):
             raise MedletheError("--seed and --seeds together: a sweep seeds each run with its "
                                 "own seed; give only --seeds.")
-        method_args = _method_args(args.method_args)
-        plan = Plan(
-            model=args.model, scenarios=scenarios, methods=args.methods,
-            method_args=method_args, seeds=args.seeds or [0], task_args=args.task_args,
-            train_args=args.train_args, backend=args.backend,
-            backend_args=args.backend_args, splits=args.splits,
-            utility_tasks=args.utility_tasks, utility_args=args.utility_args,
-        )
-        return _sweep(plan, args, args.output)
-    registry = _registry(args)
-    task = load_scenario(scenarios[0], args.task_args, registry=registry)
-    out = run_pipeline(
-        args.model,
-        scenarios[0],
-        output=args.output,
-        backend=args.backend,
-        backend_args=args.backend_args,
-        task_args=args.task_args,
-        splits=args.splits,
-        methods=args.methods,
-        method_args=_method_args(args.method_args),
-        train_config=_train_config(args.model, args.train_args, task),
-        seed=args.seed,
-        command=["medlethe", *sys.argv[1:]],
-        registry=registry,
-        utility=utility_spec(args.utility_tasks, args.utility_args),
-    )
+        shared = {k: getattr(spec, k) for k in RunFields.model_fields}
+        plan = Plan(**shared, scenarios=scenarios, seeds=args.seeds or [0])
+        return _sweep(plan, args, spec.output)
+    out = run_pipeline(spec, registry=_registry(args), command=["medlethe", *sys.argv[1:]])
     failed = [f["method"] for f in out.summary["failures"]]
     if failed and _main_process():
         print(f"medlethe: {len(failed)} method(s) failed ({', '.join(failed)}); the others "
@@ -308,7 +298,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from medlethe.comparison import compare_files
+    from medlethe.judge import compare_files
     from medlethe.results import read_results
 
     refs = {r: v for r, v in (("target", args.target), ("oracle", args.oracle)) if v}
@@ -425,6 +415,22 @@ def _seeds(value: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--seeds takes whole numbers, e.g. 0,1,2: {exc}") from exc
 
 
+def _spec_flag(p: argparse.ArgumentParser) -> Callable[..., None]:
+    """A flag adder for the fields of the run spec: ``--field-name``, its help the field's
+    description and its default, and absent from the parsed namespace unless given (so
+    that ``--spec``'s values stand)."""
+    from medlethe.spec import RunSpec
+
+    def flag(name: str, help_extra: str = "", **kwargs: Any) -> None:
+        field = RunSpec.model_fields[name]
+        default = field.get_default(call_default_factory=True)
+        shown = f" (default: {default})" if default not in (None, {}, [], False) else ""
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=argparse.SUPPRESS,
+                       help=f"{field.description}{help_extra}{shown}", **kwargs)
+
+    return flag
+
+
 def _sweep_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=_seeds, metavar="S,S,...",
                    help="training seeds: run everything once per seed, aggregate across them")
@@ -450,6 +456,22 @@ def build_parser() -> argparse.ArgumentParser:
                              "on a shared machine give the cores you may use")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_evaluate(sub)
+    _add_finetune(sub)
+    _add_run(sub)
+    _add_new(sub)
+    _add_sweep(sub)
+    _add_unlearn(sub)
+    _add_report(sub)
+    _add_compare(sub)
+    _add_listers(sub)
+    _add_leaderboard(sub)
+    _add_validate(sub)
+    return parser
+
+
+def _add_evaluate(sub: Any) -> None:
+    """``medlethe evaluate``."""
     ev = sub.add_parser("evaluate", help="evaluate a model on tasks and write results")
     ev.add_argument("--model", required=True, help="hub id or local model folder")
     ev.add_argument("--adapter", help="a PEFT adapter folder applied on top of the model")
@@ -474,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(with --apply-chat-template)")
     ev.set_defaults(func=_cmd_evaluate)
 
+
+def _add_finetune(sub: Any) -> None:
+    """``medlethe finetune``."""
     ft = sub.add_parser("finetune", help="fine-tune a target (on train) or an oracle (on retain)")
     ft.add_argument("--model", required=True, help="tiny, smollm2-135m, a hub id or a folder")
     ft.add_argument("--scenario", required=True, help="a task with training data")
@@ -484,33 +509,43 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override hyperparameters, e.g. qa_epochs=10,lora_rank=8")
     ft.set_defaults(func=_cmd_finetune)
 
+
+def _add_run(sub: Any) -> None:
+    """``medlethe run``: one flag per field of the run spec."""
     rn = sub.add_parser(
-        "run", help="fine-tune target and oracle, evaluate them on every split, summarise"
+        "run", help="fine-tune target and oracle, evaluate them on every split, summarise",
+        description="Each flag sets a field of the run spec (medlethe.RunSpec), recorded "
+        "in every results file; --spec FILE starts from a spec file or a results file's "
+        "spec (the flags given replace its fields).",
     )
-    rn.add_argument("--model", default="tiny", help="tiny, smollm2-135m, a hub id or a folder")
-    rn.add_argument("--scenario", action="append",
-                    help="a scenario (default synthclinic/patient-10); repeat it, or give a "
-                         "comma-separated list, to sweep several")
-    rn.add_argument("--output", default="medlethe-out", help="folder for results and report")
-    rn.add_argument("--backend", default="hf")
-    rn.add_argument("--backend-args", type=_kv, default={}, metavar="K=V,...")
-    rn.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...")
-    rn.add_argument("--splits", type=_csv, help="only these splits")
-    rn.add_argument("--methods", type=_csv,
-                    help="comma-separated methods (default: every built-in; '' for none)")
-    rn.add_argument("--method-args", type=_kv, default={}, metavar="M.K=V,...",
-                    help="method hyperparameters, e.g. NPO.beta=0.2,GradDiff.alpha=2")
-    rn.add_argument("--train-args", type=_kv, default={}, metavar="K=V,...",
-                    help="override fine-tuning hyperparameters, e.g. qa_epochs=24")
-    rn.add_argument("--seed", type=int, default=1234)
-    rn.add_argument("--utility-tasks", action="append", metavar="lmeval:TASK[,TASK...]",
-                    help="also evaluate every model on these lm-eval tasks (general utility)")
-    rn.add_argument("--utility-args", type=_kv, default={}, metavar="K=V,...",
-                    help="include_path=FOLDER (local lm-eval task configs), num_fewshot=N, "
-                         "limit=N, batch_size=N")
+    rn.add_argument("--spec", metavar="FILE",
+                    help="a run spec (JSON), or a results file whose recorded spec to run again")
+    flag = _spec_flag(rn)
+    flag("model")
+    flag("scenario", action="append", help_extra="; repeat it, or give a comma-separated "
+         "list, to sweep several")
+    flag("output")
+    flag("backend")
+    flag("backend_args", type=_kv, metavar="K=V,...")
+    flag("task_args", type=_kv, metavar="K=V,...")
+    flag("splits", type=_csv, metavar="S,S,...")
+    flag("limit", type=int, metavar="N")
+    flag("log_samples", action="store_true")
+    flag("methods", type=_csv, metavar="M,M,...", help_extra="; '' for none")
+    flag("method_args", type=_kv, metavar="M.K=V,...")
+    flag("train_args", type=_kv, metavar="K=V,...")
+    flag("seed", type=int)
+    flag("cache", metavar="FILE")
+    rn.add_argument("--no-cache", dest="cache", action="store_false",
+                    default=argparse.SUPPRESS, help="do not read or write the response cache")
+    flag("utility_tasks", action="append", metavar="lmeval:TASK[,TASK...]")
+    flag("utility_args", type=_kv, metavar="K=V,...")
     _sweep_flags(rn)
     rn.set_defaults(func=_cmd_run)
 
+
+def _add_new(sub: Any) -> None:
+    """``medlethe new method|kind``."""
     nw = sub.add_parser("new", help="write a plugin package from a template")
     nw_sub = nw.add_subparsers(dest="what", required=True)
     nm = nw_sub.add_parser("method", help="an installable plugin with one loss method and tests")
@@ -523,12 +558,18 @@ def build_parser() -> argparse.ArgumentParser:
     nk.add_argument("--output", default=".", help="folder to write the package folder into")
     nk.set_defaults(func=_cmd_new_kind)
 
+
+def _add_sweep(sub: Any) -> None:
+    """``medlethe sweep``."""
     sw = sub.add_parser("sweep", help="run a plan: scenarios x methods x seeds, locally or on Ray")
     sw.add_argument("plan", help="a plan YAML file (docs/sweeps.md)")
     sw.add_argument("--output", help="output folder (default: the plan's, else medlethe-sweep)")
     _sweep_flags(sw)
     sw.set_defaults(func=_cmd_sweep)
 
+
+def _add_unlearn(sub: Any) -> None:
+    """``medlethe unlearn``."""
     ul = sub.add_parser("unlearn", help="unlearn a scenario's forget set from its target")
     ul.add_argument("--method", required=True, help="a registered method ('medlethe methods')")
     ul.add_argument("--scenario", required=True)
@@ -538,6 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     ul.add_argument("--task-args", type=_kv, default={}, metavar="K=V,...")
     ul.set_defaults(func=_cmd_unlearn)
 
+
+def _add_report(sub: Any) -> None:
+    """``medlethe report``."""
     rp = sub.add_parser("report", help="print a run folder's metrics; draw the collateral heatmap")
     rp.add_argument("run_dir", help="the --output folder of medlethe run")
     rp.add_argument("--no-heatmap", action="store_true", help="do not write collateral.png")
@@ -545,6 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print only a compact headline table in Markdown")
     rp.set_defaults(func=_cmd_report)
 
+
+def _add_compare(sub: Any) -> None:
+    """``medlethe compare``."""
     cp = sub.add_parser(
         "compare", help="add comparison metrics (AFE, MU, forget quality, ...) to a results file"
     )
@@ -553,6 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--oracle", help="results file or run id of the oracle (never saw forget)")
     cp.set_defaults(func=_cmd_compare)
 
+
+def _add_listers(sub: Any) -> None:
+    """``medlethe plugins`` and the listings (``medlethe kinds``, ``tasks``, ...)."""
     sub.add_parser("plugins", help="list plugins, distributions and components").set_defaults(
         func=_cmd_plugins
     )
@@ -566,6 +616,12 @@ def build_parser() -> argparse.ArgumentParser:
         if kind == "task":
             lister.add_argument("--args", metavar="NAME",
                                 help="show the --task-args one task takes, with defaults")
+    sub.add_parser("analyses", help="list registered sweep analyses").set_defaults(
+        func=_cmd_list("analysis"))
+
+
+def _add_leaderboard(sub: Any) -> None:
+    """``medlethe leaderboard build|validate|submit``."""
     lb = sub.add_parser("leaderboard", help="build or check the static leaderboard")
     lb_sub = lb.add_subparsers(dest="leaderboard_command", required=True)
     lbb = lb_sub.add_parser("build", help="build the site from results files or folders")
@@ -585,10 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where submissions live (default: leaderboard/submissions)")
     lbs.set_defaults(func=_cmd_leaderboard_submit)
 
+
+def _add_validate(sub: Any) -> None:
+    """``medlethe validate``."""
     va = sub.add_parser("validate", help="validate task YAML files and their data")
     va.add_argument("files", nargs="+")
     va.set_defaults(func=_cmd_validate)
-    return parser
 
 
 def _set_threads(n: int | None) -> None:

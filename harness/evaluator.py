@@ -26,16 +26,16 @@ from medlethe import __version__
 from medlethe.backends.base import (
     Backend,
 )
+from medlethe.base_models import check_model
 from medlethe.cache import CachedBackend, ResponseCache
 from medlethe.chat import ChatFormat
-from medlethe.comparison import compute_run_metrics
 from medlethe.errors import MedletheError, MissingDependencyError, PluginError, TaskConfigError
 from medlethe.fingerprint import model_fingerprint
+from medlethe.judge import compute_run_metrics
 from medlethe.kind import Kind, applies, kind_of
 from medlethe.metrics.base import Metric, Sample
 from medlethe.metrics.bootstrap import Clusters, bootstrap_ci
 from medlethe.metrics.runmetric import present_rows, to_ci
-from medlethe.models import check_model
 from medlethe.paths import cache_root, ensure_dir, portable, portable_tree
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.environment import environment
@@ -449,65 +449,13 @@ def evaluate(
         ensure_dir(output, "the output folder")
     backend_args = dict(backend_args or {})
     engine, backend_record = _backend(registry, backend, model, adapter, seed, backend_args)
-    store = None
-    if cache is not False:
-        store = ResponseCache(default_cache_path() if cache is True else Path(cache))
+    store = (ResponseCache(default_cache_path() if cache is True else Path(cache))
+             if cache is not False else None)
     runner = CachedBackend(engine, store, progress=progress)
-    chat = chat or ChatFormat()
-    prompts, chat_digest = None, None
-    if chat.apply:
-        from transformers import AutoTokenizer
-
-        chat_tok = AutoTokenizer.from_pretrained(model, revision=backend_args.get("revision"))
-        chat_digest = chat.digest(chat_tok)
-
-        def prompts(items: list[Instance]) -> list[Instance]:
-            return chat.examples(chat_tok, items)
-
-    records: dict[str, TaskRecord] = {}
-    metric_results: list[MetricResult] = []
-    metric_records: dict[str, ComponentRecord] = {}
-    built: dict[tuple[str, str], Metric] = {}
-    skipped: dict[str, str] = {}
-    values: dict[str, dict[str, dict[str, list[Any]]]] = {}
-    labels: dict[str, dict[str, dict[str, list[Any]]]] = {}
-    sample_rows: list[dict[str, Any]] = []
-    asked = {t: 0 for name in registry.components["kind"]  # in registration order
-             for t in kind_of(name, registry).request_types}
+    got = _Gathered(registry, runner, *_chat_prompts(chat or ChatFormat(), model, backend_args))
     for task_name in tasks:
-        task, task_comp = load_task(registry, task_name, task_args)
-        wanted = list(splits) if splits else task.split_names()
-        unknown = [s for s in wanted if s not in task.split_names()]
-        if unknown:
-            raise TaskConfigError(
-                f"Task {task.name!r} has no split(s) {', '.join(unknown)}; it has "
-                f"{', '.join(task.split_names())}."
-            )
-        kind = kind_of(task, registry)
-        metrics = resolve_metrics(registry, task, built, skipped, progress=progress)
-        specs = {s.name: s for s in task.metric_specs()}
-        for comp, _ in metrics:
-            metric_records[comp.name] = component_record(comp, dict(specs[comp.name].args))
-        scored = {
-            split: score_split(
-                task, split, metrics, runner, kind=kind, limit=limit, seed=seed,
-                log_samples=log_samples, prompts=prompts,
-            )
-            for split in wanted
-        }
-        for split, x in scored.items():
-            values.setdefault(task.name, {})[split] = x.values
-            labels.setdefault(task.name, {})[split] = x.labels
-            metric_results.extend(x.metrics)
-            sample_rows.extend(x.samples)
-            for rtype, n in x.requests.items():
-                asked[rtype] = asked.get(rtype, 0) + n
-        records[task.name] = task_record(
-            task, task_comp, scored, kind=kind, limit=limit, task_args=task_args
-        )
-        if chat_digest is not None and kind.chat_prompts:
-            records[task.name] = records[task.name].model_copy(
-                update={"chat_template": chat_digest})
+        got.task(task_name, splits=splits, limit=limit, seed=seed, task_args=task_args,
+                 log_samples=log_samples, progress=progress)
     model_fp = model_fingerprint(model, backend_args.get("revision"))
     results = Results(
         schema_version=RESULTS_SCHEMA_VERSION,
@@ -525,32 +473,114 @@ def evaluate(
         ),
         backend=backend_record,
         method=method,
-        tasks=records,
-        metrics=metric_results,
-        metric_components=metric_records,
-        skipped_metrics=skipped,
         plugins=[
             {"name": p.name, "distribution": p.distribution, "version": p.version}
             for p in registry.plugins
         ],
         seeds={"seed": seed, "bootstrap_seed": seed},
-        requests=RequestStats(
-            generate=asked["generate"],
-            loglikelihood=asked["loglikelihood"],
-            classify=asked["classify"],
-            cache_hits=runner.cache_hits,
-            model_calls=engine.model_calls,
-        ),
         timings={"total_s": round(time.perf_counter() - started, 3)},
         environment=environment(),
+        **got.fields(engine.model_calls),
     )
     if store is not None:
         store.close()
-    run = EvaluationRun(results, values, labels, samples=sample_rows if log_samples else None)
+    run = EvaluationRun(results, got.values, got.labels,
+                        samples=got.samples if log_samples else None)
     # metrics of this run alone (membership AUCs, TOFU model utility, hierarchy score,
     # parameters modified) from the values just scored
     run = run.with_metrics(compute_run_metrics(run, {}, seed, registry=registry))
     return run.write(output) if output is not None else run
+
+
+def _chat_prompts(chat: ChatFormat, model: str, backend_args: dict[str, Any]) -> tuple[
+        Callable[[list[Instance]], list[Instance]] | None, str | None]:
+    """How prompts are wrapped in the model's chat template (``None`` where they are not)
+    and the template's digest for the task records."""
+    if not chat.apply:
+        return None, None
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model, revision=backend_args.get("revision"))
+
+    def prompts(items: list[Instance]) -> list[Instance]:
+        return chat.examples(tok, items)
+
+    return prompts, chat.digest(tok)
+
+
+class _Gathered:
+    """What evaluating a run's tasks gathers: task records, metric results and their
+    components, per-row values and labels, opt-in samples and request counts."""
+
+    def __init__(self, registry: Registry, runner: CachedBackend,
+                 prompts: Callable[[list[Instance]], list[Instance]] | None,
+                 chat_digest: str | None) -> None:
+        self.registry, self.runner = registry, runner
+        self.prompts, self.chat_digest = prompts, chat_digest
+        self.records: dict[str, TaskRecord] = {}
+        self.metrics: list[MetricResult] = []
+        self.metric_records: dict[str, ComponentRecord] = {}
+        self.built: dict[tuple[str, str], Metric] = {}
+        self.skipped: dict[str, str] = {}
+        self.values: dict[str, dict[str, dict[str, list[Any]]]] = {}
+        self.labels: dict[str, dict[str, dict[str, list[Any]]]] = {}
+        self.samples: list[dict[str, Any]] = []
+        self.asked = {t: 0 for name in registry.components["kind"]  # in registration order
+                      for t in kind_of(name, registry).request_types}
+
+    def task(self, task_name: str, *, splits: Sequence[str] | None, limit: int | None,
+             seed: int, task_args: dict[str, Any] | None, log_samples: bool,
+             progress: bool) -> None:
+        """Score every wanted split of one task and keep what it gave."""
+        task, task_comp = load_task(self.registry, task_name, task_args)
+        wanted = list(splits) if splits else task.split_names()
+        unknown = [s for s in wanted if s not in task.split_names()]
+        if unknown:
+            raise TaskConfigError(
+                f"Task {task.name!r} has no split(s) {', '.join(unknown)}; it has "
+                f"{', '.join(task.split_names())}."
+            )
+        kind = kind_of(task, self.registry)
+        metrics = resolve_metrics(self.registry, task, self.built, self.skipped,
+                                  progress=progress)
+        specs = {s.name: s for s in task.metric_specs()}
+        for comp, _ in metrics:
+            self.metric_records[comp.name] = component_record(comp, dict(specs[comp.name].args))
+        scored = {
+            split: score_split(
+                task, split, metrics, self.runner, kind=kind, limit=limit, seed=seed,
+                log_samples=log_samples, prompts=self.prompts,
+            )
+            for split in wanted
+        }
+        for split, x in scored.items():
+            self.values.setdefault(task.name, {})[split] = x.values
+            self.labels.setdefault(task.name, {})[split] = x.labels
+            self.metrics.extend(x.metrics)
+            self.samples.extend(x.samples)
+            for rtype, n in x.requests.items():
+                self.asked[rtype] = self.asked.get(rtype, 0) + n
+        record = task_record(task, task_comp, scored, kind=kind, limit=limit,
+                             task_args=task_args)
+        if self.chat_digest is not None and kind.chat_prompts:
+            record = record.model_copy(update={"chat_template": self.chat_digest})
+        self.records[task.name] = record
+
+    def fields(self, model_calls: int) -> dict[str, Any]:
+        """The results fields it fills."""
+        return {
+            "tasks": self.records,
+            "metrics": self.metrics,
+            "metric_components": self.metric_records,
+            "skipped_metrics": self.skipped,
+            "requests": RequestStats(
+                generate=self.asked["generate"],
+                loglikelihood=self.asked["loglikelihood"],
+                classify=self.asked["classify"],
+                cache_hits=self.runner.cache_hits,
+                model_calls=model_calls,
+            ),
+        }
 
 
 def _sample_row(

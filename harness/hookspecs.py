@@ -160,6 +160,20 @@ def register_metrics(register: Register) -> None:
     """
 
 
+# --- What a sweep shows across its scenarios -----------------------------------------------
+
+
+@hookspec
+def register_analyses(register: Register) -> None:
+    """Register sweep analyses: what a task pack computes across a sweep's scenarios (a
+    disease-by-disease collateral matrix, curves over forget sizes).
+
+    ``factory`` builds a :class:`medlethe.Analysis` (no arguments): ``compute(rows)`` reads
+    the sweep's across-seed rows, ``sections(value, ...)`` shows its value on the sweep's
+    page. The contract: ``medlethe/analysis.py``.
+    """
+
+
 # --- Where the model runs ------------------------------------------------------------------
 
 

@@ -22,14 +22,15 @@ from medlethe.errors import (
 )
 
 #: the families of components (a task's "kind", the kind of work it asks for, is one)
-Kind = Literal["kind", "task", "method", "metric", "backend"]
-KINDS: tuple[Kind, ...] = ("kind", "task", "method", "metric", "backend")
+Kind = Literal["kind", "task", "method", "metric", "backend", "analysis"]
+KINDS: tuple[Kind, ...] = ("kind", "task", "method", "metric", "backend", "analysis")
 _HOOKS: dict[Kind, str] = {
     "kind": "register_kinds",
     "task": "register_tasks",
     "method": "register_methods",
     "metric": "register_metrics",
     "backend": "register_backends",
+    "analysis": "register_analyses",
 }
 ENTRY_POINT_GROUP = "medlethe"
 OWN_DISTRIBUTION = "medlethe"

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from medlethe.chat import ChatFormat
-from medlethe.comparison import compare
 from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
+from medlethe.judge import compare
+from medlethe.lmeval import add_utility
 from medlethe.lock import hold
 from medlethe.metrics.preconditions import warn
 from medlethe.paths import ensure_dir
@@ -32,11 +33,17 @@ from medlethe.registry import Registry, get_registry
 from medlethe.report.summary import build_summary, write_summary
 from medlethe.report.text import show_report
 from medlethe.results.evaluation import EvaluationRun
+from medlethe.spec import RunSpec, run_spec
 from medlethe.task.base import Task
 from medlethe.training.device import is_main
-from medlethe.training.pipeline import AnyTrainConfig, FinetuneOutput, finetune, load_scenario
+from medlethe.training.pipeline import (
+    AnyTrainConfig,
+    FinetuneOutput,
+    finetune,
+    load_scenario,
+    train_config,
+)
 from medlethe.unlearn.pipeline import build_method, unlearn
-from medlethe.utility import UtilitySpec, add_utility
 
 
 @dataclass
@@ -87,18 +94,17 @@ def check_methods(
         build_method(name, method_args.get(name), registry=registry)
 
 
-def _provenance(
-    model: str, scenario: str, ft: FinetuneOutput, task_args: dict[str, Any]
-) -> dict[str, Any]:
+def _provenance(spec: RunSpec, ft: FinetuneOutput) -> dict[str, Any]:
     return {
-        "base_model": model,
+        "base_model": spec.model,
         "base_path": ft.base,
-        "scenario": scenario,
-        "task_args": task_args,
+        "scenario": spec.scenario,
+        "task_args": spec.task_args,
         "trained_on": ft.on,
         "finetune_fingerprint": ft.fingerprint,
         "train_config": dataclasses.asdict(ft.config),
         "training_runtime": _training_runtime(ft.path),
+        "run_spec": spec.model_dump(mode="json"),
     }
 
 
@@ -113,44 +119,37 @@ def _training_runtime(folder: Path) -> dict[str, Any] | None:
 
 
 @dataclass
-class Bench:
+class RunSteps:
     """The steps of one scenario's benchmark on one model, with what they share: the
     references (target and oracle evaluated and compared with each other) and each unlearned
     model (unlearned, evaluated, compared with both). Steps return runs unwritten; the
     caller writes them (``medlethe run`` in order, a sweep's driver as jobs finish)."""
 
-    model: str
-    scenario: str
+    spec: RunSpec
     task: Task
     registry: Registry
-    backend: str = "hf"
-    backend_args: dict[str, Any] | None = None
-    task_args: dict[str, Any] = dataclasses.field(default_factory=dict)
-    splits: Sequence[str] | None = None
-    seed: int = 1234
     progress: bool = True
-    cache: str | Path | bool = True
     command: Sequence[str] | None = None
-    #: lm-eval tasks every model is also evaluated on (``--utility-tasks``)
-    utility: UtilitySpec | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
-        return scenario_tasks(self.scenario, self.registry)
+        return scenario_tasks(self.spec.scenario, self.registry)
 
     def evaluate(self, label: str, path: Path, **kwargs: Any) -> EvaluationRun:
         t0 = time.perf_counter()
+        spec = self.spec
         run = evaluate(
-            str(path), self.tasks, backend=self.backend, backend_args=self.backend_args,
-            task_args=self.task_args, splits=self.splits, seed=self.seed,
-            progress=self.progress, cache=self.cache, command=self.command,
-            registry=self.registry, **kwargs,
+            str(path), self.tasks, backend=spec.backend, backend_args=spec.backend_args,
+            task_args=spec.task_args, splits=spec.splits, limit=spec.limit,
+            log_samples=spec.log_samples, seed=spec.seed, progress=self.progress,
+            cache=spec.cache, command=self.command, registry=self.registry, **kwargs,
         )
-        if self.utility is not None:
+        utility = spec.utility()
+        if utility is not None:
             run = add_utility(
-                run, self.utility, path=str(path), adapter=kwargs.get("adapter"),
-                backend=self.backend, backend_args=self.backend_args, seed=self.seed,
+                run, utility, path=str(path), adapter=kwargs.get("adapter"),
+                backend=spec.backend, backend_args=spec.backend_args, seed=spec.seed,
             )
         self.timings[f"evaluate_{label}_s"] = time.perf_counter() - t0
         return run
@@ -159,7 +158,7 @@ class Bench:
         self, label: str, run: EvaluationRun, refs: dict[str, EvaluationRun]
     ) -> EvaluationRun:
         t0 = time.perf_counter()
-        run = compare(run, refs, seed=self.seed, registry=self.registry)
+        run = compare(run, refs, seed=self.spec.seed, registry=self.registry)
         self.timings[f"compare_{label}_s"] = time.perf_counter() - t0
         return run
 
@@ -172,7 +171,7 @@ class Bench:
         before = {
             label: self.evaluate(
                 label, ft.path, model_role=label, chat=ChatFormat.of(ft.config),
-                model_provenance=_provenance(self.model, self.scenario, ft, self.task_args),
+                model_provenance=_provenance(self.spec, ft),
             )
             for label, ft in (("target", target), ("oracle", oracle))
         }
@@ -192,7 +191,7 @@ class Bench:
         ``refs``; ``label`` names its timings (default: the method)."""
         label = label or name
         result = unlearn(
-            name, self.task, target, self.model, params=params,
+            name, self.task, target, self.spec.model, params=params,
             progress=self.progress, registry=self.registry,
         )
         self.timings[f"unlearn_{label}_s"] = result.seconds
@@ -203,7 +202,7 @@ class Bench:
             model_role="unlearned",
             chat=ChatFormat.of(target.config),
             model_provenance={
-                **_provenance(self.model, self.scenario, target, self.task_args),
+                **_provenance(self.spec, target),
                 "unlearn_fingerprint": result.fingerprint,
                 "unlearn": result.meta,
             },
@@ -239,75 +238,70 @@ def train_alongside(
 
 
 def run_pipeline(
-    model: str,
-    scenario: str,
+    spec: RunSpec | str | None = None,
+    scenario: str | None = None,
     *,
-    output: str | Path,
-    backend: str = "hf",
-    backend_args: dict[str, Any] | None = None,
-    task_args: dict[str, Any] | None = None,
-    splits: Sequence[str] | None = None,
-    methods: Sequence[str] | None = None,
-    method_args: dict[str, dict[str, Any]] | None = None,
-    train_config: AnyTrainConfig | None = None,
-    seed: int = 1234,
-    progress: bool = True,
-    cache: str | Path | bool = True,
-    command: Sequence[str] | None = None,
-    echo: bool = True,
     registry: Registry | None = None,
-    utility: UtilitySpec | None = None,
+    progress: bool = True,
+    echo: bool = True,
+    command: Sequence[str] | None = None,
+    **fields: Any,
 ) -> PipelineOutput:
-    """Run the whole benchmark of ``scenario`` on ``model``; write every run under
-    ``output/results`` and the summary (``summary.json``, ``index.html``) in ``output``.
-    ``methods``: registered method names (default: every built-in one); ``utility``: lm-eval
-    tasks every model is also evaluated on (general utility before and after)."""
+    """Run the whole benchmark that ``spec`` (a :class:`medlethe.RunSpec`) describes; write
+    every run under ``spec.output/results`` and the summary (``summary.json``,
+    ``index.html``) in ``spec.output``. For scripts, ``run_pipeline("tiny",
+    "synthclinic/patient-10", output=..., **fields)`` builds the spec from a model, a
+    scenario and any of its fields (and ``train_config=``, ``utility=``:
+    :func:`medlethe.spec.run_spec`)."""
+    spec = run_spec(spec, scenario, **fields)
     registry = registry or get_registry()
-    task_args = dict(task_args or {})
-    task = load_scenario(scenario, task_args, registry=registry)
-    names = builtin_methods(registry, task) if methods is None else list(methods)
-    check_methods(names, method_args or {}, registry)  # before anything is written
+    task = load_scenario(spec.scenario, spec.task_args, registry=registry)
+    names = builtin_methods(registry, task) if spec.methods is None else list(spec.methods)
+    check_methods(names, spec.method_args, registry)  # before anything is written
+    train = train_config(spec.model, spec.train_args, task)
     if not is_main():  # another process of `accelerate launch`: it trains, the main writes
-        failed = train_alongside(model, task, names, method_args or {}, train_config, registry)
-        out = Path(output)
+        failed = train_alongside(spec.model, task, names, spec.method_args, train, registry)
+        out = Path(spec.output)
         return PipelineOutput({"failures": failed}, out / "summary.json",
                               out / "index.html", {})
-    out = ensure_dir(output, "the output folder")
+    out = ensure_dir(spec.output, "the output folder")
     with hold(out):  # one writer per folder: a second run is refused, not interleaved
-        results_dir = out / "results"
-        bench = Bench(
-            model, scenario, task, registry, backend=backend, backend_args=backend_args,
-            task_args=task_args, splits=splits, seed=seed, progress=progress, cache=cache,
-            command=command, utility=utility,
-        )
-        timings = bench.timings
-        started = time.perf_counter()
-        target = finetune(model, task, "train", config=train_config, progress=progress)
-        timings["finetune_target_s"] = target.seconds
-        oracle = finetune(model, task, "retain", config=train_config, progress=progress)
-        timings["finetune_oracle_s"] = oracle.seconds
-        references = bench.references(target, oracle)
-        runs = {label: run.write(results_dir) for label, run in references.items()}
-        refs = dict(runs)
-        warn(runs["target"].results.preconditions, brief=echo)
-        failures: list[dict[str, str]] = []
-        for name in names:
-            try:
-                run = bench.unlearned(name, target, refs, (method_args or {}).get(name))
-                runs[name] = run.write(results_dir)
-            except Exception as exc:  # one failing method must not stop the others
-                failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
-                print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
-                      file=sys.stderr)
-        timings["total_s"] = time.perf_counter() - started
-        summary = build_summary(
-            runs, scenario=scenario,
-            preconditions=runs["target"].results.preconditions,
-            extra={"model": model, "timings": timings, "failures": failures},
-        )
+        bench = RunSteps(spec, task, registry, progress=progress, command=command)
+        summary, runs = _benchmark(bench, names, train, out, echo)
         json_path, html_path = write_summary(summary, out)
-        EvaluationRun.prune(results_dir)
+        EvaluationRun.prune(out / "results")
         if echo:
             show_report([(label, run.results) for label, run in runs.items()], out)
             print(f"\nsummary: {json_path}\nreport:  {html_path}")
         return PipelineOutput(summary, json_path, html_path, runs)
+
+
+def _benchmark(bench: RunSteps, names: Sequence[str], train: AnyTrainConfig, out: Path,
+               echo: bool) -> tuple[dict[str, Any], dict[str, EvaluationRun]]:
+    """Fine-tune, evaluate and judge the references, then each method; write every run
+    as it is judged. The summary and the runs by label."""
+    spec, results_dir, timings = bench.spec, out / "results", bench.timings
+    started = time.perf_counter()
+    target = finetune(spec.model, bench.task, "train", config=train, progress=bench.progress)
+    timings["finetune_target_s"] = target.seconds
+    oracle = finetune(spec.model, bench.task, "retain", config=train, progress=bench.progress)
+    timings["finetune_oracle_s"] = oracle.seconds
+    references = bench.references(target, oracle)
+    runs = {label: run.write(results_dir) for label, run in references.items()}
+    refs = dict(runs)
+    warn(runs["target"].results.preconditions, brief=echo)
+    failures: list[dict[str, str]] = []
+    for name in names:
+        try:
+            run = bench.unlearned(name, target, refs, spec.method_args.get(name))
+            runs[name] = run.write(results_dir)
+        except Exception as exc:  # one failing method must not stop the others
+            failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
+            print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+    timings["total_s"] = time.perf_counter() - started
+    summary = build_summary(
+        runs, scenario=spec.scenario, preconditions=runs["target"].results.preconditions,
+        extra={"model": spec.model, "timings": timings, "failures": failures},
+    )
+    return summary, runs

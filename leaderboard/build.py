@@ -30,7 +30,14 @@ from medlethe.leaderboard.validate import (
     validate_submission,
 )
 from medlethe.metrics import Verdicts
-from medlethe.report import all_columns, cell, collateral_matrix, find, task_for
+from medlethe.report import (
+    all_columns,
+    cell,
+    collateral_matrix,
+    find,
+    page_environment,
+    task_for,
+)
 from medlethe.results import MetricResult, Results, atomic_write_text
 
 
@@ -55,7 +62,7 @@ def axes(entries: Sequence[Entry], keys: set[str]) -> tuple[str, str]:
         return found[0], found[1]
     first = [k for k, _, _ in columns() if k in keys] + ["", ""]
     return first[0], first[1]
-#: general utility on lm-eval tasks (medlethe.utility): the first task's first metric, MU
+#: general utility on lm-eval tasks (medlethe.lmeval): the first task's first metric, MU
 UTILITY_COLUMNS = [("lmeval_score", "lm-eval score"), ("lmeval_mu", "MU lm-eval")]
 SCATTER = {"width": 460, "height": 360, "pad": 48}
 
@@ -258,19 +265,8 @@ def _privacy(res: Results) -> dict[str, Any] | None:
 
 
 def _env() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        # the sweep page's body is the sweep report's own (medlethe.report's templates)
-        loader=jinja2.ChoiceLoader([
-            jinja2.PackageLoader("medlethe.leaderboard", "templates"),
-            jinja2.PackageLoader("medlethe.report", "templates"),
-        ]),
-        autoescape=True,  # every value is escaped, whatever a submission holds
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
-    return env
+    # the sweep page's body is the sweep report's own (medlethe.report's templates)
+    return page_environment("medlethe.leaderboard")
 
 
 def inside(out: Path, name: str) -> Path:
@@ -311,35 +307,7 @@ def build_site(
     files is one submission) and write the site to ``out``. Rejected submissions are listed
     with their reasons and leave the rest of the build untouched."""
     out = Path(out)
-    sources: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            # a sweep's folder (its summary at the top) is one submission with all its
-            # runs; any other folder holding results files is one submission
-            sweeps = sorted({p.parent for p in item.rglob(SWEEP_FILE)})
-            folders = sorted({p.parent for p in item.rglob("results_*.json")
-                              if not any(p.is_relative_to(w) for w in sweeps)})
-            sources += sorted([*sweeps, *folders]) or [item]
-        else:
-            sources.append(item)
-    accepted: list[Submission] = []
-    rejected: list[tuple[str, str]] = []
-    owner: dict[str, Path] = {}  # run id -> the submission that brought it
-    known = Known(registry)
-    for src in sources:
-        try:
-            sub = validate_submission(src, known=known)
-            for path, res in sub.runs:
-                other = owner.get(res.run_id)
-                if other is not None:
-                    raise SubmissionError(
-                        f"run id {res.run_id} of {path} is also in {other}: one run, one "
-                        "page; remove the copy."
-                    )
-            owner.update({res.run_id: path for path, res in sub.runs})
-            accepted.append(sub)
-        except SubmissionError as exc:
-            rejected.append((str(src), str(exc)))
+    accepted, rejected = _validate_all(_sources(inputs), Known(registry))
     groups = group_runs(
         [
             Entry(_label(res), sub.source.name, path, res)
@@ -350,60 +318,8 @@ def build_site(
     env = _env()
     pages: list[Path] = []
     scenarios = []
-    kind_columns = columns()
     for (scenario, digest), entries in sorted(groups.items()):
-        page = f"scenario-{_slug(scenario)}-{digest}.html"
-        runs = [(e.label, e.results) for e in entries]
-        verdicts = [Verdicts(e.results.preconditions) for e in entries]
-        for e, v in zip(entries, verdicts, strict=True):
-            e.page = f"runs/{e.results.run_id}.html"
-            e.cells = {
-                key: _metric_cell(find(e.results, task_for(e.results, r), r), v)
-                for key, _, r in kind_columns
-            }
-            e.cells.update(_utility_cells(e.results, v))
-        shown = [
-            (key, head)
-            for key, head in [(k, h) for k, h, _ in kind_columns] + UTILITY_COLUMNS
-            if any(e.cells.get(key, {}).get("value") is not None for e in entries)
-        ]
-        for e in entries:
-            for key, _ in shown:
-                e.cells.setdefault(key, {"text": "-", "value": None})
-        x_key, y_key = axes(entries, {k for k, _ in shown})
-        versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})
-        context = {
-            "scenario": scenario,
-            "versions": versions,
-            "entries": entries,
-            "columns": shown,
-            "scatter": _scatter(entries, x_key, y_key),
-            "axes": (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key)),
-            "heatmap": _heatmap(runs),
-            "seeds": across_seeds(entries, shown),
-        }
-        html = env.get_template("scenario.html.jinja").render(**context)
-        atomic_write_text(inside(out, page), html)
-        pages.append(out / page)
-        for e, v in zip(entries, verdicts, strict=True):
-            run_ctx = {
-                "entry": e,
-                "scenario": scenario,
-                "back": f"../{page}",
-                "command": reproduce_command(e.results),
-                "provenance": _provenance(e.results),
-                "privacy": _privacy(e.results),
-                "metrics": [
-                    {**m.model_dump(mode="json"), **_metric_cell(m, v)}
-                    for m in e.results.metrics
-                ],
-            }
-            target = inside(out, e.page)
-            atomic_write_text(target, env.get_template("run.html.jinja").render(**run_ctx))
-            pages.append(target)
-        scenarios.append(
-            {"name": scenario, "page": page, "runs": len(entries), "versions": versions}
-        )
+        scenarios.append(_scenario_pages(env, out, scenario, digest, entries, pages))
     sweep_pages = []
     for sub in accepted:
         for path, summary in sub.sweeps:
@@ -418,3 +334,99 @@ def build_site(
             scenarios=scenarios, rejected=rejected, sweeps=sweep_pages),
     )
     return BuildReport(index, pages, accepted, rejected)
+
+
+def _sources(inputs: Sequence[str | Path]) -> list[Path]:
+    """The submissions among ``inputs``: a results file each, and in a folder each sweep
+    folder (its summary at the top, with all its runs) and each other folder that holds
+    results files."""
+    sources: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            sweeps = sorted({p.parent for p in item.rglob(SWEEP_FILE)})
+            folders = sorted({p.parent for p in item.rglob("results_*.json")
+                              if not any(p.is_relative_to(w) for w in sweeps)})
+            sources += sorted([*sweeps, *folders]) or [item]
+        else:
+            sources.append(item)
+    return sources
+
+
+def _validate_all(sources: Sequence[Path], known: Known) -> tuple[
+        list[Submission], list[tuple[str, str]]]:
+    """The accepted submissions, and each rejected one with its reason (a run id that two
+    submissions bring is rejected in the second)."""
+    accepted: list[Submission] = []
+    rejected: list[tuple[str, str]] = []
+    owner: dict[str, Path] = {}  # run id -> the submission that brought it
+    for src in sources:
+        try:
+            sub = validate_submission(src, known=known)
+            for path, res in sub.runs:
+                other = owner.get(res.run_id)
+                if other is not None:
+                    raise SubmissionError(
+                        f"run id {res.run_id} of {path} is also in {other}: one run, one "
+                        "page; remove the copy."
+                    )
+            owner.update({res.run_id: path for path, res in sub.runs})
+            accepted.append(sub)
+        except SubmissionError as exc:
+            rejected.append((str(src), str(exc)))
+    return accepted, rejected
+
+
+def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: list[Entry],
+                    pages: list[Path]) -> dict[str, Any]:
+    """One comparable group's page and its runs' pages (appended to ``pages``); the
+    index's line for it."""
+    page = f"scenario-{_slug(scenario)}-{digest}.html"
+    kind_columns = columns()
+    verdicts = [Verdicts(e.results.preconditions) for e in entries]
+    for e, v in zip(entries, verdicts, strict=True):
+        e.page = f"runs/{e.results.run_id}.html"
+        e.cells = {
+            key: _metric_cell(find(e.results, task_for(e.results, r), r), v)
+            for key, _, r in kind_columns
+        }
+        e.cells.update(_utility_cells(e.results, v))
+    shown = [
+        (key, head)
+        for key, head in [(k, h) for k, h, _ in kind_columns] + UTILITY_COLUMNS
+        if any(e.cells.get(key, {}).get("value") is not None for e in entries)
+    ]
+    for e in entries:
+        for key, _ in shown:
+            e.cells.setdefault(key, {"text": "-", "value": None})
+    x_key, y_key = axes(entries, {k for k, _ in shown})
+    versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})
+    context = {
+        "scenario": scenario,
+        "versions": versions,
+        "entries": entries,
+        "columns": shown,
+        "scatter": _scatter(entries, x_key, y_key),
+        "axes": (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key)),
+        "heatmap": _heatmap([(e.label, e.results) for e in entries]),
+        "seeds": across_seeds(entries, shown),
+    }
+    atomic_write_text(inside(out, page), env.get_template("scenario.html.jinja").render(
+        **context))
+    pages.append(out / page)
+    for e, v in zip(entries, verdicts, strict=True):
+        run_ctx = {
+            "entry": e,
+            "scenario": scenario,
+            "back": f"../{page}",
+            "command": reproduce_command(e.results),
+            "provenance": _provenance(e.results),
+            "privacy": _privacy(e.results),
+            "metrics": [
+                {**m.model_dump(mode="json"), **_metric_cell(m, v)}
+                for m in e.results.metrics
+            ],
+        }
+        target = inside(out, e.page)
+        atomic_write_text(target, env.get_template("run.html.jinja").render(**run_ctx))
+        pages.append(target)
+    return {"name": scenario, "page": page, "runs": len(entries), "versions": versions}

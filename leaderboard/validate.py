@@ -231,8 +231,15 @@ def read_submission_file(path: Path, known: Known | None = None) -> Results:
             )
     known = known or Known()
     check_identifiers(raw, path, known.people(results))
+    _check_components(results, path, known)
+    return results
+
+
+def _check_components(results: Results, path: Path, known: Known) -> None:
+    """Every task and metric of ``results`` is known here, each measurement appears once,
+    and every value and interval lies in its metric's range."""
     tasks = set(known.registry.names("task"))
-    # lm-eval utility tasks (medlethe.utility) are lm-eval's, named and versioned by it
+    # lm-eval utility tasks (medlethe.lmeval) are lm-eval's, named and versioned by it
     external = {n for n, t in results.tasks.items()
                 if n.startswith("lmeval:") and t.distribution == "lm_eval"}
     for name in results.tasks:
@@ -270,7 +277,6 @@ def read_submission_file(path: Path, known: Known | None = None) -> Results:
                     f"range [{lo:g}, {hi:g}]; submit the results file exactly as medlethe "
                     "wrote it."
                 )
-    return results
 
 
 def metric_key(m: MetricResult) -> str:

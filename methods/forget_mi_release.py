@@ -107,13 +107,9 @@ class ForgetMIRelease(Method):
             DeviceSettings,
             LoopConfig,
             Runtime,
-            collate_texts,
-            encode_text,
             finish,
             load_classifier,
-            load_images,
             param_groups,
-            right_pad,
             train_steps,
             work_dir,
         )
@@ -134,78 +130,28 @@ class ForgetMIRelease(Method):
         model = runtime.place(model)
         ref = runtime.place_frozen(load_classifier(ctx.target, trainable=False)[1])
         ref.train()  # dropout on, as released
-        synonyms = Synonyms.read(p.synonyms or EMBEDDED_SYNONYMS)
-        rng = random.Random(f"{p.seed}:forget-mi-release:text")
-        noised = [release_noise(ex.text, rng, p.text_noise_level, synonyms, p.keywords)
-                  for ex in ctx.forget]
-        k, multi = len(ctx.task.classes), ctx.task.multi_label
-        forget = [encode_text(tok, ex, p.max_length) for ex in ctx.forget]
-        noised_ids = [tok(t, truncation=True, max_length=p.max_length).input_ids
-                      for t in noised]
-        retain = [encode_text(tok, ex, p.max_length) for ex in ctx.retain]
-        clean_pixels = load_images([str(ex.image) for ex in ctx.forget]).to(runtime.device)
+        run = _Passes(p, ctx, runtime, tok, model, ref)
         a, b, t, g = release_weights(p.weights)
-        sign = 1.0 if p.use_noise else -1.0
-        n_batches = -(-len(forget) // p.batch_size)
-        pad = tok.pad_token_id
-
-        def inputs(items: list[Any]) -> dict[str, Any]:
-            ids, mask, _, pixels = runtime.batch(collate_texts(items, pad, k, multi))
-            return {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
-
-        def retain_order(epoch: int) -> list[int]:
-            order = list(range(len(retain)))
-            random.Random(f"{p.seed}:retain:{epoch}").shuffle(order)
-            return order
-
-        def terms(order: list[int], batch: int, gen: Any) -> tuple[Any, ...]:
-            """UR, UU, MU, MR of one batch of a pass whose retain rows come in ``order``
-            (gradients through ``model``)."""
-            idx = list(range(batch * p.batch_size, min(len(forget), (batch + 1) * p.batch_size)))
-            r_idx = [order[(batch * p.batch_size + j) % len(order)] for j in range(p.batch_size)]
-            noise = torch.randn(clean_pixels[idx].shape, generator=gen).to(runtime.device)
-            pixels = (clean_pixels[idx] + p.image_noise_mean + p.image_noise_std * noise)
-            ids, mask = runtime.batch(right_pad([noised_ids[i] for i in idx], pad))
-            rand = {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels.clamp(0, 1)}
-            r_in = inputs([retain[i] for i in r_idx])
-            with torch.no_grad():
-                og_r, og_n = embeddings(ref(**r_in)), embeddings(ref(**rand))
-            ul_r = embeddings(model(**r_in))
-            ul_f = embeddings(model(**inputs([forget[i] for i in idx])))
-
-            def joint(e: Embeddings) -> Any:
-                return fresh_gate(e.image, e.text, gen)
-
-            ur = distance(ul_r.unimodal, og_r.unimodal)
-            uu = distance(ul_f.unimodal, og_n.unimodal)
-            mu = distance(joint(ul_f), joint(og_n))
-            mr = distance(joint(ul_r), joint(og_r))
-            return ur, sign * uu, sign * mu, mr
-
-        def generator(epoch: int) -> Any:
-            torch.manual_seed(p.seed * 1000 + epoch)  # dropout masks of this pass
-            return torch.Generator().manual_seed(p.seed * 1000 + epoch)
-
-        gen0 = generator(0)  # pass 0: the ceilings, from its last batch; no step
+        gen0 = run.generator(0)  # pass 0: the ceilings, from its last batch; no step
         model.train()
         with torch.no_grad():
-            order0 = retain_order(0)
-            first = [terms(order0, i, gen0) for i in range(n_batches)]
+            order0 = run.retain_order(0)
+            first = [run.terms(order0, i, gen0) for i in range(run.n_batches)]
         ceil_ur, ceil_mr = first[-1][0] + 1, first[-1][3] + 1
         firsts = {n: round(float(v), 4) for n, v in zip(("ur", "uu", "mu", "mr"), first[0],
                                                         strict=True)}
 
         def grads_at(step: int) -> tuple[Any, dict[str, str]]:
             epoch = step + 1
-            gen, order = generator(epoch), retain_order(epoch)
+            gen, order = run.generator(epoch), run.retain_order(epoch)
             total = torch.zeros((), device=runtime.device)
-            for i in range(n_batches):
-                ur, uu, mu, mr = terms(order, i, gen)
+            for i in range(run.n_batches):
+                ur, uu, mu, mr = run.terms(order, i, gen)
                 loss = (a * torch.minimum(ur, ceil_ur) + b * uu + t * mu
                         + g * torch.minimum(mr, ceil_mr))
                 backward(loss)  # summed over the pass's batches, one step (as released)
                 total = total + loss.detach()
-            return total / n_batches, {}
+            return total / run.n_batches, {}
 
         loop = LoopConfig(p.learning_rate, p.weight_decay, 0.0, None, p.checkpoint_every,
                           schedule="constant", no_decay=("bias", "LayerNorm"))
@@ -217,7 +163,7 @@ class ForgetMIRelease(Method):
         tok.save_pretrained(work)
         meta = {
             "method": self.name, "method_version": self.version, "params": p.model_dump(),
-            "steps": p.epochs - 1, "n_forget": len(forget), "n_retain": len(retain),
+            "steps": p.epochs - 1, "n_forget": len(run.forget), "n_retain": len(run.retain),
             "trainable_parameters": sum(x.numel() for _, x in named),
             "method_info": {"weights": [a, b, t, g], "first_terms": firsts,
                             "ceilings": [round(float(ceil_ur), 4), round(float(ceil_mr), 4)]},
@@ -225,3 +171,76 @@ class ForgetMIRelease(Method):
             "seconds": round(time.perf_counter() - started, 2),
         }
         return UnlearnOutput(path=finish(work, ctx.out_dir, META, meta), meta=meta)
+
+
+class _Passes:
+    """The release's passes over the forget studies: the encoded data, its noised copies,
+    and the four distance terms of one batch."""
+
+    def __init__(self, p: ForgetMIReleaseParams, ctx: UnlearnContext, runtime: Any,
+                 tok: Any, model: Any, ref: Any) -> None:
+        from medlethe.training import encode_text, load_images
+
+        self.p, self.runtime, self.model, self.ref = p, runtime, model, ref
+        self.pad = tok.pad_token_id
+        synonyms = Synonyms.read(p.synonyms or EMBEDDED_SYNONYMS)
+        rng = random.Random(f"{p.seed}:forget-mi-release:text")
+        noised = [release_noise(ex.text, rng, p.text_noise_level, synonyms, p.keywords)
+                  for ex in ctx.forget]
+        self.k, self.multi = len(ctx.task.classes), ctx.task.multi_label
+        self.forget = [encode_text(tok, ex, p.max_length) for ex in ctx.forget]
+        self.noised_ids = [tok(t, truncation=True, max_length=p.max_length).input_ids
+                           for t in noised]
+        self.retain = [encode_text(tok, ex, p.max_length) for ex in ctx.retain]
+        self.clean_pixels = load_images([str(ex.image) for ex in ctx.forget]).to(
+            runtime.device)
+        self.sign = 1.0 if p.use_noise else -1.0
+        self.n_batches = -(-len(self.forget) // p.batch_size)
+
+    def inputs(self, items: list[Any]) -> dict[str, Any]:
+        from medlethe.training import collate_texts
+
+        ids, mask, _, pixels = self.runtime.batch(
+            collate_texts(items, self.pad, self.k, self.multi))
+        return {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
+
+    def retain_order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.retain)))
+        random.Random(f"{self.p.seed}:retain:{epoch}").shuffle(order)
+        return order
+
+    def generator(self, epoch: int) -> Any:
+        import torch
+
+        torch.manual_seed(self.p.seed * 1000 + epoch)  # dropout masks of this pass
+        return torch.Generator().manual_seed(self.p.seed * 1000 + epoch)
+
+    def terms(self, order: list[int], batch: int, gen: Any) -> tuple[Any, ...]:
+        """UR, UU, MU, MR of one batch of a pass whose retain rows come in ``order``
+        (gradients through the model)."""
+        import torch
+
+        from medlethe.training import right_pad
+
+        p, size = self.p, self.p.batch_size
+        idx = list(range(batch * size, min(len(self.forget), (batch + 1) * size)))
+        r_idx = [order[(batch * size + j) % len(order)] for j in range(size)]
+        noise = torch.randn(self.clean_pixels[idx].shape, generator=gen).to(
+            self.runtime.device)
+        pixels = (self.clean_pixels[idx] + p.image_noise_mean + p.image_noise_std * noise)
+        ids, mask = self.runtime.batch(right_pad([self.noised_ids[i] for i in idx], self.pad))
+        rand = {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels.clamp(0, 1)}
+        r_in = self.inputs([self.retain[i] for i in r_idx])
+        with torch.no_grad():
+            og_r, og_n = embeddings(self.ref(**r_in)), embeddings(self.ref(**rand))
+        ul_r = embeddings(self.model(**r_in))
+        ul_f = embeddings(self.model(**self.inputs([self.forget[i] for i in idx])))
+
+        def joint(e: Embeddings) -> Any:
+            return fresh_gate(e.image, e.text, gen)
+
+        ur = distance(ul_r.unimodal, og_r.unimodal)
+        uu = distance(ul_f.unimodal, og_n.unimodal)
+        mu = distance(joint(ul_f), joint(og_n))
+        mr = distance(joint(ul_r), joint(og_r))
+        return ur, self.sign * uu, self.sign * mu, mr

@@ -105,3 +105,16 @@ def register_tasks(register: Register) -> None:
             _synthclinic(scenario, "mc"),
             description=f"synthclinic {scenario}: 4-option multiple choice",
         )
+
+
+@hookimpl
+def register_analyses(register: Register) -> None:
+    for name, cls, text in (
+        ("collateral_matrix", "CollateralMatrix",
+         "per method: the drop on each disease's retain patients, by disease forgotten"),
+        ("forget_size", "ForgetSize", "scores, entropy and leakage against the forget size"),
+        ("question_types", "QuestionTypes", "forget drop on factual vs reasoning questions"),
+        ("same_vs_other_disease", "SameVsOtherDisease",
+         "retain drop on a forgotten patient's disease vs the others"),
+    ):
+        register(name, f"medlethe.tasks.analyses:{cls}", description=text)

@@ -38,7 +38,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama trained from scratch on the fixture's forget + retain QA and on the test
     plugin's forget doses; holdout patients are never trained on."""
-    from medlethe.models.tiny import TinyConfig, create_tiny_model
+    from medlethe.base_models.tiny import TinyConfig, create_tiny_model
     from medlethe.task import TrainingData
     from medlethe.task import TrainingExample as Example
     from medlethe.training.finetune import TrainConfig, train

@@ -25,7 +25,7 @@ def _chat_model(tmp_path: Path, template: str = CHATML) -> Path:
     """The embedded tiny base model with a chat template on its tokenizer."""
     from transformers import AutoTokenizer
 
-    from medlethe.models import resolve_base_model
+    from medlethe.base_models import resolve_base_model
     from medlethe.training.pipeline import load_scenario
 
     base = Path(resolve_base_model("tiny", load_scenario("synthclinic/patient-10")))
@@ -67,7 +67,7 @@ def test_a_template_without_a_system_role_gets_the_instruction_in_the_user_turn(
 def test_a_base_model_without_a_template_is_refused() -> None:
     from transformers import AutoTokenizer
 
-    from medlethe.models import resolve_base_model
+    from medlethe.base_models import resolve_base_model
     from medlethe.training.pipeline import load_scenario
 
     tok = AutoTokenizer.from_pretrained(

@@ -49,8 +49,8 @@ def test_bad_device_settings_name_the_argument() -> None:
 def test_default_settings_keep_the_fingerprints_of_earlier_models() -> None:
     """A target fine-tuned before the device settings existed keeps its cache key: the key
     is the old formula (the configuration without them) at their defaults."""
+    from medlethe.base_models import resolve_base_model
     from medlethe.fingerprint import model_fingerprint
-    from medlethe.models import resolve_base_model
     from medlethe.task.base import fingerprint
     from medlethe.training.pipeline import _data_key
 

@@ -14,11 +14,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from medlethe.comparison import compare_files
+from medlethe.judge import compare_files
 from medlethe.report.text import print_report
 from medlethe.results import EvaluationRun
 from medlethe.results.schema import MetricResult
 from medlethe.run import run_pipeline
+from medlethe.spec import load_spec
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import finetune, load_scenario
 from tests.conftest import ROOT
@@ -75,12 +76,14 @@ def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     check_comparisons(out.runs, tmp_path / "out")
     provenance = out.runs["oracle"].results.model.provenance
     assert provenance["trained_on"] == "retain" and provenance["train_config"]["qa_epochs"] == 48
-    # The second call reuses both fine-tuned models and every cached response.
-    again = run_pipeline(
-        "tiny", "synthclinic/patient-25", output=tmp_path / "again", task_args=SMALL,
-        train_config=SMALL_TRAINING, progress=False, echo=False, methods=[],
-        splits=["forget", "retain"],
-    )
+    # Every results file records the run's spec; run again from it (here without the
+    # methods, on two splits), it reuses both fine-tuned models and every cached response.
+    recorded = load_spec(out.runs["target"].path)  # type: ignore[arg-type]
+    assert (recorded.model, recorded.scenario, recorded.task_args) == (
+        "tiny", "synthclinic/patient-25", SMALL)
+    assert recorded.train_args["qa_epochs"] == 48 and "RMU" in (recorded.methods or [])
+    again = run_pipeline(recorded, output=tmp_path / "again", progress=False, echo=False,
+                         methods=[], splits=["forget", "retain"])
     assert all(r.results.requests.model_calls == 0 for r in again.runs.values())
     assert len(again.runs) == 2
     assert again.summary["timings"]["finetune_target_s"] < 5

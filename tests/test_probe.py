@@ -548,7 +548,7 @@ def test_base_models_build_byte_identical_from_fresh_caches(
     import subprocess
     import sys
 
-    code = ("from medlethe.models import resolve_base_model\n"
+    code = ("from medlethe.base_models import resolve_base_model\n"
             "from medlethe.training.pipeline import load_scenario\n"
             f"task = load_scenario({scenario!r}, {{'n_patients': 44, 'n_holdout': 11}})\n"
             f"print(resolve_base_model({model!r}, task))\n")
@@ -567,7 +567,7 @@ def test_base_models_build_byte_identical_from_fresh_caches(
 def test_a_damaged_cached_model_is_rebuilt_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from medlethe.models import resolve_base_model
+    from medlethe.base_models import resolve_base_model
     from medlethe.training.pipeline import load_scenario
 
     monkeypatch.setenv("MEDLETHE_CACHE_DIR", str(tmp_path))
@@ -688,7 +688,7 @@ def test_absolute_paths_outside_known_folders_are_hashed() -> None:
 
 
 def test_long_texts_are_counted_when_cut(capsys: pytest.CaptureFixture[str]) -> None:
-    from medlethe.models.encoders import train_wordpiece
+    from medlethe.base_models.encoders import train_wordpiece
     from medlethe.training.classifier import count_truncated
 
     tok = train_wordpiece(["a short note", "word " * 50], 256)

@@ -94,8 +94,12 @@ def test_sweep_resumes_and_ray_gives_the_same_numbers(tmp_path: Path) -> None:
         for s in (0, 1)]
     assert fr["per_seed"] == values and fr["mean"] == pytest.approx(sum(values) / 2)  # type: ignore[operator]
     assert doc["analyses"]["question_types"]
+    # an installed plugin's analysis (register_analyses) runs beside the built-in ones
+    assert ["synthclinic/patient-25", "GradAscent", 2] in doc["analyses"][
+        "testplugin/seeds-per-model"]
     html = (out / "index.html").read_text()
     assert "2 seed(s)" in html and "n=2" in html
+    assert "Seeds behind each answer score" in html and "Factual vs reasoning" in html
     # the leaderboard: the sweep folder is one submission; its summary page shows the
     # across-seed headline, the scenario pages each run's seed and the mean over seeds
     site = build_site([out], tmp_path / "site")

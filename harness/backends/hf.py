@@ -143,7 +143,7 @@ class HFBackend(Backend):
     def _classifier(self) -> tuple[Any, Any]:
         from transformers import AutoModelForSequenceClassification
 
-        import medlethe.models.fusion  # noqa: F401  (registers fusion-tiny)
+        import medlethe.base_models.fusion  # noqa: F401  (registers fusion-tiny)
 
         return self._load(AutoModelForSequenceClassification)
 

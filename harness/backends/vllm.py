@@ -210,7 +210,7 @@ class VLLMBackend(Backend):
     def _merged(self) -> str:
         """The adapter merged into the base weights, saved once per adapter fingerprint."""
         assert self.adapter is not None
-        from medlethe.models import cache_root
+        from medlethe.base_models import cache_root
 
         digest = hashlib.sha256(
             (model_fingerprint(self.model_name) + model_fingerprint(self.adapter)).encode()

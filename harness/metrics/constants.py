@@ -19,7 +19,7 @@ RETAIN_SPLITS = frozenset({"retain", "retain_train"})
 #: level (1 / options), and a classification's gold class indices
 CHANCE_LABEL = "chance"
 GOLD_LABEL = "gold_labels"
-#: the per-document column of an lm-eval utility task's first metric (medlethe.utility)
+#: the per-document column of an lm-eval utility task's first metric (medlethe.lmeval)
 UTILITY_SCORE = "utility_score"
 
 

@@ -10,6 +10,8 @@ from medlethe._optional import lazy_attributes
 
 if TYPE_CHECKING:
     from medlethe.kind import Row
+    from medlethe.report.figures import inline_figure, pyplot
+    from medlethe.report.pages import page_environment
     from medlethe.report.text import (
         all_columns,
         cell,
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
 _TEXT = ("all_columns", "cell", "collateral_matrix", "find", "headline", "load_run_dir",
          "markdown", "marked", "print_report", "sections", "show_report", "tables",
          "task_for")
-_LAZY = {"Row": "medlethe.kind", **{name: "medlethe.report.text" for name in _TEXT}}
+_LAZY = {"Row": "medlethe.kind", "page_environment": "medlethe.report.pages",
+         "inline_figure": "medlethe.report.figures", "pyplot": "medlethe.report.figures",
+         **{name: "medlethe.report.text" for name in _TEXT}}
 
 __getattr__ = lazy_attributes("medlethe.report", _LAZY, globals())
 
@@ -40,10 +44,13 @@ __all__ = [
     "collateral_matrix",
     "find",
     "headline",
+    "inline_figure",
     "load_run_dir",
     "markdown",
     "marked",
+    "page_environment",
     "print_report",
+    "pyplot",
     "sections",
     "show_report",
     "tables",

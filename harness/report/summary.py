@@ -88,13 +88,9 @@ def build_summary(
 
 def write_summary(summary: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """``summary.json`` and a static ``index.html`` (Jinja2, autoescaped) in ``out_dir``."""
-    import jinja2
+    from medlethe.report.pages import page_environment
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("medlethe.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "jinja"]),
-        undefined=jinja2.StrictUndefined,
-    )
+    env = page_environment()
     json_path = out_dir / "summary.json"
     atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
     html = env.get_template("summary.html.jinja").render(s=summary)

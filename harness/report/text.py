@@ -148,7 +148,7 @@ def tables(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, list[str], li
 def utility_rows(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Row]]:
     """(task, row) of each lm-eval utility task the runs carry (a task with lm-eval's
     scores): its first metric (lm-eval's primary score) and MU on it."""
-    from medlethe.utility import PREFIX
+    from medlethe.lmeval import PREFIX
 
     if not runs:
         return []
@@ -231,33 +231,14 @@ def collateral_matrix(
 def render_heatmap(
     runs: Sequence[tuple[str, Results]], path: Path
 ) -> Path | None:
-    """The collateral matrix as a PNG heatmap (matplotlib); ``None`` without data."""
+    """The collateral matrix as a PNG heatmap; ``None`` without data."""
+    from medlethe.report.figures import heatmap
+
     rows, cols, values = collateral_matrix(runs)
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    data = np.array([[np.nan if v is None else v for v in r] for r in values], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(cols), 1.2 + 0.45 * len(rows)))
-    im = ax.imshow(data, cmap="Reds", vmin=min(0.0, float(np.nanmin(data))), vmax=max(
-        0.05, float(np.nanmax(data))), aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    for i in range(len(rows)):
-        for j in range(len(cols)):
-            if not np.isnan(data[i, j]):
-                ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=6)
-    ax.set_title("Collateral damage: drop of retain answer score per disease category", fontsize=9)
-    fig.colorbar(im, ax=ax, label="score before - after")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return heatmap(rows, cols, values, path=path, colorbar="score before - after",
+                   title="Collateral damage: drop of retain answer score per disease category")
 
 
 def print_report(

@@ -18,7 +18,6 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,15 @@ from medlethe.lock import hold
 from medlethe.paths import ensure_dir
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
+from medlethe.spec import run_spec
 from medlethe.sweep.jobs import (
     Job,
     Settings,
-    finetune_step,
-    method_step,
-    reference_step,
     scenario_task,
     seed_train_config,
 )
 from medlethe.sweep.plan import Plan
-from medlethe.training.pipeline import FinetuneOutput, finetune_fingerprint
-from medlethe.utility import utility_spec
+from medlethe.training.pipeline import finetune_fingerprint
 
 EXECUTORS = ("local", "ray")
 
@@ -70,7 +66,7 @@ class Sweep:
         *,
         disabled: tuple[str, ...] = (),
         command: tuple[str, ...] | None = None,
-        cache: str | bool = True,
+        cache: str | bool | None = None,
         echo: bool = True,
     ) -> None:
         from medlethe.registry import get_registry
@@ -79,11 +75,9 @@ class Sweep:
 
         self.plan = plan
         self.echo = echo
-        self.settings = Settings(
-            plan.model, plan.backend, dict(plan.backend_args), dict(plan.task_args),
-            dict(plan.train_args), tuple(plan.splits) if plan.splits else None, cache,
-            command, disabled, utility=utility_spec(plan.utility_tasks, plan.utility_args),
-        )
+        spec = plan.spec()
+        self.settings = Settings(spec if cache is None else run_spec(spec, cache=cache),
+                                 command, disabled)
         registry = get_registry(disabled)
         self.jobs: list[Job] = []
         self.variants: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
@@ -214,164 +208,15 @@ class Sweep:
         kept = len(done)
         if kept:
             self.say(f"resuming: {kept} of {len(steps)} evaluation job(s) finished before")
-        runner = _run_local if executor == "local" else _run_ray
-        runs, failures = runner(self, done, ray_address)
+        from medlethe.sweep.executors import Local, Ray
         from medlethe.sweep.report import finish
+        from medlethe.sweep.schedule import schedule
+
+        res = self.plan.resources
+        runs, failures = schedule(self, done, Local() if executor == "local" else Ray(
+            res.num_cpus, res.num_gpus, ray_address))
 
         out = finish(self, runs, failures)
         out.counts = {"jobs": len(self.jobs), "kept": kept,
                       "seconds": int(time.perf_counter() - started)}
         return out
-
-
-def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    return fn(*args), time.perf_counter() - t0
-
-
-RunsBySeed = dict[tuple[str, int], dict[str, EvaluationRun]]
-#: job id -> the written runs of a job finished before this run of the sweep
-Done = dict[str, dict[str, EvaluationRun]]
-
-
-def _run_local(
-    sweep: Sweep, done: Done, _address: str | None
-) -> tuple[RunsBySeed, list[dict[str, Any]]]:
-    """Every job in plan order, in this process."""
-    s = sweep.settings
-    models: dict[str, FinetuneOutput] = {}
-    runs: RunsBySeed = {}
-    failures: list[dict[str, Any]] = []
-    n = len(sweep.jobs)
-    for i, job in enumerate(sweep.jobs, 1):
-        key = (job.scenario, job.seed)
-        prefix = f"[{i}/{n}] {job.name}"
-        if job.step == "finetune":
-            assert job.finetune is not None
-            try:
-                ft, secs = _timed(finetune_step, s, job.scenario, job.seed, job.on)
-            except Exception as exc:
-                failures.append(sweep.fail(job, f"{type(exc).__name__}: {exc}"))
-                continue
-            models[job.finetune] = ft
-            sweep.say(f"{prefix}: {'cached' if ft.cached else f'{secs:.0f} s'}")
-            continue
-        kept = done.get(job.id)
-        if kept is not None:
-            runs.setdefault(key, {}).update(kept)
-            sweep.say(f"{prefix}: done before")
-            continue
-        target = models.get(sweep.finetune_of[(job.scenario, job.seed, "train")].finetune or "")
-        oracle = models.get(sweep.finetune_of[(job.scenario, job.seed, "retain")].finetune or "")
-        refs = runs.get(key, {})
-        if target is None or oracle is None or (job.step == "method" and "target" not in refs):
-            failures.append(sweep.fail(job, "skipped: its target, oracle or reference runs "
-                                            "failed (see the errors above)"))
-            continue
-        try:
-            if job.step == "reference":
-                made, secs = _timed(reference_step, s, job.scenario, job.seed, target, oracle)
-            else:
-                assert job.label is not None and job.method is not None
-                one, secs = _timed(
-                    method_step, s, job.scenario, job.seed, job.label, job.method,
-                    job.parameters, target, {r: refs[r] for r in ("target", "oracle")},
-                )
-                made = {job.label: one}
-        except Exception as exc:  # one failing job must not stop the others
-            failures.append(sweep.fail(job, f"{type(exc).__name__}: {exc}"))
-            continue
-        runs.setdefault(key, {}).update(sweep.store(job, made, secs))
-        sweep.say(f"{prefix}: {secs:.0f} s")
-    return runs, failures
-
-
-def _timed_reference(*args: Any) -> tuple[dict[str, EvaluationRun], float]:
-    """The reference step and its seconds, measured where it ran (not in Ray's queue)."""
-    return _timed(reference_step, *args)
-
-
-def _timed_method(*args: Any) -> tuple[EvaluationRun, float]:
-    return _timed(method_step, *args)
-
-
-def _first(pair: tuple[Any, float]) -> Any:
-    return pair[0]
-
-
-def _run_ray(
-    sweep: Sweep, done: Done, address: str | None
-) -> tuple[RunsBySeed, list[dict[str, Any]]]:
-    """Each job a Ray task declaring the plan's CPUs and GPUs; dependencies passed as object
-    references (a method's task starts when its target and reference runs exist). The
-    driver writes every result as its task finishes. Workers need the same medlethe, the
-    same plugins and a shared ``MEDLETHE_CACHE_DIR`` (fine-tuned models are folders)."""
-    import os
-
-    from medlethe._optional import optional_import
-
-    ray = optional_import(
-        "ray", component="the Ray executor", install="pip install 'medlethe[ray]'"
-    )
-
-    if not ray.is_initialized():
-        env = {k: v for k, v in os.environ.items()
-               if k.startswith(("MEDLETHE_", "HF_", "TRANSFORMERS_"))}
-        ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
-    res = sweep.plan.resources
-    opts = {"num_cpus": res.num_cpus, "num_gpus": res.num_gpus, "max_retries": 0}
-    ft_task = ray.remote(**opts)(finetune_step)
-    ref_task = ray.remote(**opts)(_timed_reference)
-    method_task = ray.remote(**opts)(_timed_method)
-    ref_first = ray.remote(num_cpus=0)(_first)
-    s = sweep.settings
-    models: dict[str, Any] = {}
-    pending: dict[Any, Job] = {}
-    runs: RunsBySeed = {}
-    failures: list[dict[str, Any]] = []
-    reference_ref: dict[tuple[str, int], Any] = {}
-    for job in sweep.jobs:
-        key = (job.scenario, job.seed)
-        if job.step == "finetune":
-            ref = ft_task.remote(s, job.scenario, job.seed, job.on)
-            models[job.finetune or ""] = ref
-            pending[ref] = job
-            continue
-        kept = done.get(job.id)
-        if kept is not None:
-            runs.setdefault(key, {}).update(kept)
-            if job.step == "reference":
-                reference_ref[key] = ray.put(kept)
-            continue
-        target = models[sweep.finetune_of[(job.scenario, job.seed, "train")].finetune or ""]
-        oracle = models[sweep.finetune_of[(job.scenario, job.seed, "retain")].finetune or ""]
-        if job.step == "reference":
-            ref = ref_task.remote(s, job.scenario, job.seed, target, oracle)
-            reference_ref[key] = ref_first.remote(ref)
-        else:
-            ref = method_task.remote(
-                s, job.scenario, job.seed, job.label, job.method, job.parameters, target,
-                reference_ref[key],
-            )
-        pending[ref] = job
-    n = len(pending)
-    finished = 0
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        ref = ready[0]
-        job = pending.pop(ref)
-        finished += 1
-        try:
-            value = ray.get(ref)
-        except Exception as exc:
-            cause = getattr(exc, "cause", None) or exc
-            failures.append(sweep.fail(job, f"{type(cause).__name__}: {cause}"))
-            continue
-        if job.step == "finetune":
-            sweep.say(f"[{finished}/{n}] {job.name}: {'cached' if value.cached else 'trained'}")
-            continue
-        value, secs = value
-        made = value if job.step == "reference" else {job.label or "": value}
-        runs.setdefault((job.scenario, job.seed), {}).update(sweep.store(job, made, secs))
-        sweep.say(f"[{finished}/{n}] {job.name}: done")
-    return runs, failures

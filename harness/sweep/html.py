@@ -4,13 +4,12 @@ beside the page and the same figures inline as SVG)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from medlethe.analysis import ordered_labels
 from medlethe.results.io import atomic_write_text
-from medlethe.sweep.report import ordered_labels
 
 
 def _columns() -> list[tuple[str, str, str]]:
@@ -82,88 +81,17 @@ def markdown(doc: Mapping[str, Any], scenario: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _figure(fig: Any, png: Path) -> str:
-    """Save ``fig`` as ``png`` and return it as inline SVG."""
-    import matplotlib.pyplot as plt
+def sections(analyses: Mapping[str, Any], folder: Path, base: Path) -> list[dict[str, Any]]:
+    """The sweep page's sections of each registered analysis with a value (figures written
+    into ``folder``, linked relative to ``base``; tables as text)."""
+    from medlethe.registry import get_registry
 
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
-
-
-def matrix_figure(matrix: Mapping[str, Any], label: str, png: Path) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    cats = matrix["categories"]
-    cells = matrix["methods"][label]
-    data = np.array([[np.nan if c is None else c["mean"] for c in line] for line in cells])
-    fig, ax = plt.subplots(figsize=(1.6 + 0.55 * len(cats), 1.2 + 0.45 * len(cats)))
-    finite = data[np.isfinite(data)]
-    im = ax.imshow(data, cmap="Reds", aspect="auto", vmin=min(0.0, float(finite.min(initial=0))),
-                   vmax=max(0.05, float(finite.max(initial=0))))
-    ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(cats)), [f"forgot {c}" for c in cats], fontsize=7)
-    for i in range(len(cats)):
-        for j in range(len(cats)):
-            if np.isfinite(data[i, j]):
-                ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=5,
-                        fontweight="bold" if i == j else "normal")
-    ax.set_title(f"{label}: drop of the answer score (diagonal: forget set)", fontsize=8)
-    fig.colorbar(im, ax=ax, label="target - unlearned")
-    fig.tight_layout()
-    return _figure(fig, png)
-
-
-def curves_figure(curves: Mapping[str, Any], png: Path) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(curves["series"])
-    x = curves["percents"]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0))
-    for ax, name in zip(axes, names, strict=True):
-        for label, points in curves["series"][name].items():
-            ys = [p["mean"] if p else float("nan") for p in points]
-            lo = [p["ci_low"] if p and p["ci_low"] is not None else y for p, y in zip(
-                points, ys, strict=True)]
-            hi = [p["ci_high"] if p and p["ci_high"] is not None else y for p, y in zip(
-                points, ys, strict=True)]
-            line = ax.plot(x, ys, marker="o", markersize=3, label=label, linewidth=1)[0]
-            ax.fill_between(x, lo, hi, alpha=0.12, color=line.get_color())
-        ax.set_title(name, fontsize=8)
-        ax.set_xlabel("forget set (% of patients)", fontsize=7)
-        ax.tick_params(labelsize=7)
-    axes[-1].legend(fontsize=6, loc="best")
-    fig.tight_layout()
-    return _figure(fig, png)
-
-
-def figures(analyses: Mapping[str, Any], folder: Path, base: Path) -> list[dict[str, str]]:
-    """The collateral matrices and forget-size curves of ``analyses`` as PNG files in
-    ``folder`` (linked relative to ``base``) and inline SVG."""
-    out: list[dict[str, str]] = []
-    matrix = analyses.get("collateral_matrix")
-    if matrix:
-        for i, label in enumerate(matrix["methods"]):
-            png = folder / f"collateral_{i}.png"
-            out.append({"title": f"Collateral matrix: {label}",
-                        "png": png.relative_to(base).as_posix(),
-                        "svg": matrix_figure(matrix, label, png)})
-    curves = analyses.get("forget_size")
-    if curves:
-        png = folder / "forget_size.png"
-        out.append({"title": "Forget-size curves", "png": png.relative_to(base).as_posix(),
-                    "svg": curves_figure(curves, png)})
+    registry = get_registry()
+    out: list[dict[str, Any]] = []
+    for name, value in analyses.items():
+        comp = registry.components["analysis"].get(name)
+        if comp is not None and value:
+            out += comp.build().sections(value, folder, base)
     return out
 
 
@@ -175,9 +103,7 @@ def page_context(
     return {
         "model": model, "seeds": list(seeds), "failures": failures,
         "tables": [with_text(t) for t in tables],
-        "figures": figures(analyses, folder, base),
-        "types": analyses.get("question_types") or [],
-        "same_other": analyses.get("same_vs_other_disease") or [],
+        "sections": sections(analyses, folder, base),
     }
 
 
@@ -200,13 +126,9 @@ def write_html(
     doc: Mapping[str, Any], out: Path, tables: Sequence[Mapping[str, Any]] | None = None
 ) -> Path:
     """``index.html`` of a sweep; ``tables``: its :func:`headline_tables`, if made already."""
-    import jinja2
+    from medlethe.report import page_environment
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("medlethe.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "jinja"]),
-        undefined=jinja2.StrictUndefined,
-    )
+    env = page_environment()
     context = page_context(
         model=doc["plan"]["model"], seeds=doc["seeds"], failures=len(doc["failures"]),
         tables=headline_tables(doc) if tables is None else tables,

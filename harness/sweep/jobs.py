@@ -17,40 +17,41 @@ unwritten and the driver writes them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from medlethe.errors import MedletheError
 from medlethe.results.evaluation import EvaluationRun
+from medlethe.spec import RunSpec, run_spec
 from medlethe.task.base import Task, fingerprint
 from medlethe.training.pipeline import AnyTrainConfig, FinetuneOutput
-from medlethe.utility import UtilitySpec
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What every job of a sweep shares."""
+    """What every job of a sweep shares: the plan's run spec (each job puts its scenario
+    and seed in, :meth:`spec_for`), the command, and the plugins switched off."""
 
-    model: str
-    backend: str = "hf"
-    backend_args: dict[str, Any] = field(default_factory=dict)
-    task_args: dict[str, Any] = field(default_factory=dict)
-    train_args: dict[str, Any] = field(default_factory=dict)
-    splits: tuple[str, ...] | None = None
-    cache: str | bool = True
+    spec: RunSpec
     command: tuple[str, ...] | None = None
     #: plugins switched off (``-p no:NAME``); workers build the same registry
     disabled: tuple[str, ...] = ()
     progress: bool = False
-    #: lm-eval utility tasks every model is also evaluated on
-    utility: UtilitySpec | None = None
+
+    def spec_for(self, scenario: str, seed: int) -> RunSpec:
+        """The run spec of one scenario and seed of the sweep."""
+        return run_spec(self.spec, scenario, seed=seed)
 
     def identity(self) -> str:
-        parts: list[Any] = [self.model, self.backend, self.backend_args, self.task_args,
-                            self.train_args, list(self.splits) if self.splits else None]
-        if self.utility is not None:  # absent before utility tasks: old job ids stay
-            parts.append([list(self.utility.tasks), self.utility.num_fewshot,
-                          self.utility.limit, self.utility.include_path])
+        s = self.spec
+        parts: list[Any] = [s.model, s.backend, s.backend_args, s.task_args, s.train_args,
+                            list(s.splits) if s.splits else None]
+        utility = s.utility()
+        if utility is not None:  # absent before utility tasks: old job ids stay
+            parts.append([list(utility.tasks), utility.num_fewshot, utility.limit,
+                          utility.include_path])
+        if s.limit is not None:  # likewise
+            parts.append({"limit": s.limit})
         return fingerprint(parts)
 
 
@@ -99,19 +100,19 @@ def _registry(settings: Settings) -> Any:
 def scenario_task(settings: Settings, scenario: str) -> Task:
     from medlethe.training.pipeline import load_scenario
 
-    return load_scenario(scenario, settings.task_args, registry=_registry(settings))
+    return load_scenario(scenario, settings.spec.task_args, registry=_registry(settings))
 
 
 def seed_train_config(settings: Settings, task: Task, seed: int) -> AnyTrainConfig:
     """The plan's training arguments with the sweep's seed."""
     from medlethe.training.pipeline import train_config
 
-    if "seed" in settings.train_args:
+    if "seed" in settings.spec.train_args:
         raise MedletheError(
             "a sweep sets the training seed from its seeds; remove 'seed' from train_args "
             "(or --train-args) and list the seeds in 'seeds' (or --seeds)."
         )
-    return train_config(settings.model, {**settings.train_args, "seed": seed}, task)
+    return train_config(settings.spec.model, {**settings.spec.train_args, "seed": seed}, task)
 
 
 def method_params(
@@ -127,15 +128,12 @@ def method_params(
 
 
 def _bench(settings: Settings, scenario: str, seed: int) -> Any:
-    from medlethe.run import Bench
+    from medlethe.run import RunSteps
 
-    return Bench(
-        settings.model, scenario, scenario_task(settings, scenario), _registry(settings),
-        backend=settings.backend, backend_args=dict(settings.backend_args),
-        task_args=dict(settings.task_args), splits=settings.splits, seed=seed,
-        progress=settings.progress, cache=settings.cache,
+    return RunSteps(
+        settings.spec_for(scenario, seed), scenario_task(settings, scenario),
+        _registry(settings), progress=settings.progress,
         command=list(settings.command) if settings.command else None,
-        utility=settings.utility,
     )
 
 
@@ -157,7 +155,7 @@ def finetune_step(settings: Settings, scenario: str, seed: int, on: str) -> Fine
     _threads()
     task = scenario_task(settings, scenario)
     return finetune(
-        settings.model, task, on,  # type: ignore[arg-type]
+        settings.spec.model, task, on,  # type: ignore[arg-type]
         config=seed_train_config(settings, task, seed), progress=settings.progress,
     )
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from medlethe.errors import MedletheError
+from medlethe.spec import RunFields, RunSpec
 
 
 class Resources(BaseModel):
@@ -25,19 +26,13 @@ class Resources(BaseModel):
     num_gpus: float = Field(0, ge=0, description="GPUs per job (fractions share a GPU)")
 
 
-class Plan(BaseModel):
-    """A sweep: every scenario x method variant x seed."""
+class Plan(RunFields):
+    """A sweep: every scenario x method variant x seed, each run with the settings it
+    shares with ``medlethe run`` (:class:`medlethe.spec.RunFields`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
-    model: str = Field("tiny", description="tiny, smollm2-135m, a hub id or a folder")
     scenarios: list[str] = Field(min_length=1, description="registered task names")
-    methods: list[str] | None = Field(
-        None, description="method names (default: every built-in method of each scenario)"
-    )
-    method_args: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="fixed hyperparameters per method"
-    )
     grid: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict,
         description="per method, lists of values: one variant per combination",
@@ -46,19 +41,13 @@ class Plan(BaseModel):
         default_factory=lambda: [0], min_length=1,
         description="training seeds: fine-tuning, unlearning and the bootstrap",
     )
-    task_args: dict[str, Any] = Field(default_factory=dict)
-    train_args: dict[str, Any] = Field(default_factory=dict)
-    backend: str = "hf"
-    backend_args: dict[str, Any] = Field(default_factory=dict)
-    splits: list[str] | None = None
-    utility_tasks: list[str] | None = Field(
-        None, description="lm-eval tasks (lmeval:TASK) every model is also evaluated on"
-    )
-    utility_args: dict[str, Any] = Field(
-        default_factory=dict, description="include_path, num_fewshot, limit, batch_size"
-    )
     output: str | None = Field(None, description="output folder (the CLI's --output wins)")
     resources: Resources = Field(default_factory=Resources)
+
+    def spec(self) -> RunSpec:
+        """The run spec its jobs share (each puts in its scenario and seed)."""
+        shared = {k: getattr(self, k) for k in RunFields.model_fields}
+        return RunSpec(**shared, scenario=self.scenarios[0], seed=self.seeds[0])
 
     @field_validator("seeds")
     @classmethod

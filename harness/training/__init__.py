@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from medlethe._optional import lazy_attributes
 
 if TYPE_CHECKING:
-    from medlethe.models import cached_model
+    from medlethe.base_models import cached_model
     from medlethe.training.batch import right_pad
     from medlethe.training.classifier import (
         collate_texts,
@@ -36,7 +36,7 @@ _HOME = {
     "CAUSAL_LM": "medlethe.training.family",
     "SEQUENCE_CLASSIFIER": "medlethe.training.family",
     "Family": "medlethe.training.family",
-    "cached_model": "medlethe.models",
+    "cached_model": "medlethe.base_models",
     "fit": "medlethe.training.loop",
     # a target or oracle of a task, fine-tuned and cached (Retrain reuses the oracle)
     "finetune_model": "medlethe.training.pipeline",

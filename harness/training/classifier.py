@@ -72,8 +72,8 @@ def load_classifier(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    import medlethe.models.fusion  # noqa: F401  (registers fusion-tiny with the Auto classes)
-    from medlethe.models.encoders import label_config
+    import medlethe.base_models.fusion  # noqa: F401  (registers fusion-tiny with the Auto classes)
+    from medlethe.base_models.encoders import label_config
 
     tok = AutoTokenizer.from_pretrained(path)
     extra: dict[str, Any] = {}

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from medlethe.base_models import cache_root, resolve_base_model
 from medlethe.errors import MedletheError, TaskConfigError
 from medlethe.fingerprint import file_fingerprint, model_fingerprint
 from medlethe.integrity import intact
 from medlethe.kind import kind_of
-from medlethe.models import cache_root, resolve_base_model
 from medlethe.registry import Registry, get_registry
 from medlethe.task.base import LabelledData, Task, TrainingData, fingerprint
 from medlethe.training.classifier import ClassifierTrainConfig

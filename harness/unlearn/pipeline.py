@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlethe.base_models import cache_root
 from medlethe.chat import ChatFormat
 from medlethe.fingerprint import file_fingerprint
 from medlethe.integrity import intact
-from medlethe.models import cache_root
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.io import atomic_write_text
 from medlethe.task.base import LabelledText, Task, TrainingExample, fingerprint
@@ -119,41 +119,17 @@ def unlearn(
     )
     root = cache_root() / "unlearn"
     record = root / f"{_slug(name)}-{fp[:20]}.json"
-    if record.exists():
-        saved = json.loads(record.read_text())
-        out = UnlearnOutput(
-            Path(saved["path"]),
-            Path(saved["adapter"]) if saved["adapter"] else None,
-            saved["meta"],
-        )
-        made = out.adapter or out.path  # what the method wrote (the target is checked apart)
-        if made.exists() and out.path.exists() and intact(made, f"{name} model"):
-            if "params_modified" not in out.meta:
-                out.meta["params_modified"] = count_modified(target.path, out)
-            return UnlearnResult(
-                name,
-                comp,
-                out,
-                resolved,
-                "sha256:" + fp,
-                True,
-                time.perf_counter() - started,
-                out.meta,
-            )
-    chat = ChatFormat.of(target.config)  # prompts as the target was fine-tuned on them
-    if chat.apply:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(target.path)
-        shown: list[Any] = chat.examples(tok, list(forget))
-        kept: list[Any] = chat.examples(tok, list(retain))
-        forget, retain = shown, kept
+    cached = _cached(record, target, name)
+    if cached is not None:
+        return UnlearnResult(name, comp, cached, resolved, "sha256:" + fp, True,
+                             time.perf_counter() - started, cached.meta)
+    forget, retain = _as_trained(target, list(forget), list(retain))
     ctx = UnlearnContext(
         target=target.path,
         base_model=base_model,
         task=task,
-        forget=list(forget),
-        retain=list(retain),
+        forget=forget,
+        retain=retain,
         out_dir=root / f"{_slug(name)}-{fp[:20]}",
         progress=progress,
         train_config=target.config,
@@ -165,18 +141,38 @@ def unlearn(
         "params_modified": count_modified(target.path, out),
     }
     if is_main():  # under a launch of several processes, the main one records
-        atomic_write_text(
-            record,
-            json.dumps(
-                {
-                    "path": str(out.path),
-                    "adapter": str(out.adapter) if out.adapter else None,
-                    "meta": meta,
-                },
-                indent=2,
-                default=str,
-            ),
-        )
+        saved = {"path": str(out.path), "adapter": str(out.adapter) if out.adapter else None,
+                 "meta": meta}
+        atomic_write_text(record, json.dumps(saved, indent=2, default=str))
     return UnlearnResult(
         name, comp, out, resolved, "sha256:" + fp, False, time.perf_counter() - started, meta
     )
+
+
+def _cached(record: Path, target: FinetuneOutput, name: str) -> UnlearnOutput | None:
+    """The unlearned model ``record`` names, where it and what the method wrote are
+    intact (``None``: unlearn again)."""
+    if not record.exists():
+        return None
+    saved = json.loads(record.read_text())
+    out = UnlearnOutput(Path(saved["path"]), Path(saved["adapter"]) if saved["adapter"] else None,
+                        saved["meta"])
+    made = out.adapter or out.path  # what the method wrote (the target is checked apart)
+    if not (made.exists() and out.path.exists() and intact(made, f"{name} model")):
+        return None
+    if "params_modified" not in out.meta:
+        out.meta["params_modified"] = count_modified(target.path, out)
+    return out
+
+
+def _as_trained(target: FinetuneOutput, forget: list[Any], retain: list[Any]) -> tuple[
+        list[Any], list[Any]]:
+    """The forget and retain examples with their prompts as the target was fine-tuned on
+    them (in its chat template where it used one)."""
+    chat = ChatFormat.of(target.config)
+    if not chat.apply:
+        return forget, retain
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(target.path)
+    return list(chat.examples(tok, forget)), list(chat.examples(tok, retain))

@@ -70,19 +70,13 @@ def _own_gradients(method: LossMethod) -> bool:
     return own and not getattr(method, "handles_device_settings", False)
 
 
-def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
-    import torch
-
+def _models(method: LossMethod, ctx: UnlearnContext, family: Any, runtime: Runtime) -> tuple[
+        Any, Any, Any, list[Any]]:
+    """The target loaded to be unlearned (with LoRA where asked, on the device), its frozen
+    reference where the method needs one, and the parameters the method trains."""
     p = method.params
-    started = time.perf_counter()
-    settings = _check_settings(method, DeviceSettings.of(ctx.train_config))  # the target's
-    runtime = Runtime(settings, data_parallel=not _own_gradients(method),
-                      name=f"{method.name} (it computes each step's gradient itself)")
-    torch.manual_seed(p.seed)
-    task = ctx.task
-    family = family_of(ctx.base_model, task)
     # a LoRA run keeps its frozen base in the compute dtype (where the family takes one)
-    tok, model = family.load(ctx.target, dtype=settings.dtype if p.lora_rank else None)
+    tok, model = family.load(ctx.target, dtype=runtime.settings.dtype if p.lora_rank else None)
     if p.lora_rank:
         model = add_lora(model, p.lora_rank, p.lora_alpha)
     model = runtime.place(model)
@@ -95,7 +89,21 @@ def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
     names = {n for n, _ in named}
     for n, param in model.named_parameters():
         param.requires_grad_(n in names)
-    params = [param for _, param in named]
+    return tok, model, ref, [param for _, param in named]
+
+
+def train_loss_method(method: LossMethod, ctx: UnlearnContext) -> UnlearnOutput:
+    import torch
+
+    p = method.params
+    started = time.perf_counter()
+    settings = _check_settings(method, DeviceSettings.of(ctx.train_config))  # the target's
+    runtime = Runtime(settings, data_parallel=not _own_gradients(method),
+                      name=f"{method.name} (it computes each step's gradient itself)")
+    torch.manual_seed(p.seed)
+    task = ctx.task
+    family = family_of(ctx.base_model, task)
+    tok, model, ref, params = _models(method, ctx, family, runtime)
     forget = [family.encode(tok, ex, p.max_length) for ex in ctx.forget]
     retain = [family.encode(tok, ex, p.max_length) for ex in ctx.retain]
     if not forget:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from medlethe import EvaluationRun
-from medlethe.comparison import compute_run_metrics
+from medlethe.judge import compute_run_metrics
 from medlethe.registry import get_registry
 from medlethe.results.schema import MetricResult, ModelRecord, Results, TaskRecord
 

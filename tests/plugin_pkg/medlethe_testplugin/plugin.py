@@ -46,3 +46,8 @@ def register_metrics(register):
         "medlethe_testplugin.missing:NeedsMissingLib",
         description="needs a package that is not installed (tests the error)",
     )
+
+
+@medlethe.hookimpl
+def register_analyses(register):
+    register("testplugin/seeds-per-model", "medlethe_testplugin.analysis:SeedsPerModel")

@@ -151,11 +151,11 @@ def create_minilm(out_dir: str | Path, classes: Sequence[str], multi_label: bool
 
 def create_fusion_tiny(texts: Iterable[str], out_dir: str | Path, classes: Sequence[str],
                        seed: int = 0) -> Path:
-    """``fusion-tiny`` (medlethe.models.fusion) with a WordPiece tokenizer trained on
+    """``fusion-tiny`` (medlethe.base_models.fusion) with a WordPiece tokenizer trained on
     ``texts`` (the reports), randomly initialised, for single-label ``classes``."""
     import torch
 
-    from medlethe.models.fusion import FusionConfig, FusionForClassification
+    from medlethe.base_models.fusion import FusionConfig, FusionForClassification
 
     tok = train_wordpiece(texts, 2048)
     torch.manual_seed(seed)

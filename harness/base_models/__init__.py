@@ -69,7 +69,7 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
         )
     ensure_dir(cache_root() / "models", "the model cache (MEDLETHE_CACHE_DIR)")
     if name == "tiny":
-        from medlethe.models.tiny import TinyConfig, create_tiny_model
+        from medlethe.base_models.tiny import TinyConfig, create_tiny_model
 
         if task is None:
             raise ValueError("the tiny model is built from a task pack's corpus; pass the task")
@@ -80,7 +80,7 @@ def resolve_base_model(name: str, task: Task | None = None) -> str:
     if name in ENCODER_NAMES:
         return str(_encoder(name, task))
     if name == "smollm2-135m":
-        from medlethe.models.smollm2 import convert
+        from medlethe.base_models.smollm2 import convert
 
         return str(_built(cache_root() / "models" / "smollm2-135m-instruct", convert))
     return name
@@ -125,7 +125,7 @@ def _build_once(out: Path, build: Callable[[Path], object]) -> Path:
 
 
 def _encoder(name: str, task: Task | None) -> Path:
-    from medlethe.models.encoders import (
+    from medlethe.base_models.encoders import (
         TINY_BERT_VERSION,
         TinyBertConfig,
         create_minilm,
@@ -139,8 +139,8 @@ def _encoder(name: str, task: Task | None) -> Path:
         )
     classes, multi = task.classes, task.multi_label
     if name == "fusion-tiny":
-        from medlethe.models.encoders import create_fusion_tiny
-        from medlethe.models.fusion import FUSION_VERSION
+        from medlethe.base_models.encoders import create_fusion_tiny
+        from medlethe.base_models.fusion import FUSION_VERSION
 
         corpus = task.tokenizer_corpus()
         key = fingerprint(["fusion-tiny", TINY_BERT_VERSION, FUSION_VERSION, corpus,

@@ -12,10 +12,10 @@ import pytest
 
 from medlethe.errors import MedletheError
 from medlethe.leaderboard import build_site, validate_submission
+from medlethe.lmeval import UtilitySpec, parse_utility_tasks, utility_spec
 from medlethe.run import run_pipeline
 from medlethe.training.finetune import TrainConfig
 from medlethe.training.pipeline import finetune, load_scenario
-from medlethe.utility import UtilitySpec, parse_utility_tasks, utility_spec
 
 SMALL = {"n_patients": 22, "n_holdout": 11}
 TRAINING = TrainConfig(qa_epochs=24, text_epochs=1)
