@@ -264,14 +264,18 @@ def _cmd_leaderboard_validate(args: argparse.Namespace) -> int:
 
 def _cmd_leaderboard_submit(args: argparse.Namespace) -> int:
     from medlethe.leaderboard import SubmissionError
-    from medlethe.leaderboard.submit import submit
+    from medlethe.leaderboard.submit import submit, unmet
     from medlethe.leaderboard.validate import Known
 
     try:
-        sub = submit(args.results, args.name, into=args.into, known=Known(_registry(args)))
+        sub = submit(args.results, args.name, into=args.into, known=Known(_registry(args)),
+                     force=args.force)
     except SubmissionError as exc:
         print(f"rejected (nothing written): {exc}", file=sys.stderr)
         return 1
+    if unmet(sub):
+        print(f"medlethe: warning: failed preconditions ({', '.join(unmet(sub))}) submitted "
+              "with --force: those cells are greyed and never ranked.", file=sys.stderr)
     print(f"wrote {sub.source}: {len(sub.runs)} run(s), {len(sub.sweeps)} sweep summary(ies); "
           "add it in a pull request (git add it, commit, push).")
     return 0
@@ -637,8 +641,10 @@ def _add_leaderboard(sub: Any) -> None:
     lbs.add_argument("results", nargs="+",
                      help="results files, run folders, a sweep folder or its sweep_summary.json")
     lbs.add_argument("--name", required=True, help="the submission's folder name")
-    lbs.add_argument("--into", default="leaderboard/submissions",
-                     help="where submissions live (default: leaderboard/submissions)")
+    lbs.add_argument("--into", help="where submissions live (default: leaderboard/submissions "
+                     "of the medlethe checkout you are in)")
+    lbs.add_argument("--force", action="store_true",
+                     help="submit although a run's knowledge precondition failed")
     lbs.set_defaults(func=_cmd_leaderboard_submit)
 
 

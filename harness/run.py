@@ -203,6 +203,7 @@ class RunSteps:
             chat=ChatFormat.of(target.config),
             model_provenance={
                 **_provenance(self.spec, target),
+                "variant": label,  # the method's label in the run (NPO[beta=0.2] in a sweep)
                 "unlearn_fingerprint": result.fingerprint,
                 "unlearn": result.meta,
             },

@@ -95,13 +95,30 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:8]
 
 
+def comparability(res: Results) -> dict[str, Any]:
+    """What two runs of one scenario must share to be ranked together: the task versions,
+    the data (the fingerprint of every split evaluated), the task arguments, the row
+    ``limit`` and the base model."""
+    tasks = sorted(res.tasks.values(), key=lambda t: t.name)
+    prov = res.model.provenance
+    return {
+        "task versions": [f"{t.name} v{t.version}" for t in tasks],
+        "data": [f"{t.name}: {_digest(sorted(t.data_fingerprints.items()))}" for t in tasks],
+        "task arguments": prov.get("task_args") if "task_args" in prov else (
+            tasks[0].args if tasks else {}),
+        "limit": sorted({t.limit for t in tasks if t.limit is not None}) or None,
+        "base model": str(prov.get("base_model") or res.model.name_or_path),
+    }
+
+
 def group_runs(runs: Sequence[Entry]) -> dict[tuple[str, str], list[Entry]]:
-    """Runs ranked together: same scenario and task versions, and the same version of every
-    metric they share (a metric whose version differs between runs splits the group)."""
+    """Runs ranked together: same scenario and :func:`comparability`, and the same version
+    of every metric they share (a metric whose version differs between runs splits the
+    group)."""
     by_tasks: dict[tuple[str, str], list[Entry]] = {}
     for e in runs:
-        versions = sorted((n, t.version) for n, t in e.results.tasks.items())
-        by_tasks.setdefault((_scenario(e.results), _digest(versions)), []).append(e)
+        by_tasks.setdefault((_scenario(e.results), _digest(comparability(e.results))),
+                            []).append(e)
     groups: dict[tuple[str, str], list[Entry]] = {}
     for (scenario, tasks), entries in by_tasks.items():
         seen: dict[str, set[str]] = {}
@@ -118,12 +135,40 @@ def group_runs(runs: Sequence[Entry]) -> dict[tuple[str, str], list[Entry]]:
     return groups
 
 
+def group_labels(groups: dict[tuple[str, str], list[Entry]]) -> dict[tuple[str, str], str]:
+    """Per group, what sets it apart from the other groups of its scenario ("" where the
+    scenario has one group): the comparability fields whose values differ, with this
+    group's values, or the metric versions."""
+    out: dict[tuple[str, str], str] = {}
+    for key, entries in groups.items():
+        others = [g for k, g in groups.items() if k[0] == key[0] and k != key]
+        mine = comparability(entries[0].results)
+        theirs = [comparability(g[0].results) for g in others]
+        differ = [f for f in mine if any(t[f] != mine[f] for t in theirs)]
+        text = "; ".join(f"{f}: {_shown(mine[f])}" for f in differ)
+        out[key] = text or ("metric versions differ" if others else "")
+    return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "none" if value is None else str(value)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
 def _label(res: Results) -> str:
-    return res.method.name if res.method is not None else str(res.model.role or "model")
+    """A run's name on the pages: the method's variant (``NPO[beta=0.2]``), else its name,
+    else the model's role."""
+    variant = res.model.provenance.get("variant")
+    if res.method is not None:
+        return str(variant or res.method.name)
+    return str(res.model.role or "model")
 
 
 def _metric_cell(m: MetricResult | None, verdicts: Verdicts) -> dict[str, Any]:
@@ -318,8 +363,10 @@ def build_site(
     env = _env()
     pages: list[Path] = []
     scenarios = []
+    labels = group_labels(groups)
     for (scenario, digest), entries in sorted(groups.items()):
-        scenarios.append(_scenario_pages(env, out, scenario, digest, entries, pages))
+        scenarios.append(_scenario_pages(env, out, scenario, digest, entries, pages,
+                                         labels[(scenario, digest)]))
     sweep_pages = []
     for sub in accepted:
         for path, summary in sub.sweeps:
@@ -377,7 +424,7 @@ def _validate_all(sources: Sequence[Path], known: Known) -> tuple[
 
 
 def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: list[Entry],
-                    pages: list[Path]) -> dict[str, Any]:
+                    pages: list[Path], group: str = "") -> dict[str, Any]:
     """One comparable group's page and its runs' pages (appended to ``pages``); the
     index's line for it."""
     page = f"scenario-{_slug(scenario)}-{digest}.html"
@@ -402,6 +449,7 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
     versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})
     context = {
         "scenario": scenario,
+        "group": group,
         "versions": versions,
         "entries": entries,
         "columns": shown,
@@ -429,4 +477,5 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         target = inside(out, e.page)
         atomic_write_text(target, env.get_template("run.html.jinja").render(**run_ctx))
         pages.append(target)
-    return {"name": scenario, "page": page, "runs": len(entries), "versions": versions}
+    return {"name": scenario, "page": page, "runs": len(entries), "versions": versions,
+            "group": group}

@@ -46,15 +46,38 @@ def _collect(inputs: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+def checkout_submissions(start: Path | None = None) -> Path:
+    """``leaderboard/submissions`` of the medlethe checkout that holds ``start`` (the
+    working folder by default); outside a checkout, an error naming the fix."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / SUBMISSIONS).is_dir():
+            return folder / SUBMISSIONS
+    raise SubmissionError(
+        f"{here} is not inside a checkout of medlethe (no {SUBMISSIONS} here or above): "
+        "run it in your clone of the leaderboard's repository, or give --into FOLDER."
+    )
+
+
+def unmet(sub: Submission) -> list[str]:
+    """The failed knowledge preconditions of a submission's runs (the target did not know
+    a split: its forget numbers there are no evidence of forgetting)."""
+    return sorted({f"{p.task}:{p.split}" for _, res in sub.runs for p in res.preconditions
+                   if not p.held})
+
+
 def submit(
     inputs: Sequence[str | Path],
     name: str,
     *,
-    into: str | Path = SUBMISSIONS,
+    into: str | Path | None = None,
     known: Known | None = None,
+    force: bool = False,
 ) -> Submission:
-    """Validate ``inputs`` as one submission and write it to ``into/name``; nothing is
-    written when any file is refused."""
+    """Validate ``inputs`` as one submission and write it to ``into/name`` (by default the
+    working checkout's ``leaderboard/submissions``); nothing is written when any file is
+    refused, or when a run's knowledge precondition failed unless ``force``."""
+    into = checkout_submissions() if into is None else Path(into)
     if not _NAME.match(name):
         raise SubmissionError(
             f"submission name {name!r}: 3-81 characters of a-z, 0-9, '.', '_' and '-', e.g. "
@@ -69,7 +92,14 @@ def submit(
     try:
         for f in files:
             shutil.copyfile(f, staging / f.name)
-        validate_submission(staging, known=known)  # the same check a pull request gets
+        checked = validate_submission(staging, known=known)  # what a pull request gets
+        failed = unmet(checked)
+        if failed and not force:
+            raise SubmissionError(
+                f"the target did not know {', '.join(failed)} (failed preconditions: the "
+                "forget numbers there show nothing); retrain it to know them, or give "
+                "--force to submit anyway (those cells are greyed and never ranked)."
+            )
         staging.rename(dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

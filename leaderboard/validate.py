@@ -224,6 +224,11 @@ def read_submission_file(path: Path, known: Known | None = None) -> Results:
     if not results.command or not results.tasks or not results.metrics:
         raise SubmissionError(f"{path}: no command, tasks or metrics: not a complete run.")
     for name, task in results.tasks.items():
+        if task.limit is not None:
+            raise SubmissionError(
+                f"{path}: task {name!r} was evaluated on the first {task.limit} rows of each "
+                "split (--limit): a smoke test, not a result. Run it again without --limit."
+            )
         if not task.data_fingerprints or task.prompt_template_hash is None:
             raise SubmissionError(
                 f"{path}: task {name!r} has no data fingerprints or prompt hash; the run "

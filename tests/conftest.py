@@ -64,15 +64,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train(base, TrainingData([], examples), root / "target", config, progress=False)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real ``medlethe`` command in a subprocess."""
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the real ``medlethe`` command in a subprocess (in ``cwd``: the checkout)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "medlethe", *args],
         capture_output=True,
         text=True,
         env=full_env,
-        cwd=ROOT,
+        cwd=cwd,
         timeout=600,
     )
 

@@ -257,6 +257,7 @@ def _launch(script: Path, cache: Path, parts: int, processes: int) -> dict[str, 
     return {k: Path(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one_process_in_two_micro_batches(tmp_path: Path) -> None:
     """A fine-tune and a GradDiff run launched in two processes (each taking its half of
     every step's rows, the gradients summed across them) end at the weights of one process

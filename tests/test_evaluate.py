@@ -141,6 +141,7 @@ def test_unknown_task_and_bad_split(tiny_model: Path) -> None:
         medlethe.evaluate(str(tiny_model), TASKS[:1], splits=["train"], progress=False)
 
 
+@pytest.mark.slow
 def test_cli_runs_plugin_task_and_metric(tiny_model: Path, tmp_path: Path) -> None:
     proc = run_cli(
         "evaluate", "--model", str(tiny_model), "--tasks", "testplugin/drug-doses",

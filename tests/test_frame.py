@@ -33,6 +33,10 @@ def test_frame_of_the_demo_submission() -> None:
     got = row.iloc[0]
     assert got.value == m["value"] and got.ci_low == m["ci"]["low"]
     assert got.method == "GradAscent" and got.role == "unlearned"
+    assert got.variant == "GradAscent"  # a run's label: NPO[beta=0.2] for a sweep's variant
+    unmet = {(p["task"], p["split"]) for p in ga["preconditions"] if not p["held"]}
+    assert bool(got.valid) == (("synthclinic/patient-10", "forget") not in unmet)
+    assert set(frame.valid) <= {True, False}
     assert got.seed == ga["model"]["provenance"]["train_config"]["seed"]
     assert json.loads(got.hyperparameters)["learning_rate"] == ga["method"]["args"][
         "learning_rate"]

@@ -63,6 +63,7 @@ def test_new_cache_opened_by_many_processes_at_once(tmp_path: Path) -> None:
     cache.close()
 
 
+@pytest.mark.slow
 def test_cache_waits_for_a_lock_held_longer_than_sqlites_default(tmp_path: Path) -> None:
     """Another process holds the database for 6 s (SQLite's default wait is 5 s): opening
     the cache waits for it instead of failing with "database is locked"."""

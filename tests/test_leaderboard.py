@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def scenario_page(site: Path) -> Path:
     return page
 
 
+@pytest.mark.slow
 def test_site_has_tables_scatter_heatmap_and_run_pages(site: Path) -> None:
     index = (site / "index.html").read_text()
     page = scenario_page(site)
@@ -246,6 +248,7 @@ def test_bad_submission_is_rejected_alone(tmp_path: Path, edit, reason: str) -> 
     assert "<script>alert" not in site_text and "&lt;script&gt;alert" not in site_text
 
 
+@pytest.mark.slow
 def test_cli_validate_and_build(tmp_path: Path) -> None:
     ok = run_cli("leaderboard", "validate", str(DEMO))
     assert ok.returncode == 0 and "ok:" in ok.stdout, ok.stderr
@@ -261,6 +264,7 @@ def test_cli_validate_and_build(tmp_path: Path) -> None:
 # -- the submission flow -------------------------------------------------------------------
 @pytest.mark.parametrize("folder", sorted(
     p.name for p in (ROOT / "leaderboard" / "submissions").iterdir() if p.is_dir()))
+@pytest.mark.slow
 def test_every_checked_in_submission_passes_the_pull_request_check(folder: str) -> None:
     """What a pull request's check runs on each submission folder."""
     sub = validate_submission(ROOT / "leaderboard" / "submissions" / folder)
@@ -270,6 +274,7 @@ def test_every_checked_in_submission_passes_the_pull_request_check(folder: str) 
         assert f.is_dir() or allowed.match(f.name), f"{f} is not a submission file"
 
 
+@pytest.mark.slow
 def test_submit_writes_a_valid_folder_or_nothing(tmp_path: Path) -> None:
     into = tmp_path / "submissions"
     run = tmp_path / "my-run" / "results"
@@ -277,9 +282,15 @@ def test_submit_writes_a_valid_folder_or_nothing(tmp_path: Path) -> None:
     for f in demo_files()[:3]:
         shutil.copy(f, run)
     (run / "values_x.json").write_text("{}")  # per-sample values never travel
+    # the demo's target did not know the paraphrase split: refused without --force
     proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
                    "--into", str(into))
+    assert proc.returncode == 1 and "synthclinic/patient-10:paraphrase" in proc.stderr
+    assert not (into / "my-run").exists()
+    proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
+                   "--into", str(into), "--force")
     assert proc.returncode == 0, proc.stderr
+    assert "warning: failed preconditions" in proc.stderr
     written = sorted(p.name for p in (into / "my-run").iterdir())
     assert written == sorted(f.name for f in demo_files()[:3])
     bad = tmp_path / "bad"
@@ -291,5 +302,61 @@ def test_submit_writes_a_valid_folder_or_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "markup" in proc.stderr
     assert sorted(p.name for p in into.iterdir()) == ["my-run"]  # nothing else written
     proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
-                   "--into", str(into))
+                   "--into", str(into), "--force")
     assert proc.returncode == 1 and "exists" in proc.stderr
+    # outside a checkout, and without --into: refused, nothing written where it runs
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "other-run",
+                   "--force", cwd=outside)
+    assert proc.returncode == 1 and "not inside a checkout" in proc.stderr
+    assert list(outside.iterdir()) == []
+
+
+def _copy_with(dest: Path, change: Callable[[dict], None], tag: str) -> Path:
+    """The demo submission in ``dest`` with each results file changed by ``change`` (and
+    run ids of its own, so that both submissions can be built into one site)."""
+    dest.mkdir()
+    for f in demo_files():
+        raw = json.loads(f.read_text())
+        raw["run_id"] = tag + raw["run_id"][len(tag):]  # another date: another run id
+        change(raw)
+        (dest / f"results_{raw['run_id']}.json").write_text(json.dumps(raw))
+    return dest
+
+
+def test_runs_on_other_data_are_another_group_labelled_by_what_differs(tmp_path: Path) -> None:
+    def sixty_patients(raw: dict) -> None:
+        raw["model"]["provenance"]["task_args"] = {"n_patients": 60}
+        for t in raw["tasks"].values():
+            t["args"] = {"n_patients": 60}
+            t["data_fingerprints"] = {s: "sha256:" + "0" * 64 for s in t["data_fingerprints"]}
+
+    other = _copy_with(tmp_path / "sixty", sixty_patients, "1999")
+    site = build_site([DEMO, other], tmp_path / "site")
+    assert not site.rejected, site.rejected
+    pages = sorted((tmp_path / "site").glob("scenario-synthclinic-patient-10-*.html"))
+    assert len(pages) == 2  # never ranked together
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "task arguments: n_patients=60" in index and "task arguments: (none)" in index
+    texts = [p.read_text() for p in pages]
+    assert sum("n_patients=60" in t for t in texts) == 1
+
+
+def test_a_run_on_the_first_rows_only_is_refused(tmp_path: Path) -> None:
+    def limited(raw: dict) -> None:
+        for t in raw["tasks"].values():
+            t["limit"] = 8
+
+    with pytest.raises(SubmissionError, match=r"first 8 rows .*--limit"):
+        validate_submission(_copy_with(tmp_path / "limited", limited, "1998"))
+
+
+def test_a_share_is_shown_as_a_percentage_everywhere(site: Path) -> None:
+    steu = next(site.glob("scenario-synthclinic-notes-*.html")).read_text()
+    assert re.search(r"% params modified", steu)
+    raw = next(json.loads(f.read_text()) for f in (
+        ROOT / "leaderboard" / "submissions" / "tiny-bert-synthclinic-notes-forget-class-oncology"
+    ).glob("results_*.json") if json.loads(f.read_text()).get("method"))
+    share = next(m["value"] for m in raw["metrics"] if m["metric"] == "params_modified")
+    assert f"{100 * share:.1f}" in steu or f"{100 * share:.3f}" in steu

@@ -59,6 +59,7 @@ def _task(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_lmeval_utility_inside_a_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,6 +29,7 @@ SMALL = {"n_patients": 33, "n_holdout": 11}
 SMALL_TRAINING = TrainConfig(qa_epochs=48)
 
 
+@pytest.mark.slow
 def test_pipeline_target_remembers_oracle_does_not(tmp_path: Path) -> None:
     out = run_pipeline(
         "tiny", "synthclinic/patient-25", output=tmp_path / "out", task_args=SMALL,
@@ -159,6 +160,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(path / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_killed_finetune_resumes_to_the_same_weights(tmp_path: Path) -> None:
     args = ["n_patients=22", "n_holdout=11"]
     train_args = "qa_epochs=6,text_epochs=1,checkpoint_every=10"
@@ -229,6 +231,7 @@ def test_task_without_training_data_is_refused(scenario: str) -> None:
         finetune("tiny", task, "train")
 
 
+@pytest.mark.slow
 def test_cli_unlearn_and_run_with_methods(tmp_path: Path) -> None:
     from tests.conftest import run_cli
 

@@ -404,6 +404,7 @@ def _empty(tmp: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_gives_one_clear_line(name: str, tmp_path: Path) -> None:
     case = CASES[name]
@@ -445,6 +446,7 @@ def register_metrics(register):
     ("nan", r"gave float nan on fixture/drug-recall:forget, row 1; a metric gives a finite"),
     ("string", r"gave str '0.5' on fixture/drug-recall:forget, row 1"),
 ])
+@pytest.mark.slow
 def test_a_failing_metric_plugin_is_named_and_the_answers_are_kept(
     mode: str, said: str, tiny_model: Path, tmp_path: Path
 ) -> None:
@@ -538,6 +540,7 @@ def test_a_replaced_run_is_deleted_only_when_nothing_refers_to_it(tmp_path: Path
     ("fusion-tiny", "synthclinic-cxr/patients-6pct"),
     ("tiny", "synthclinic/patient-10"),
 ])
+@pytest.mark.slow
 def test_base_models_build_byte_identical_from_fresh_caches(
     model: str, scenario: str, tmp_path: Path
 ) -> None:

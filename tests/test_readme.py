@@ -26,6 +26,7 @@ def readme_commands() -> list[list[str]]:
     return commands
 
 
+@pytest.mark.slow
 def test_readme_discovery_commands_run() -> None:
     runnable = [c for c in readme_commands() if c[0] not in {"evaluate", "finetune"}]
     assert len(runnable) >= 5
@@ -34,6 +35,7 @@ def test_readme_discovery_commands_run() -> None:
         assert proc.returncode == 0, f"medlethe {' '.join(args)} failed:\n{proc.stderr}"
 
 
+@pytest.mark.slow
 def test_readme_finetune_commands_run_on_a_small_size() -> None:
     finetunes = [c for c in readme_commands() if c[0] == "finetune"]
     assert {c[c.index("--on") + 1] for c in finetunes} == {"train", "retain"}

@@ -39,6 +39,7 @@ def _layered(tmp_path: Path, root: Path) -> Path:
     return python
 
 
+@pytest.mark.slow
 def test_new_method_installs_lists_and_passes_its_tests(tmp_path: Path) -> None:
     out = _run(Path(sys.executable), "-m", "medlethe", "new", "method", "MyLoss",
                "--output", str(tmp_path), cwd=ROOT)
@@ -64,6 +65,7 @@ def test_bad_name_and_existing_folder(tmp_path: Path) -> None:
         new_method("Ok", tmp_path)
 
 
+@pytest.mark.slow
 def test_new_kind_installs_lists_and_runs_end_to_end(tmp_path: Path) -> None:
     """The kind package is medlethe's worked example under the new name: installed, it is
     listed, and its own test runs `medlethe run` on it end to end."""

@@ -43,6 +43,7 @@ def _key(row: dict[str, object]) -> tuple[object, ...]:
                                   "against"))
 
 
+@pytest.mark.slow
 def test_sweep_resumes_and_ray_gives_the_same_numbers(tmp_path: Path) -> None:
     plan_path = tmp_path / "plan.yaml"
     plan_path.write_text(PLAN)

@@ -37,6 +37,7 @@ def test_pack_is_listed_with_its_distribution() -> None:
     assert "medlethe-taskpack-example" in plugins.stdout and "0.1.0" in plugins.stdout
 
 
+@pytest.mark.slow
 def test_pack_task_runs_through_the_cli(tiny_model: Path, tmp_path: Path) -> None:
     proc = run_cli(
         "evaluate",

@@ -82,10 +82,16 @@ def find(res: Results, task: str | None, row: Row) -> MetricResult | None:
     return None
 
 
-def cell(m: MetricResult | None, *, percent: bool = False) -> str:
+#: metrics whose values are shares, shown as percentages wherever a cell shows them
+PERCENT = frozenset({"params_modified"})
+
+
+def cell(m: MetricResult | None, *, percent: bool | None = None) -> str:
+    """A value with its 95 % interval, as text (a share in :data:`PERCENT` as a
+    percentage unless ``percent`` says otherwise)."""
     if m is None or m.value is None:
         return "-"
-    k = 100.0 if percent else 1.0
+    k = 100.0 if (m.metric in PERCENT if percent is None else percent) else 1.0
     v = m.value * k
     # one format per cell, chosen by its largest number; tiny p-values keep their magnitude
     ci = m.ci if m.ci is not None and m.ci.method != "exact (count)" else None
@@ -102,7 +108,7 @@ def marked(res: Results, verdicts: Verdicts, row: Row, task: str | None = None) 
     on a split whose precondition failed, marked with a dagger, and a ratio to the
     target's score withheld (``n/a``)."""
     task = task or task_for(res, row)
-    text = cell(find(res, task, row), percent=row.metric == "params_modified")
+    text = cell(find(res, task, row))
     if text == "-" or verdicts.reason(task, row.split) is None:
         return text
     return "n/a †" if verdicts.withheld(task, row.split, row.metric) else f"{text} †"

@@ -19,9 +19,9 @@ from medlethe.results.schema import Results
 
 #: the columns of ``to_frame``, in order
 COLUMNS = (
-    "run_id", "results_file", "model", "role", "method", "hyperparameters", "seed",
+    "run_id", "results_file", "model", "role", "method", "variant", "hyperparameters", "seed",
     "unlearn_seed", "scenario", "task", "split", "subset", "metric", "against", "value",
-    "ci_low", "ci_high", "ci_method", "ci_unit", "n", "direction", "metric_version",
+    "valid", "ci_low", "ci_high", "ci_method", "ci_unit", "n", "direction", "metric_version",
     "task_version", "backend", "medlethe_version",
 )
 
@@ -51,6 +51,10 @@ def rows_of(res: Results, path: Path | None = None) -> list[dict[str, Any]]:
         "model": prov.get("base_model") or res.model.name_or_path,
         "role": res.model.role,
         "method": res.method.name if res.method is not None else res.model.role,
+        # the method's label in its run (NPO[beta=0.2] in a sweep): two settings of one
+        # method are two variants, never averaged together by a groupby on "variant"
+        "variant": prov.get("variant") or (
+            res.method.name if res.method is not None else res.model.role),
         "hyperparameters": json.dumps(
             {k: v for k, v in method_args.items() if k != "seed"}, sort_keys=True
         ) if res.method is not None else None,
@@ -60,6 +64,9 @@ def rows_of(res: Results, path: Path | None = None) -> list[dict[str, Any]]:
         "backend": res.backend.name,
         "medlethe_version": res.medlethe_version,
     }
+    from medlethe.metrics.preconditions import Verdicts
+
+    verdicts = Verdicts(res.preconditions)
     out = []
     for m in res.metrics:
         task = res.tasks.get(m.task)
@@ -67,6 +74,9 @@ def rows_of(res: Results, path: Path | None = None) -> list[dict[str, Any]]:
             **base,
             "task": m.task, "split": m.split, "subset": m.subset, "metric": m.metric,
             "against": m.against, "value": m.value,
+            # False where the target did not know this split (its precondition failed):
+            # the value is no evidence of forgetting (the † of the reports)
+            "valid": verdicts.reason(m.task, m.split) is None,
             "ci_low": m.ci.low if m.ci else None, "ci_high": m.ci.high if m.ci else None,
             "ci_method": m.ci.method if m.ci else None, "ci_unit": m.ci.unit if m.ci else None,
             "n": m.n, "direction": m.direction, "metric_version": m.metric_version,

@@ -42,6 +42,7 @@ def context(tiny_model: Path, out: Path) -> UnlearnContext:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LOSS_METHODS)
 def test_a_few_steps_lower_forget_likelihood(name: str, tiny_model: Path, tmp_path: Path):
     params = {"epochs": 3, "batch_size": 3}

@@ -61,6 +61,7 @@ def test_projected_step_leaves_the_retain_loss_unchanged_to_first_order() -> Non
         assert abs(plain) > 0.5 * eps * abs(float(g_r @ g_f))
 
 
+@pytest.mark.slow
 def test_fisher_mask_changes_only_the_budgeted_coordinates(scenario: Any) -> None:
     task, target = scenario
     out = unlearn("DuoLearn", task, target, "tiny", params={"epochs": 2}, progress=False)

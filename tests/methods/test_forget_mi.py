@@ -37,6 +37,7 @@ def test_methods_apply_to_their_kind_of_model() -> None:
         {r["pid"] for r in cxr.docs("retain")})
 
 
+@pytest.mark.slow
 def test_forget_mi_pipeline_end_to_end(tmp_path: Path) -> None:
     from medlethe.run import run_pipeline
     from medlethe.unlearn.pipeline import unlearn
@@ -126,6 +127,7 @@ def _to_noised(method: Any, task: Any, folder: Path, original: Path) -> float:
     return float(distance(mine.unimodal, noised.unimodal))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flip", [False, True])
 def test_forget_mi_forgets_and_a_flipped_forget_term_does_not(
     flip: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

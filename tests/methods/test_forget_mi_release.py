@@ -80,6 +80,7 @@ def _head_accuracy(task: Any, folder: Path, head: str) -> float:
     return sum(right) / len(right)
 
 
+@pytest.mark.slow
 def test_fusion_tiny_trains_every_head_and_the_backend_reads_each(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,6 +102,7 @@ def test_fusion_tiny_trains_every_head_and_the_backend_reads_each(
         HFBackend(str(target.path), head="bone").classify(req)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_noise", [False, True])
 def test_release_pushes_forget_embeddings_away_and_use_noise_pulls_them(
     use_noise: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

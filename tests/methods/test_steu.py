@@ -97,6 +97,7 @@ def test_language_model_methods_refuse_a_classifier(small_target: tuple[object, 
         unlearn("GradDiff", task, target, "tiny-bert", progress=False)
 
 
+@pytest.mark.slow
 def test_run_a_classification_scenario_end_to_end(tmp_path: Path) -> None:
     from medlethe.leaderboard import build_site
     from medlethe.run import run_pipeline

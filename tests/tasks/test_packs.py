@@ -227,6 +227,7 @@ def test_mhqa_reads_the_authors_release_variants(tmp_path: Path) -> None:
         ("amnesia/patient-10", {"source": str(PACKS / "amnesia" / "amnesia.jsonl")}),
     ],
 )
+@pytest.mark.slow
 def test_pack_end_to_end_with_tiny(
     hub: Path, tmp_path: Path, scenario: str, task_args: dict[str, str]
 ) -> None:
