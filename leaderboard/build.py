@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from medlethe import Registry, Row, find_kind
+from medlethe.leaderboard.ranking import RULE, rank
 from medlethe.leaderboard.validate import (
     SWEEP_FILE,
     Known,
@@ -177,12 +178,13 @@ def _metric_cell(m: MetricResult | None, verdicts: Verdicts) -> dict[str, Any]:
     if m is None or m.value is None:
         return {"text": "-", "value": None}
     reason = verdicts.reason(m.task, m.split)
+    ends = {"low": m.ci.low, "high": m.ci.high} if m.ci is not None else {}
     if reason is None:
-        return {"text": cell(m), "value": m.value, "direction": m.direction}
+        return {"text": cell(m), "value": m.value, "direction": m.direction, **ends}
     if verdicts.withheld(m.task, m.split, m.metric):
         return {"text": "n/a †", "value": None, "unmet": reason}
     return {"text": f"{cell(m)} †", "value": m.value, "direction": m.direction,
-            "unmet": reason}
+            "unmet": reason, **ends}
 
 
 def _utility_cells(res: Results, verdicts: Verdicts) -> dict[str, dict[str, Any]]:
@@ -378,7 +380,7 @@ def build_site(
     atomic_write_text(
         index,
         env.get_template("index.html.jinja").render(
-            scenarios=scenarios, rejected=rejected, sweeps=sweep_pages),
+            scenarios=scenarios, rejected=rejected, sweeps=sweep_pages, rule=RULE),
     )
     return BuildReport(index, pages, accepted, rejected)
 
@@ -446,6 +448,8 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         for key, _ in shown:
             e.cells.setdefault(key, {"text": "-", "value": None})
     x_key, y_key = axes(entries, {k for k, _ in shown})
+    privacy = next((k for k, _ in shown if k.startswith("mia_auc")), None)
+    ranking = rank(entries, x_key, y_key, privacy)
     versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})
     context = {
         "scenario": scenario,
@@ -457,6 +461,8 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         "axes": (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key)),
         "heatmap": _heatmap([(e.label, e.results) for e in entries]),
         "seeds": across_seeds(entries, shown),
+        "ranking": ranking,
+        "rule": RULE,
     }
     atomic_write_text(inside(out, page), env.get_template("scenario.html.jinja").render(
         **context))
@@ -477,5 +483,9 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         target = inside(out, e.page)
         atomic_write_text(target, env.get_template("run.html.jinja").render(**run_ctx))
         pages.append(target)
+    leader = ranking[0] if ranking and ranking[0].rank == 1 else None
     return {"name": scenario, "page": page, "runs": len(entries), "versions": versions,
-            "group": group}
+            "group": group, "leader": leader,
+            "headline": (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key)),
+            "methods": len({e.label for e in entries if e.results.model.role == "unlearned"}),
+            "submissions": len({e.submission for e in entries})}

@@ -360,3 +360,22 @@ def test_a_share_is_shown_as_a_percentage_everywhere(site: Path) -> None:
     ).glob("results_*.json") if json.loads(f.read_text()).get("method"))
     share = next(m["value"] for m in raw["metrics"] if m["metric"] == "params_modified")
     assert f"{100 * share:.1f}" in steu or f"{100 * share:.3f}" in steu
+
+
+def test_the_declared_ranking_puts_the_oracle_like_run_first(site: Path) -> None:
+    from medlethe.leaderboard.ranking import RULE
+
+    page = next(site.glob("scenario-synthclinic-patient-10-*.html")).read_text()
+    table = page[page.index('id="ranking"'):page.index("</table>", page.index('id="ranking"'))]
+    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"l\"><a [^>]*>([^<]*)</a></td>"
+                      r"\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*<td>[^<]*</td>\s*"
+                      r"<td class=\"l\">([^<]*)</td>", table)
+    by = {label: (rank, dist, keep, why) for rank, label, dist, keep, why in rows}
+    # Retrain is the oracle: distance 0, rank 1; GradAscent collapses: not ranked
+    assert by["Retrain"][0] == "1" and by["Retrain"][1].startswith("0.000")
+    assert by["GradAscent"][0] == "-" and "utility below 95%" in by["GradAscent"][3]
+    ranks = [int(r) for r, *_ in by.values() if r != "-"]
+    assert ranks == sorted(ranks) and ranks[0] == 1  # best first; ties share a rank
+    assert escape(RULE) in page
+    index = (site / "index.html").read_text()
+    assert "Retrain (0.000" in index
