@@ -178,53 +178,39 @@ class ConfigTask(Task):
         prompt = templates.render(
             c.doc_to_text, doc, origin=origin, field="doc_to_text", row=index, root=root
         )
+        opts: tuple[str, ...] = ()
+        gold: int | None = None
         if "doc_to_choice" in self.fields:
-            assert c.doc_to_choice is not None and c.doc_to_gold is not None
-            choices = templates.evaluate(
-                c.doc_to_choice, doc, origin=origin, field="doc_to_choice", row=index
+            opts, gold = self._choices(doc, index)
+            target = opts[gold]
+        else:
+            assert c.doc_to_target is not None
+            target = templates.render(
+                c.doc_to_target, doc, origin=origin, field="doc_to_target", row=index, root=root
             )
-            gold = templates.evaluate(
-                c.doc_to_gold, doc, origin=origin, field="doc_to_gold", row=index
-            )
-            if not isinstance(choices, (list, tuple)) or not choices:
-                raise TaskConfigError(
-                    f"{templates.location(origin, 'doc_to_choice', index)}: must give a "
-                    f"non-empty list, got {type(choices).__name__}"
-                )
-            at_gold = templates.location(origin, "doc_to_gold", index)
-            if isinstance(gold, bool) or not isinstance(gold, int):
-                raise TaskConfigError(f"{at_gold}: must give an integer index, got {gold!r}")
-            if not 0 <= gold < len(choices):
-                raise TaskConfigError(
-                    f"{at_gold}: index {gold} is outside the {len(choices)} choices"
-                )
-            opts = tuple(str(x) for x in choices)
-            return Instance(
-                self.name,
-                split,
-                index,
-                c.output_type,
-                prompt,
-                opts[gold],
-                opts,
-                gold,
-                target_delimiter=c.target_delimiter,
-            )
-        assert c.doc_to_target is not None
-        target = templates.render(
-            c.doc_to_target, doc, origin=origin, field="doc_to_target", row=index, root=root
-        )
         generation = c.generation if "generation" in self.fields else None
-        return Instance(
-            self.name,
-            split,
-            index,
-            c.output_type,
-            prompt,
-            target,
-            generation=generation,
-            target_delimiter=c.target_delimiter,
+        return Instance(self.name, split, index, c.output_type, prompt, target, opts, gold,
+                        generation=generation, target_delimiter=c.target_delimiter)
+
+    def _choices(self, doc: Mapping[str, Any], index: int) -> tuple[tuple[str, ...], int]:
+        """The options of a row and the index of its answer, checked."""
+        c, origin = self.config, str(self.path)
+        assert c.doc_to_choice is not None and c.doc_to_gold is not None
+        choices = templates.evaluate(
+            c.doc_to_choice, doc, origin=origin, field="doc_to_choice", row=index
         )
+        gold = templates.evaluate(c.doc_to_gold, doc, origin=origin, field="doc_to_gold", row=index)
+        if not isinstance(choices, (list, tuple)) or not choices:
+            raise TaskConfigError(
+                f"{templates.location(origin, 'doc_to_choice', index)}: must give a "
+                f"non-empty list, got {type(choices).__name__}"
+            )
+        at_gold = templates.location(origin, "doc_to_gold", index)
+        if isinstance(gold, bool) or not isinstance(gold, int):
+            raise TaskConfigError(f"{at_gold}: must give an integer index, got {gold!r}")
+        if not 0 <= gold < len(choices):
+            raise TaskConfigError(f"{at_gold}: index {gold} is outside the {len(choices)} choices")
+        return tuple(str(x) for x in choices), gold
 
     def provenance(self) -> dict[str, Any]:
         c = self.config
