@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medlethe.errors import MedletheError
 
@@ -55,6 +55,18 @@ class RunFields(BaseModel):
         default_factory=dict, description="include_path=FOLDER (local lm-eval task configs), "
         "num_fewshot=N, limit=N, batch_size=N")
 
+    @model_validator(mode="after")
+    def _utility_checked(self) -> RunFields:
+        self.utility()  # a bad --utility-args is an error before any training
+        return self
+
+    def utility(self) -> Any:
+        """The lm-eval utility evaluation it asks for (``medlethe.lmeval.UtilitySpec``), or
+        ``None``."""
+        from medlethe.lmeval import utility_spec
+
+        return utility_spec(self.utility_tasks, self.utility_args)
+
 
 class RunSpec(RunFields):
     """One run: a model, a scenario, the methods, and how each step runs."""
@@ -65,14 +77,6 @@ class RunSpec(RunFields):
     seed: int = Field(1234, description="the seed of the evaluation (bootstrap intervals); "
                       "the training seed is train_args' seed")
     output: str = Field("medlethe-out", description="folder for the results and the report")
-
-    def utility(self) -> Any:
-        """The lm-eval utility evaluation it asks for (``medlethe.lmeval.UtilitySpec``), or
-        ``None``."""
-        from medlethe.lmeval import utility_spec
-
-        return utility_spec(self.utility_tasks, self.utility_args)
-
 
 def run_spec(spec: RunSpec | str | None = None, scenario: str | None = None, *,
              train_config: Any = None, utility: Any = None, **fields: Any) -> RunSpec:

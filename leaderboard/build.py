@@ -140,14 +140,13 @@ def group_labels(groups: dict[tuple[str, str], list[Entry]]) -> dict[tuple[str, 
     """Per group, what sets it apart from the other groups of its scenario ("" where the
     scenario has one group): the comparability fields whose values differ, with this
     group's values, or the metric versions."""
+    props = {key: comparability(entries[0].results) for key, entries in groups.items()}
     out: dict[tuple[str, str], str] = {}
-    for key, entries in groups.items():
-        others = [g for k, g in groups.items() if k[0] == key[0] and k != key]
-        mine = comparability(entries[0].results)
-        theirs = [comparability(g[0].results) for g in others]
+    for key, mine in props.items():
+        theirs = [p for k, p in props.items() if k[0] == key[0] and k != key]
         differ = [f for f in mine if any(t[f] != mine[f] for t in theirs)]
         text = "; ".join(f"{f}: {_shown(mine[f])}" for f in differ)
-        out[key] = text or ("metric versions differ" if others else "")
+        out[key] = text or ("metric versions differ" if theirs else "")
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from medlethe import Analysis
-from medlethe.report import inline_figure, pyplot
+from medlethe.report import heatmap_figure, inline_figure, pyplot
 from medlethe.sweep import Rows, model_labels, row_index, seed_difference, seed_values
 
 _DISEASE = re.compile(r"/disease-(?P<cat>[a-z][a-z0-9-]*)$")
@@ -80,27 +80,12 @@ class CollateralMatrix(Analysis):
 
 
 def _matrix(matrix: dict[str, Any], label: str) -> Any:
-    import numpy as np
-
-    plt = pyplot()
     cats = matrix["categories"]
-    data = np.array([[np.nan if c is None else c["mean"] for c in line]
-                     for line in matrix["methods"][label]])
-    fig, ax = plt.subplots(figsize=(1.6 + 0.55 * len(cats), 1.2 + 0.45 * len(cats)))
-    finite = data[np.isfinite(data)]
-    im = ax.imshow(data, cmap="Reds", aspect="auto", vmin=min(0.0, float(finite.min(initial=0))),
-                   vmax=max(0.05, float(finite.max(initial=0))))
-    ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(cats)), [f"forgot {c}" for c in cats], fontsize=7)
-    for i in range(len(cats)):
-        for j in range(len(cats)):
-            if np.isfinite(data[i, j]):
-                ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=5,
-                        fontweight="bold" if i == j else "normal")
-    ax.set_title(f"{label}: drop of the answer score (diagonal: forget set)", fontsize=8)
-    fig.colorbar(im, ax=ax, label="target - unlearned")
-    fig.tight_layout()
-    return fig
+    values = [[None if c is None else c["mean"] for c in line]
+              for line in matrix["methods"][label]]
+    return heatmap_figure([f"forgot {c}" for c in cats], cats, values,
+                          title=f"{label}: drop of the answer score (diagonal: forget set)",
+                          colorbar="target - unlearned", bold_diagonal=True)
 
 
 class ForgetSize(Analysis):

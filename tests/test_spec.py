@@ -68,6 +68,11 @@ def test_bad_specs_name_the_file_and_the_fields(tmp_path: Path) -> None:
         load_spec(results)
     with pytest.raises(MedletheError, match="limit"):
         run_spec("tiny", limit=0)
+    # lm-eval utility settings are checked when the spec is made, before any training
+    with pytest.raises(MedletheError, match="unknown --utility-args"):
+        run_spec("tiny", utility_tasks=["lmeval:pubmedqa"], utility_args={"shots": 5})
+    with pytest.raises(MedletheError, match="without --utility-tasks"):
+        Plan(scenarios=["synthclinic/patient-10"], utility_args={"limit": 5})
 
 
 def test_a_plan_expands_into_the_run_specs_of_its_jobs() -> None:

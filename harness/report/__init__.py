@@ -10,7 +10,7 @@ from medlethe._optional import lazy_attributes
 
 if TYPE_CHECKING:
     from medlethe.kind import Row
-    from medlethe.report.figures import inline_figure, pyplot
+    from medlethe.report.figures import heatmap_figure, inline_figure, pyplot
     from medlethe.report.pages import page_environment
     from medlethe.report.text import (
         all_columns,
@@ -33,6 +33,7 @@ _TEXT = ("all_columns", "cell", "collateral_matrix", "find", "headline", "load_r
          "task_for")
 _LAZY = {"Row": "medlethe.kind", "page_environment": "medlethe.report.pages",
          "inline_figure": "medlethe.report.figures", "pyplot": "medlethe.report.figures",
+         "heatmap_figure": "medlethe.report.figures",
          **{name: "medlethe.report.text" for name in _TEXT}}
 
 __getattr__ = lazy_attributes("medlethe.report", _LAZY, globals())
@@ -44,6 +45,7 @@ __all__ = [
     "collateral_matrix",
     "find",
     "headline",
+    "heatmap_figure",
     "inline_figure",
     "load_run_dir",
     "markdown",

@@ -29,10 +29,11 @@ def inline_figure(fig: Any, png: Path) -> str:
     return svg[svg.index("<svg"):]
 
 
-def heatmap(rows: list[str], cols: list[str], values: list[list[float | None]], *,
-            title: str, colorbar: str, path: Path, row_bold: bool = False) -> Path:
-    """A red heatmap of ``values`` (``None``: blank) with each cell's number, as a PNG;
-    ``row_bold``: the diagonal in bold (a square matrix whose diagonal is special)."""
+def heatmap_figure(rows: list[str], cols: list[str], values: list[list[float | None]], *,
+                   title: str, colorbar: str, bold_diagonal: bool = False) -> Any:
+    """A red heatmap of ``values`` (``None``: blank) with each cell's number;
+    ``bold_diagonal``: the diagonal's numbers in bold (a square matrix whose diagonal is
+    special)."""
     import numpy as np
 
     plt = pyplot()
@@ -48,11 +49,18 @@ def heatmap(rows: list[str], cols: list[str], values: list[list[float | None]], 
         for j in range(len(cols)):
             if np.isfinite(data[i, j]):
                 ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                        fontweight="bold" if row_bold and i == j else "normal")
+                        fontweight="bold" if bold_diagonal and i == j else "normal")
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, label=colorbar)
     fig.tight_layout()
+    return fig
+
+
+def heatmap(rows: list[str], cols: list[str], values: list[list[float | None]], *,
+            title: str, colorbar: str, path: Path) -> Path:
+    """:func:`heatmap_figure` saved as a PNG at ``path``."""
+    fig = heatmap_figure(rows, cols, values, title=title, colorbar=colorbar)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    pyplot().close(fig)
     return path

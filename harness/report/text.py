@@ -56,12 +56,10 @@ def _kinds(runs: Sequence[tuple[str, Results]]) -> list[Kind]:
     from medlethe.registry import get_registry
 
     registry = get_registry()
-    own = [find_kind(t.output_type, registry) for t in list(runs[0][1].tasks.values())[:1]]
-    others = [kind_of(name, registry) for name in registry.components["kind"]]
-    seen: dict[type, Kind] = {}
-    for kind in [k for k in own if k is not None] + others:
-        seen.setdefault(type(kind), kind)
-    return list(seen.values())
+    names = list(registry.components["kind"])
+    own = next(iter(runs[0][1].tasks.values())).output_type if runs[0][1].tasks else None
+    first = [own] if own in names else []
+    return [kind_of(n, registry) for n in first + [n for n in names if n != own]]
 
 
 def sections(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, tuple[Row, ...]]]:
@@ -195,11 +193,12 @@ def all_columns() -> list[Row]:
 def markdown(runs: Sequence[tuple[str, Results]]) -> str:
     """A compact table (models as rows, headline metrics with 95 % intervals as columns;
     a column no run has a value for is left out)."""
-    table = [(label, [marked(res, Verdicts(res.preconditions), r) for r in headline(runs)])
+    heads = headline(runs)
+    table = [(label, [marked(res, Verdicts(res.preconditions), r) for r in heads])
              for label, res in runs]
-    keep = [i for i, r in enumerate(headline(runs))
+    keep = [i for i in range(len(heads))
             if not table or any(cells[i] != "-" for _, cells in table)]
-    columns = [headline(runs)[i] for i in keep]
+    columns = [heads[i] for i in keep]
     lines = [
         "| model | " + " | ".join(r.label for r in columns) + " |",
         "|---|" + "---|" * len(columns),

@@ -45,13 +45,14 @@ def headline_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     unmet = {(key.split("|")[0], p["task"], p["split"])
              for key, checks in doc.get("preconditions", {}).items()
              for p in checks if not p["held"]}
+    columns = _columns()
     tables = []
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
         mine = [r for r in rows if r["scenario"] == scenario]
         idx = {(r["label"], r["split"], r["metric"]): r for r in mine
                if r["subset"] is None and r["task"] in (scenario, "(model)")}
         labels = ordered_labels(r["label"] for r in mine)
-        cols = [c for c in _columns() if any((lab, c[2], c[1]) in idx for lab in labels)]
+        cols = [c for c in columns if any((lab, c[2], c[1]) in idx for lab in labels)]
         tables.append({
             "scenario": scenario,
             "columns": [c[0] for c in cols],

@@ -53,6 +53,7 @@ def schedule(sweep: Sweep, done: Done, executor: Executor) -> tuple[
         kept = done.get(job.id)
         if kept is not None:
             runs.setdefault(key, {}).update(kept)
+            sweep.say(f"{job.name}: done before")
             if job.step == "reference":
                 references[key] = executor.put(kept)
             continue
