@@ -3,26 +3,20 @@ gold answer; the gold and perturbed answers' log-likelihoods where metrics need 
 
 from __future__ import annotations
 
-from medlethe import Kind, Requests, Sample
+from medlethe import Requests, Sample
 from medlethe.backends import GenerateRequest
-from medlethe.kinds.text import HEADLINE, SECTIONS, continuations, wrong_answers
+from medlethe.kinds.text import TextKind, continuations, wrong_answers
 from medlethe.task import Instance
-from medlethe.training import CAUSAL_LM
 
 
-class Generate(Kind):
+class Generate(TextKind):
     """Free text, greedy, scored against the gold answer."""
 
-    request_types = ("generate", "loglikelihood")
-    columns = HEADLINE
-    sections = SECTIONS
     yaml_fields = ("doc_to_target", "generation")
-    family = CAUSAL_LM
     default_metrics = ("rouge_l_recall", "rouge_l_f1", "exact_match", "probability",
                        "token_entropy", "semantic_similarity?")
     primary_metric = "rouge_l_recall"
     accuracy_metric = "exact_match"
-    chat_prompts = True
     paired_preconditions = True
 
     def asks(self, instance: Instance, needs: frozenset[str]) -> Requests:

@@ -6,25 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from medlethe import Kind, Requests, Sample
-from medlethe.kinds.text import HEADLINE, SECTIONS, continuations
+from medlethe import Requests, Sample
+from medlethe.kinds.text import TextKind, continuations
 from medlethe.metrics import CHANCE_LABEL
 from medlethe.task import Instance, Task
-from medlethe.training import CAUSAL_LM
 
 
-class MultipleChoice(Kind):
+class MultipleChoice(TextKind):
     """Options scored by log-likelihood; the likeliest is the answer."""
 
-    request_types = ("generate", "loglikelihood")
-    columns = HEADLINE
-    sections = SECTIONS
     yaml_fields = ("doc_to_choice", "doc_to_gold")
-    family = CAUSAL_LM
     default_metrics = ("accuracy", "acc_norm")
     primary_metric = "accuracy"
     accuracy_metric = "accuracy"
-    chat_prompts = True
 
     def axes(self, record: Any) -> tuple[str, str]:
         """A multiple-choice scenario's trade-off: accuracy on forget against retain."""

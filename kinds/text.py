@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from medlethe import Row
+from medlethe import Kind, Row
 from medlethe.backends import LoglikelihoodRequest
 from medlethe.task import Instance
+from medlethe.training import CAUSAL_LM
 
 MC = "multiple_choice"  # rows read from the scenario's multiple-choice form
 
@@ -87,3 +88,14 @@ def continuations(instance: Instance, texts: Iterable[str]) -> list[Loglikelihoo
 def wrong_answers(instance: Instance, needs: frozenset[str]) -> tuple[str, ...]:
     """The perturbed answers to score, where a metric needs them (the truth ratio)."""
     return instance.perturbed if "perturbed" in needs else ()
+
+
+class TextKind(Kind):
+    """What the language-model kinds share: the requests they may ask of a causal LM, their
+    report and headline, and prompts that take the model's chat template."""
+
+    request_types = ("generate", "loglikelihood")
+    columns = HEADLINE
+    sections = SECTIONS
+    family = CAUSAL_LM
+    chat_prompts = True

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from medlethe.errors import ResultsError
 from medlethe.leaderboard.validate import (
     SWEEP_FILE,
     Known,
@@ -18,6 +19,7 @@ from medlethe.leaderboard.validate import (
     SubmissionError,
     validate_submission,
 )
+from medlethe.results import results_files
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,80}$")
 #: where submissions live in a checkout of medlethe
@@ -25,17 +27,10 @@ SUBMISSIONS = Path("leaderboard") / "submissions"
 
 
 def _collect(inputs: Sequence[str | Path]) -> list[Path]:
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = sorted(item.rglob("results_*.json")) + sorted(item.rglob(SWEEP_FILE))
-            if not found:
-                raise SubmissionError(f"{item}: no results_*.json or {SWEEP_FILE} in it.")
-            files += found
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise SubmissionError(f"{item} does not exist.")
+    try:
+        files = results_files(inputs, ("results_*.json", SWEEP_FILE))
+    except ResultsError as e:
+        raise SubmissionError(str(e)) from None
     names = [f.name for f in files]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -33,13 +33,10 @@ from medlethe.metrics import LexiconSpec
 from medlethe.task import (
     GenerationConfig,
     Instance,
-    MetricSpec,
-    Task,
+    SplitsTask,
     TrainingData,
     TrainingExample,
     fingerprint,
-    metric_specs,
-    split_docs,
     training_side,
 )
 from medlethe.tasks import scenarios
@@ -48,7 +45,6 @@ from medlethe.tasks.records import Field, load_records
 VERSION = "1"
 PROMPT = "Question: {question}\nAnswer:"
 GENERATION = GenerationConfig(max_new_tokens=48, stop=["\n"])
-SPLITS = ("forget", "retain", "retain_same_disease", "retain_other_disease", "holdout")
 METRICS = (
     "rouge_l_recall",
     "rouge_l_f1",
@@ -142,10 +138,11 @@ def _rows(patients: Sequence[Patient]) -> list[dict[str, Any]]:
     ]
 
 
-class AmnesiaTask(Task):
+class AmnesiaTask(SplitsTask):
     """One AMNESIA scenario. ``source`` (required): hub id or local file/folder."""
 
     output_type = "generate"
+    metrics = METRICS
     group_by = ("type",)
     row_labels = ("category",)
     # splits are drawn by patient, and a patient's questions are correlated
@@ -193,7 +190,7 @@ class AmnesiaTask(Task):
             "holdout_percent": holdout_percent,
             "seed": seed,
         }
-        self._splits = {
+        self.splits = {
             "forget": _rows(self.forget),
             "retain": _rows(self.retain),
             "retain_same_disease": _rows(same),
@@ -201,15 +198,6 @@ class AmnesiaTask(Task):
             "holdout": _rows(self.holdout),
         }
         self._labels = {p.category: p.label for p in patients}
-
-    def split_names(self) -> list[str]:
-        return [s for s in SPLITS if self._splits[s]]
-
-    def metric_specs(self) -> list[MetricSpec]:
-        return metric_specs(METRICS)
-
-    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
-        return split_docs(self.name, self._splits, split)
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         return Instance(

@@ -18,13 +18,10 @@ from typing import Any
 from medlethe.errors import TaskConfigError
 from medlethe.task import (
     Instance,
-    MetricSpec,
-    Task,
+    SplitsTask,
     TrainingData,
     TrainingExample,
     fingerprint,
-    metric_specs,
-    split_docs,
     training_side,
 )
 
@@ -58,10 +55,11 @@ def cap(rows: Sequence[MCQ], limit: int | None, seed: object) -> list[MCQ]:
     return [r for i, r in enumerate(rows) if i in keep]
 
 
-class MCQTask(Task):
+class MCQTask(SplitsTask):
     """A forget/retain split of multiple-choice questions; subclasses load and split them."""
 
     output_type = "multiple_choice"
+    metrics = METRICS
     group_by = ("type",)
 
     def __init__(
@@ -81,7 +79,7 @@ class MCQTask(Task):
         # held-out questions (generalisation), then the training questions themselves (what
         # the target memorised and unlearning must remove, as TOFU and AMNESIA score them)
         scored = {**evaluate, **{f"{k}_train": train.get(k, []) for k in ("forget", "retain")}}
-        self._eval = {k: [asdict(q) for q in v] for k, v in scored.items() if v}
+        self.splits = {k: [asdict(q) for q in v] for k, v in scored.items() if v}
         self._questions = {k: list(v) for k, v in evaluate.items()}
         self.config = dict(config)
         for on in ("forget", "retain"):
@@ -90,17 +88,8 @@ class MCQTask(Task):
                     f"{name}: no {on} training questions; check the subject or topic chosen "
                     "and the data source."
                 )
-        if "forget" not in self._eval:
+        if "forget" not in self.splits:
             raise TaskConfigError(f"{name}: no labelled evaluation questions for the forget set.")
-
-    def split_names(self) -> list[str]:
-        return list(self._eval)
-
-    def metric_specs(self) -> list[MetricSpec]:
-        return metric_specs(METRICS)
-
-    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
-        return split_docs(self.name, self._eval, split)
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         q = MCQ(**{**doc, "options": tuple(doc["options"])})

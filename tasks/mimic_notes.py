@@ -97,7 +97,7 @@ class MimicNotesTask(NotesClassificationTask):
         if duplicates == "drop":
             table = self._drop_repeats(table)
         self._divide([r for r in table if not r["test"]], [r for r in table if r["test"]])
-        if not self._splits["forget"]:
+        if not self.splits["forget"]:
             held_out = len(table) - len(self._train)
             raise TaskConfigError(
                 f"{PACK}: forget_class {forget_class!r} has no training rows in {source} "

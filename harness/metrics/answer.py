@@ -156,6 +156,13 @@ class TruthRatio(_Core):
         return [max(0.0, 1 - v) for v in values]
 
 
+def _greedy(sample: Sample) -> Sequence[bool] | None:
+    """Per gold-answer token, whether the teacher-forced argmax is the gold token (``None``
+    when the sample has no gold answer tokens)."""
+    gold = sample.gold
+    return gold.is_greedy if gold is not None and gold.is_greedy else None
+
+
 class ExactMemorisation(_Core):
     """Share of gold-answer tokens whose teacher-forced argmax is the gold token."""
 
@@ -163,10 +170,8 @@ class ExactMemorisation(_Core):
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
-        gold = sample.gold
-        if gold is None or not gold.is_greedy:
-            return None
-        return sum(gold.is_greedy) / len(gold.is_greedy)
+        greedy = _greedy(sample)
+        return None if greedy is None else sum(greedy) / len(greedy)
 
 
 class ExtractionStrength(_Core):
@@ -178,12 +183,11 @@ class ExtractionStrength(_Core):
     needs = frozenset({"gold"})
 
     def score(self, sample: Sample) -> float | None:
-        gold = sample.gold
-        if gold is None or not gold.is_greedy:
+        greedy = _greedy(sample)
+        if greedy is None:
             return None
-        n = len(gold.is_greedy)
-        k = n
-        while k > 0 and gold.is_greedy[k - 1]:
+        k = n = len(greedy)
+        while k > 0 and greedy[k - 1]:
             k -= 1
         return 1 - k / n
 

@@ -4,8 +4,8 @@ knowledge of other patients with the same condition)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from medlethe.metrics.runmetric import (
 from medlethe.results.schema import MetricResult
 
 if TYPE_CHECKING:
+    from medlethe.metrics.bootstrap import Clusters
     from medlethe.results.evaluation import EvaluationRun
 
 DISTANCES = ("same_code", "same_category", "same_block", "same_chapter", "other_chapter")
@@ -54,6 +55,31 @@ def _drop(before: float | np.ndarray, after: float | np.ndarray) -> np.ndarray:
     return np.subtract(before, after)
 
 
+def _primary(run: EvaluationRun) -> Iterator[tuple[str, str]]:
+    """Each task of the run with the primary metric of its kind."""
+    for task in run.values:
+        yield task, PRIMARY.get(run.output_type(task), "")
+
+
+def _grouped(
+    metric: RunMetric, task: str, groups: Mapping[str, np.ndarray], data: Sequence[np.ndarray],
+    kept: np.ndarray, clusters: Clusters, seed: int, fn: Callable[..., Any],
+    method: str = "percentile (paired)", **extra: Any,
+) -> list[MetricResult]:
+    """A result per group of retain rows (``groups``: the subset label and a mask of the
+    split's rows): ``fn`` of the means of ``data`` (the rows ``kept``) over the group, its
+    interval resampling the group's clusters."""
+    out = []
+    for label, rows in groups.items():
+        sel = rows[kept]
+        value, ci = bootstrap_of_means(
+            fn, [a[sel] for a in data], clusters.subset(sel), seed, method=method
+        )
+        out.append(metric.result(task, "retain", value, ci, int(sel.sum()), subset=label,
+                                 **extra))
+    return out
+
+
 class Collateral(RunMetric):
     """One row of the collateral matrix: per disease category j of the retain split, the
     drop of the answer score (before - after unlearning; higher means more collateral
@@ -68,22 +94,19 @@ class Collateral(RunMetric):
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out = []
-        for task in run.values:
-            metric = PRIMARY.get(run.output_type(task), "")
+        for task, metric in _primary(run):
             cats = run.row_labels(task, "retain", "category")
             forgot = sorted({str(c) for c in run.row_labels(task, "forget", "category") or [] if c})
             pair = paired_values(run, refs["target"], task, "retain", metric)
             if not cats or pair is None or not forgot:
                 continue
-            for cat in sorted({str(c) for c in cats if c}):
-                rows = np.asarray([str(c) == cat for c in cats])[pair.kept]
-                value, ci = bootstrap_of_means(
-                    _drop, [pair.before[rows], pair.after[rows]], pair.clusters.subset(rows), seed
-                )
-                out.append(
-                    self.result(task, "retain", value, ci, int(rows.sum()), against="target",
-                                subset=f"forgot={'+'.join(forgot)};category={cat}")
-                )
+            label = f"forgot={'+'.join(forgot)};category="
+            groups = {
+                label + cat: np.asarray([str(c) == cat for c in cats])
+                for cat in sorted({str(c) for c in cats if c})
+            }
+            out += _grouped(self, task, groups, [pair.before, pair.after], pair.kept,
+                            pair.clusters, seed, _drop, against="target")
         return out
 
 
@@ -107,6 +130,10 @@ def distance_groups(run: EvaluationRun, task: str) -> dict[str, np.ndarray]:
     return masks
 
 
+def _by_distance(run: EvaluationRun, task: str) -> dict[str, np.ndarray]:
+    return {f"distance={d}": rows for d, rows in distance_groups(run, task).items()}
+
+
 class HierarchyScore(RunMetric):
     """Hierarchy preservation: the retain answer score grouped by ICD-10-CM distance of each
     patient's code to the forgotten codes (same code, category, block, chapter, other)."""
@@ -117,21 +144,12 @@ class HierarchyScore(RunMetric):
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out = []
-        for task in run.values:
-            metric = PRIMARY.get(run.output_type(task), "")
+        for task, metric in _primary(run):
             if run.column(task, "retain", metric) is None:
                 continue
             own = own_values(run, task, "retain", metric)
-            for dist, rows in distance_groups(run, task).items():
-                sel = rows[own.kept]
-                value, ci = bootstrap_of_means(
-                    lambda x: x, [own.values[sel]], own.clusters.subset(sel), seed,
-                    method="percentile",
-                )
-                out.append(
-                    self.result(task, "retain", value, ci, int(sel.sum()),
-                                subset=f"distance={dist}")
-                )
+            out += _grouped(self, task, _by_distance(run, task), [own.values], own.kept,
+                            own.clusters, seed, lambda x: x, method="percentile")
         return out
 
 
@@ -145,18 +163,9 @@ class HierarchyMU(RunMetric):
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out = []
-        for task in run.values:
-            metric = PRIMARY.get(run.output_type(task), "")
+        for task, metric in _primary(run):
             pair = paired_values(run, refs["target"], task, "retain", metric)
-            if pair is None:
-                continue
-            for dist, rows in distance_groups(run, task).items():
-                sel = rows[pair.kept]
-                value, ci = bootstrap_of_means(
-                    ratio, [pair.after[sel], pair.before[sel]], pair.clusters.subset(sel), seed
-                )
-                out.append(
-                    self.result(task, "retain", value, ci, int(sel.sum()),
-                                subset=f"distance={dist}", against="target")
-                )
+            if pair is not None:
+                out += _grouped(self, task, _by_distance(run, task), [pair.after, pair.before],
+                                pair.kept, pair.clusters, seed, ratio, against="target")
         return out

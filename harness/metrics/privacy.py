@@ -8,7 +8,7 @@ means an attacker cannot tell them apart; MIA resistance = 1 - 2|AUC - 0.5|.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -235,6 +235,18 @@ class MinKPlusPlusAUC(MembershipAUC):
     label = "min_k_pp"
 
 
+def _against_oracle(
+    run: EvaluationRun, oracle: EvaluationRun, attack: str
+) -> Iterator[tuple[str, Paired, Paired]]:
+    """Per task, the attack's scores of members and of non-members, each paired with the
+    oracle's on the same rows (tasks without them are skipped)."""
+    for task in run.values:
+        m = paired_values(run, oracle, task, MEMBERS, attack)
+        h = paired_values(run, oracle, task, NON_MEMBERS, attack)
+        if m is not None and h is not None:
+            yield task, m, h
+
+
 class ReferenceMIA(_AUCMetric):
     """The Reference attack: score = (- NLL of this model) - (- NLL of the oracle) per
     question; forget-vs-holdout ROC-AUC, and MIA resistance 1 - 2|AUC - 0.5|."""
@@ -246,11 +258,7 @@ class ReferenceMIA(_AUCMetric):
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out = []
-        for task in run.values:
-            m = paired_values(run, refs["oracle"], task, MEMBERS, LossAUC.attack)
-            h = paired_values(run, refs["oracle"], task, NON_MEMBERS, LossAUC.attack)
-            if m is None or h is None:
-                continue
+        for task, m, h in _against_oracle(run, refs["oracle"], LossAUC.attack):
             value, ci = auc_with_ci(
                 m.after - m.before, h.after - h.before,
                 member_clusters=m.clusters, non_member_clusters=h.clusters, seed=seed,
@@ -283,11 +291,7 @@ class PrivLeak(RunMetric):
         self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
     ) -> list[MetricResult]:
         out = []
-        for task in run.values:
-            m = paired_values(run, refs["oracle"], task, MEMBERS, self.attack)
-            h = paired_values(run, refs["oracle"], task, NON_MEMBERS, self.attack)
-            if m is None or h is None:
-                continue
+        for task, m, h in _against_oracle(run, refs["oracle"], self.attack):
 
             def leak(i: np.ndarray, j: np.ndarray, m: Paired = m, h: Paired = h) -> float:
                 return privleak(rank_auc(m.after[i], h.after[j]),

@@ -1,7 +1,7 @@
 """Versioned, self-describing results files."""
 
 from medlethe.results.evaluation import EvaluationRun
-from medlethe.results.frame import to_frame
+from medlethe.results.frame import results_files, to_frame
 from medlethe.results.io import atomic_write_text, json_schema, read_results, write_results
 from medlethe.results.schema import RESULTS_SCHEMA_VERSION, MetricResult, Results
 
@@ -13,6 +13,7 @@ __all__ = [
     "atomic_write_text",
     "json_schema",
     "read_results",
+    "results_files",
     "to_frame",
     "write_results",
 ]

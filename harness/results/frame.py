@@ -8,7 +8,7 @@ pivot, group by seed or plot. pandas is optional (``pip install pandas``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,20 @@ COLUMNS = (
 )
 
 
-def _files(paths: Iterable[str | Path]) -> list[Path]:
+def results_files(
+    paths: Iterable[str | Path], patterns: Sequence[str] = ("results_*.json",)
+) -> list[Path]:
+    """The files named in ``paths``, and in each folder among them the files below it that
+    match ``patterns`` (sorted, per pattern); an error names a path that does not exist and
+    a folder that holds none."""
     out: list[Path] = []
     for item in map(Path, paths):
         if item.is_dir():
-            found = sorted(item.rglob("results_*.json"))
+            found = [f for pattern in patterns for f in sorted(item.rglob(pattern))]
             if not found:
-                raise ResultsError(f"{item}: no results_*.json file in it or below it.")
+                raise ResultsError(f"{item}: no {' or '.join(patterns)} file in it or below it.")
             out += found
-        elif item.exists():
+        elif item.is_file():
             out.append(item)
         else:
             raise ResultsError(f"{item}: no such results file or folder.")
@@ -91,5 +96,5 @@ def to_frame(paths: str | Path | Iterable[str | Path]) -> Any:
     pd = optional_import("pandas", component="medlethe.results.to_frame",
                          install="pip install pandas")
     items = [paths] if isinstance(paths, str | Path) else list(paths)
-    rows = [row for path in _files(items) for row in rows_of(read_results(path), path)]
+    rows = [row for path in results_files(items) for row in rows_of(read_results(path), path)]
     return pd.DataFrame(rows, columns=list(COLUMNS))

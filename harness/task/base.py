@@ -235,3 +235,21 @@ class Task(ABC):
         if isinstance(data, LabelledData):
             return [e.text for e in data.examples]
         return data.texts + [e.prompt + e.delimiter + e.answer for e in data.examples]
+
+
+class SplitsTask(Task):
+    """A Python task whose splits are rows held in memory: fill ``splits`` (the name of a
+    split to its rows, in the order to report them; empty splits are left out) and, where
+    the kind's default metrics are not the ones, ``metrics`` (names; ``?`` marks optional)."""
+
+    splits: dict[str, list[dict[str, Any]]]
+    metrics: Sequence[str] = ()
+
+    def split_names(self) -> list[str]:
+        return [name for name, rows in self.splits.items() if rows]
+
+    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
+        return split_docs(self.name, self.splits, split)
+
+    def metric_specs(self) -> list[MetricSpec]:
+        return metric_specs(self.metrics) if self.metrics else super().metric_specs()

@@ -30,9 +30,8 @@ from medlethe.task import (
     Instance,
     LabelledData,
     LabelledText,
-    Task,
+    SplitsTask,
     fingerprint,
-    split_docs,
     training_side,
 )
 from medlethe.tasks.synthclinic.categories import BY_KEY, CATEGORIES, Category
@@ -40,7 +39,6 @@ from medlethe.tasks.synthclinic.generator import FIRST, LAST, MONTHS, code_pool
 
 NOTES_VERSION = "1"
 CLASSES = tuple(c.key for c in CATEGORIES)
-SPLITS = ("forget", "retain", "holdout", "paraphrase")
 SCENARIO_PREFIX = "forget-class-"
 
 
@@ -235,9 +233,9 @@ def _check_disjoint(
         )
 
 
-class NotesClassificationTask(Task):
+class NotesClassificationTask(SplitsTask):
     """Class-level forgetting on labelled notes: the base of synthclinic-notes and of the
-    MIMIC-style loader (:mod:`medlethe.tasks.mimic_notes`). Subclasses fill ``_splits``
+    MIMIC-style loader (:mod:`medlethe.tasks.mimic_notes`). Subclasses fill ``splits``
     (rows with ``text``, ``labels`` (class indices), ``pid`` and optionally ``image``, a
     path) through :meth:`_divide`, and set ``classes``, ``multi_label`` and either
     ``forget_classes`` (class-level forgetting) or ``forget_pids`` (patient-level)."""
@@ -248,7 +246,7 @@ class NotesClassificationTask(Task):
     group_by: tuple[str, ...] = ("kind",)
     #: patient-level scenarios: the patients whose rows are forgotten
     forget_pids: frozenset[str] = frozenset()
-    _splits: dict[str, list[dict[str, Any]]]
+    splits: dict[str, list[dict[str, Any]]]
     _train: list[dict[str, Any]]
 
     def _divide(
@@ -261,18 +259,12 @@ class NotesClassificationTask(Task):
         never trained, and a repeated record would count twice."""
         _check_disjoint(self.name, train, holdout)
         self._train = train
-        self._splits = {
+        self.splits = {
             "forget": [r for r in train if self._forgets(r)],
             "retain": [r for r in train if not self._forgets(r)],
             "holdout": holdout,
             **more,
         }
-
-    def split_names(self) -> list[str]:
-        return [s for s in SPLITS if self._splits.get(s)]
-
-    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
-        return split_docs(self.name, self._splits, split)
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         labels = tuple(int(i) for i in doc["labels"])
@@ -292,8 +284,8 @@ class NotesClassificationTask(Task):
         return bool(wanted & set(row["labels"]))
 
     def training_data(self, on: str) -> LabelledData:
-        rows = {"train": self._train, "retain": self._splits["retain"],
-                "forget": self._splits["forget"]}
+        rows = {"train": self._train, "retain": self.splits["retain"],
+                "forget": self.splits["forget"]}
         chosen = training_side(self.name, on, rows)
         return LabelledData(
             [LabelledText(r["text"], tuple(int(i) for i in r["labels"]), r.get("image"))
@@ -359,8 +351,8 @@ class SynthclinicNotesTask(NotesClassificationTask):
             return out
 
         self._divide(rows(train), rows(hold))
-        forget_ids = {r["nid"] for r in self._splits["forget"]}
-        self._splits["paraphrase"] = [r for r in rows(train, paraphrase=True)
+        forget_ids = {r["nid"] for r in self.splits["forget"]}
+        self.splits["paraphrase"] = [r for r in rows(train, paraphrase=True)
                                       if r["nid"] in forget_ids]
 
     def provenance(self) -> dict[str, Any]:

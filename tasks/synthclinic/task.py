@@ -11,13 +11,10 @@ from medlethe.metrics import LexiconSpec
 from medlethe.task import (
     GenerationConfig,
     Instance,
-    MetricSpec,
-    Task,
+    SplitsTask,
     TrainingData,
     TrainingExample,
     fingerprint,
-    metric_specs,
-    split_docs,
     training_side,
 )
 from medlethe.tasks import scenarios
@@ -34,14 +31,6 @@ from medlethe.tasks.synthclinic.generator import (
 TASK_VERSION = f"1+gen{GENERATOR_VERSION}"
 PROMPT = "Question: {question}\nAnswer:"
 GENERATION = GenerationConfig(max_new_tokens=40, stop=["\n"])
-SPLITS = (
-    "forget",
-    "retain",
-    "retain_same_disease",
-    "retain_other_disease",
-    "holdout",
-    "paraphrase",
-)
 QA_METRICS = (
     "rouge_l_recall",
     "rouge_l_f1",
@@ -91,7 +80,7 @@ def _rows(patients: Sequence[Patient], paraphrase: bool = False) -> list[dict[st
     ]
 
 
-class SynthclinicTask(Task):
+class SynthclinicTask(SplitsTask):
     """One synthclinic scenario. ``form="qa"``: free-text answers, greedy generation;
     ``form="mc"``: the same questions as 4-option multiple choice (gold + 3 perturbed)."""
 
@@ -127,7 +116,8 @@ class SynthclinicTask(Task):
         self.data = generate(self.config)
         self.forget, self.retain = split_patients(self.data, self.scenario)
         same, other = scenarios.retain_by_disease(self.forget, self.retain)
-        self._splits: dict[str, list[dict[str, Any]]] = {
+        self.metrics = QA_METRICS if form == "qa" else MC_METRICS
+        self.splits = {
             "forget": _rows(self.forget),
             "retain": _rows(self.retain),
             "retain_same_disease": _rows(same),
@@ -135,15 +125,6 @@ class SynthclinicTask(Task):
             "holdout": _rows(self.data.holdout),
             "paraphrase": _rows(self.forget, paraphrase=True),
         }
-
-    def split_names(self) -> list[str]:
-        return [s for s in SPLITS if self._splits[s]]
-
-    def metric_specs(self) -> list[MetricSpec]:
-        return metric_specs(QA_METRICS if self.form == "qa" else MC_METRICS)
-
-    def docs(self, split: str) -> Sequence[Mapping[str, Any]]:
-        return split_docs(self.name, self._splits, split)
 
     def instance(self, split: str, index: int, doc: Mapping[str, Any]) -> Instance:
         prompt = PROMPT.format(question=doc["question"])
