@@ -269,7 +269,7 @@ def _cmd_leaderboard_submit(args: argparse.Namespace) -> int:
 
     try:
         sub = submit(args.results, args.name, into=args.into, known=Known(_registry(args)),
-                     force=args.force)
+                     force=args.force, by=args.by)
     except SubmissionError as exc:
         print(f"rejected (nothing written): {exc}", file=sys.stderr)
         return 1
@@ -641,6 +641,9 @@ def _add_leaderboard(sub: Any) -> None:
     lbs.add_argument("results", nargs="+",
                      help="results files, run folders, a sweep folder or its sweep_summary.json")
     lbs.add_argument("--name", required=True, help="the submission's folder name")
+    lbs.add_argument("--by", required=True,
+                     help="who submits: a team, group or handle, shown with the date on the "
+                          "leaderboard")
     lbs.add_argument("--into", help="where submissions live (default: leaderboard/submissions "
                      "of the medlethe checkout you are in)")
     lbs.add_argument("--force", action="store_true",

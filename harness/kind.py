@@ -116,6 +116,11 @@ class Kind(Named):
         first, second = (rows(self.headline(record)) + [Row("", "", "")] * 2)[:2]
         return first.label, second.label
 
+    def privacy(self, record: Any) -> str | None:
+        """The header of the membership-inference AUC column (best at 0.5) that breaks the
+        leaderboard's ranking ties; ``None``: no tie-breaker."""
+        return None
+
     def record(self, task: Task) -> dict[str, Any]:
         """Fields this kind adds to the task's record in the results (a classifier's
         classes)."""

@@ -70,6 +70,10 @@ class Classify(Kind):
         classes = getattr(record, "classes", None)
         return CLASS_LEVEL if classes is not None and classes.forget else PATIENT_LEVEL
 
+    def privacy(self, record: Any) -> str | None:
+        """The LOSS attack's AUC at class level; a patient-level scenario has no AUC column."""
+        return "MIA AUC LOSS" if self.headline(record) is CLASS_LEVEL else None
+
     def axes(self, record: Any) -> tuple[str, str]:
         """Forget-class F1 against the other classes' (class level); else the forget
         split's macro F1 against the test split's (patient level)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from medlethe import Kind, Row
 from medlethe.backends import LoglikelihoodRequest
@@ -99,3 +100,6 @@ class TextKind(Kind):
     sections = SECTIONS
     family = CAUSAL_LM
     chat_prompts = True
+
+    def privacy(self, record: Any) -> str | None:
+        return "MIA AUC Min-K"

@@ -32,12 +32,15 @@ from medlethe.leaderboard.validate import (
 )
 from medlethe.metrics import Verdicts
 from medlethe.report import (
+    Point,
     all_columns,
     cell,
     collateral_matrix,
     find,
+    inline_figure,
     page_environment,
     task_for,
+    tradeoff_figure,
 )
 from medlethe.results import MetricResult, Results, atomic_write_text
 
@@ -52,20 +55,34 @@ def columns() -> list[tuple[str, str, Row]]:
     return [(column_key(r.label), r.label, r) for r in all_columns()]
 
 
+def _main_kind(entries: Sequence[Entry]) -> tuple[Any, Any]:
+    """The kind of the first run's main task (``None`` where no kind is installed), and
+    the task's record."""
+    tasks = list(entries[0].results.tasks.values())
+    return (find_kind(tasks[0].output_type), tasks[0]) if tasks else (None, None)
+
+
 def axes(entries: Sequence[Entry], keys: set[str]) -> tuple[str, str]:
     """The keys of the trade-off plot's x (forgetting) and y (utility) columns, as the
     kind of the first run's main task gives them (``Kind.axes``); where no kind is
     installed, the first two columns with values."""
-    tasks = list(entries[0].results.tasks.values())
-    kind = find_kind(tasks[0].output_type) if tasks else None
-    found = tuple(map(column_key, kind.axes(tasks[0]))) if kind is not None else ()
+    kind, task = _main_kind(entries)
+    found = tuple(map(column_key, kind.axes(task))) if kind is not None else ()
     if len(found) == 2 and set(found) <= keys:
         return found[0], found[1]
     first = [k for k, _, _ in columns() if k in keys] + ["", ""]
     return first[0], first[1]
+
+
+def privacy_key(entries: Sequence[Entry], keys: set[str]) -> str | None:
+    """The key of the column that breaks ranking ties (``Kind.privacy``), if shown."""
+    kind, task = _main_kind(entries)
+    header = kind.privacy(task) if kind is not None else None
+    return column_key(header) if header and column_key(header) in keys else None
+
+
 #: general utility on lm-eval tasks (medlethe.lmeval): the first task's first metric, MU
 UTILITY_COLUMNS = [("lmeval_score", "lm-eval score"), ("lmeval_mu", "MU lm-eval")]
-SCATTER = {"width": 460, "height": 360, "pad": 48}
 
 
 @dataclass
@@ -76,6 +93,8 @@ class Entry:
     submission: str
     path: Path
     results: Results
+    by: str = ""
+    submitted: str = ""
     page: str = ""
     cells: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -198,28 +217,23 @@ def _utility_cells(res: Results, verdicts: Verdicts) -> dict[str, dict[str, Any]
     return {"lmeval_score": _metric_cell(first, verdicts), "lmeval_mu": _metric_cell(mu, verdicts)}
 
 
-def _scatter(entries: Sequence[Entry], x_key: str, y_key: str) -> dict[str, Any]:
-    """Points (forget score on x, lower is better forgetting; retain score on y, higher is
-    better utility) in SVG coordinates, with the Pareto front marked."""
-    w, h, pad = SCATTER["width"], SCATTER["height"], SCATTER["pad"]
-    pts = []
+def _tradeoff(entries: Sequence[Entry], x_key: str, y_key: str, axes: tuple[str, str],
+              png: Path) -> str:
+    """The group's trade-off figure as inline SVG (and a PNG at ``png``): every run whose
+    target knew both axes' splits, with intervals; oracle and target as reference lines."""
+    points = []
     for e in entries:
-        x, y = e.cells[x_key]["value"], e.cells[y_key]["value"]
-        if x is None or y is None or "unmet" in e.cells[x_key] or "unmet" in e.cells[y_key]:
+        x, y = e.cells[x_key], e.cells[y_key]
+        if x["value"] is None or y["value"] is None or "unmet" in x or "unmet" in y:
             continue  # no point where the target did not know what is plotted
-        pts.append({"label": e.label, "page": e.page, "x": x, "y": y})
-    for p in pts:  # Pareto: no other run forgets at least as much and keeps at least as much
-        p["front"] = not any(
-            (q["x"] <= p["x"] and q["y"] >= p["y"]) and (q["x"] < p["x"] or q["y"] > p["y"])
-            for q in pts
-        )
-        p["cx"] = round(pad + p["x"] * (w - 2 * pad), 1)
-        p["cy"] = round(h - pad - p["y"] * (h - 2 * pad), 1)
-    ticks = [
-        {"v": t / 4, "x": pad + t / 4 * (w - 2 * pad), "y": h - pad - t / 4 * (h - 2 * pad)}
-        for t in range(5)
-    ]
-    return {"points": pts, "ticks": ticks, **SCATTER}
+        points.append(Point(e.label, x["value"], y["value"], _interval(x), _interval(y),
+                            url=e.page, role=e.results.model.role or "unlearned"))
+    fig = tradeoff_figure(points, x_label=axes[0], y_label=axes[1])
+    return inline_figure(fig, png)
+
+
+def _interval(cell: dict[str, Any]) -> tuple[float, float] | None:
+    return (cell["low"], cell["high"]) if "low" in cell and "high" in cell else None
 
 
 def _heatmap(runs: Sequence[tuple[str, Results]]) -> dict[str, Any] | None:
@@ -356,7 +370,7 @@ def build_site(
     accepted, rejected = _validate_all(_sources(inputs), Known(registry))
     groups = group_runs(
         [
-            Entry(_label(res), sub.source.name, path, res)
+            Entry(_label(res), sub.source.name, path, res, sub.by, sub.submitted)
             for sub in accepted
             for path, res in sub.runs
         ]
@@ -379,7 +393,8 @@ def build_site(
     atomic_write_text(
         index,
         env.get_template("index.html.jinja").render(
-            scenarios=scenarios, rejected=rejected, sweeps=sweep_pages, rule=RULE),
+            scenarios=scenarios, rejected=rejected, sweeps=sweep_pages, rule=RULE,
+            submissions=accepted),
     )
     return BuildReport(index, pages, accepted, rejected)
 
@@ -447,8 +462,9 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         for key, _ in shown:
             e.cells.setdefault(key, {"text": "-", "value": None})
     x_key, y_key = axes(entries, {k for k, _ in shown})
-    privacy = next((k for k, _ in shown if k.startswith("mia_auc")), None)
+    privacy = privacy_key(entries, {k for k, _ in shown})
     ranking = rank(entries, x_key, y_key, privacy)
+    labels = (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key))
     versions = sorted({(n, t.version) for e in entries for n, t in e.results.tasks.items()})
     context = {
         "scenario": scenario,
@@ -456,8 +472,9 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         "versions": versions,
         "entries": entries,
         "columns": shown,
-        "scatter": _scatter(entries, x_key, y_key),
-        "axes": (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key)),
+        "axes": labels,
+        "tradeoff": _tradeoff(entries, x_key, y_key, labels,
+                              inside(out, f"figures/{page.removesuffix('.html')}/tradeoff.png")),
         "heatmap": _heatmap([(e.label, e.results) for e in entries]),
         "seeds": across_seeds(entries, shown),
         "ranking": ranking,

@@ -5,14 +5,17 @@ request. Only what the leaderboard reads is copied: ``results_*.json`` and a swe
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from medlethe.errors import ResultsError
 from medlethe.leaderboard.validate import (
+    ABOUT_FILE,
     SWEEP_FILE,
     Known,
     Submission,
@@ -68,9 +71,11 @@ def submit(
     into: str | Path | None = None,
     known: Known | None = None,
     force: bool = False,
+    by: str = "",
 ) -> Submission:
     """Validate ``inputs`` as one submission and write it to ``into/name`` (by default the
-    working checkout's ``leaderboard/submissions``); nothing is written when any file is
+    working checkout's ``leaderboard/submissions``) with ``submission.json`` (``by``: a team,
+    group or handle, and today's date); nothing is written when any file is
     refused, or when a run's knowledge precondition failed unless ``force``."""
     into = checkout_submissions() if into is None else Path(into)
     if not _NAME.match(name):
@@ -87,6 +92,8 @@ def submit(
     try:
         for f in files:
             shutil.copyfile(f, staging / f.name)
+        about = {"by": by, "submitted": datetime.now(UTC).date().isoformat()}
+        (staging / ABOUT_FILE).write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
         checked = validate_submission(staging, known=known)  # what a pull request gets
         failed = unmet(checked)
         if failed and not force:

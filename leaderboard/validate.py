@@ -52,6 +52,10 @@ class Submission:
 
     source: Path
     runs: list[tuple[Path, Results]] = field(default_factory=list)
+    #: who submitted it and when (``submission.json``, written by ``leaderboard submit``;
+    #: without it, the date is the first run's)
+    by: str = ""
+    submitted: str = ""
     #: sweep summaries (``medlethe sweep``'s ``sweep_summary.json``), with their files
     sweeps: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
@@ -292,6 +296,28 @@ def metric_key(m: MetricResult) -> str:
 
 #: what a sweep writes for the leaderboard (medlethe.sweep.report defines it)
 SWEEP_FILE = SUMMARY_FILE
+#: a submission folder's own record: who submitted it and on which day
+ABOUT_FILE = "submission.json"
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def read_about(path: Path) -> dict[str, str]:
+    """A submission's ``submission.json``: ``by`` (a team, group or handle) and
+    ``submitted`` (YYYY-MM-DD), checked like the results (no markup or free text)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionError(f"{path}: not readable JSON ({exc}).") from exc
+    if not isinstance(raw, dict) or set(raw) - {"by", "submitted"} or not all(
+            isinstance(v, str) for v in raw.values()):
+        raise SubmissionError(
+            f"{path}: holds exactly 'by' and 'submitted' (strings); let 'medlethe leaderboard "
+            "submit --by NAME' write it."
+        )
+    check_text(raw, path)
+    if not _DAY.match(raw.get("submitted", "")):
+        raise SubmissionError(f"{path}: 'submitted' must be a date, YYYY-MM-DD.")
+    return {"by": raw.get("by", ""), "submitted": raw["submitted"]}
 
 
 def read_sweep_summary(path: Path, known: Known | None = None) -> dict[str, Any]:
@@ -376,4 +402,10 @@ def validate_submission(
                 )
         sub.runs.append((f, res))
     sub.sweeps = [(f, read_sweep_summary(f, known)) for f in sweeps]
+    about = source / ABOUT_FILE if source.is_dir() else None
+    if about is not None and about.is_file():
+        fields = read_about(about)
+        sub.by, sub.submitted = fields["by"], fields["submitted"]
+    else:
+        sub.submitted = min((res.created[:10] for _, res in sub.runs), default="")
     return sub

@@ -58,7 +58,13 @@ def test_site_has_tables_scatter_heatmap_and_run_pages(site: Path) -> None:
     page = scenario_page(site)
     assert page.name in index
     page_html = page.read_text()
-    assert page_html.count('class="point ') == len(demo_files())  # one point per run
+    # one point per run, each linked to its page, drawn by matplotlib with its label
+    assert page_html.count('id="tradeoff-point-') == len(demo_files())
+    assert page_html.count('id="tradeoff-label-') == len(demo_files())
+    assert page_html.count('xlink:href="runs/') == len(demo_files())
+    index = (site / "index.html").read_text()
+    assert 'id="submissions"' in index and "medlethe developers" in index
+    assert "2026-11-30" in index
     assert (
         'id="heatmap"' in page_html
         and "<script src" not in page_html
@@ -122,7 +128,7 @@ def test_site_in_headless_chromium(site: Path, chromium: str) -> None:
     loaded = Rows()
     loaded.feed(dom)
     assert loaded.runs == static.runs and len(loaded.runs) == len(demo_files())
-    assert dom.count("<circle") == len(demo_files())
+    assert dom.count('id="tradeoff-point-') == len(demo_files())
     # the hash form of sorting (a shared link) still works
     assert re.search(r'data-dir="desc"', browse(chromium, f"{url}#sort=afe-desc", "--dump-dom"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -177,6 +183,70 @@ def test_click_sorts_and_opens_a_run(site: Path, chromium: str) -> None:
             page.wait_for_load_state()
             assert page.url.endswith(f"runs/{first}.html")
             assert first in page.content()
+        finally:
+            browser.close()
+
+
+def test_front_aims_at_the_oracle_not_at_zero() -> None:
+    """A collapsed model (forget 0, retain 0.1) is beaten by a run near the oracle's forget
+    score with more utility; the untouched target is a reference, never on the front."""
+    from medlethe.report import Point, front
+
+    pts = [Point("target", 0.9, 0.9, role="target"), Point("oracle", 0.3, 0.8, role="oracle"),
+           Point("near", 0.32, 0.78), Point("collapsed", 0.0, 0.1), Point("kept", 0.6, 0.85),
+           Point("worse", 0.5, 0.6)]
+    assert [p.label for p in front(pts, 0.3)] == ["near", "kept"]
+    # without an oracle, lower forget scores count as nearer: the collapsed run is back
+    assert [p.label for p in front(pts, None)] == ["collapsed", "near", "kept"]
+
+
+LAYOUT = """() => {
+  const box = e => { const r = e.getBoundingClientRect();
+                     return [r.left, r.top, r.right, r.bottom]; };
+  return {
+    page: document.documentElement.scrollWidth,
+    boxes: Array.from(document.querySelectorAll(".wide")).map(e => box(e)[2]),
+    labels: Array.from(document.querySelectorAll('[id^="tradeoff-label-"]')).map(box),
+  };
+}"""
+
+
+def overlaps(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+
+
+def test_overlaps_sees_overlapping_boxes() -> None:
+    assert overlaps([0, 0, 10, 10], [5, 5, 15, 15])
+    assert not overlaps([0, 0, 10, 10], [10, 0, 20, 10])
+
+
+@pytest.mark.slow
+def test_pages_fit_1400px_and_plot_labels_do_not_overlap(site: Path, chromium: str) -> None:
+    """In Chromium at 1400 px: no page scrolls sideways, every table's box fits the
+    viewport (a wider table scrolls inside it, first column sticky), and no two labels of a
+    trade-off plot overlap; a screenshot of each page is kept for a reader."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pages = [site / "index.html", *sorted(site.glob("scenario-*.html")),
+             *sorted((site / "runs").glob("*.html"))[:2]]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            view = browser.new_page(viewport={"width": 1400, "height": 900})
+            labelled = 0
+            for page in pages:
+                view.goto(page.resolve().as_uri())
+                got = view.evaluate(LAYOUT)
+                assert got["page"] <= 1400, (page.name, got["page"])
+                assert all(right <= 1400 for right in got["boxes"]), (page.name, got["boxes"])
+                boxes = got["labels"]
+                clash = [(i, j) for i in range(len(boxes)) for j in range(i)
+                         if overlaps(boxes[i], boxes[j])]
+                assert not clash, (page.name, clash)
+                labelled += len(boxes)
+                view.screenshot(path=str(SCREENSHOTS / f"layout-{page.stem}.png"),
+                                full_page=True)
+            assert labelled >= len(demo_files())  # the plots were there to check
         finally:
             browser.close()
 
@@ -248,6 +318,20 @@ def test_bad_submission_is_rejected_alone(tmp_path: Path, edit, reason: str) -> 
     assert "<script>alert" not in site_text and "&lt;script&gt;alert" not in site_text
 
 
+@pytest.mark.parametrize(
+    ("about", "reason"),
+    [({"by": "<b>lab</b>", "submitted": "2026-12-01"}, "markup"),
+     ({"by": "lab", "submitted": "yesterday"}, "YYYY-MM-DD"),
+     ({"by": "lab", "submitted": "2026-12-01", "email": "x"}, "exactly 'by' and 'submitted'")],
+)
+def test_submission_record_is_checked(tmp_path: Path, about: dict, reason: str) -> None:  # type: ignore[type-arg]
+    sub = _submission(tmp_path, "sub", lambda raw, i: None)
+    assert validate_submission(sub).by == ""  # no record: anonymous, dated by its runs
+    (sub / "submission.json").write_text(json.dumps(about))
+    with pytest.raises(SubmissionError, match=re.escape(reason)):
+        validate_submission(sub)
+
+
 @pytest.mark.slow
 def test_cli_validate_and_build(tmp_path: Path) -> None:
     ok = run_cli("leaderboard", "validate", str(DEMO))
@@ -269,7 +353,8 @@ def test_every_checked_in_submission_passes_the_pull_request_check(folder: str) 
     """What a pull request's check runs on each submission folder."""
     sub = validate_submission(ROOT / "leaderboard" / "submissions" / folder)
     assert sub.runs or sub.sweeps
-    allowed = re.compile(r"^(results_[0-9T-]+-[0-9a-f]{8}\.json|sweep_summary\.json)$")
+    allowed = re.compile(
+        r"^(results_[0-9T-]+-[0-9a-f]{8}\.json|sweep_summary\.json|submission\.json)$")
     for f in (ROOT / "leaderboard" / "submissions" / folder).rglob("*"):
         assert f.is_dir() or allowed.match(f.name), f"{f} is not a submission file"
 
@@ -284,31 +369,34 @@ def test_submit_writes_a_valid_folder_or_nothing(tmp_path: Path) -> None:
     (run / "values_x.json").write_text("{}")  # per-sample values never travel
     # the demo's target did not know the paraphrase split: refused without --force
     proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
-                   "--into", str(into))
+                   "--by", "lab-x", "--into", str(into))
     assert proc.returncode == 1 and "synthclinic/patient-10:paraphrase" in proc.stderr
     assert not (into / "my-run").exists()
     proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
-                   "--into", str(into), "--force")
+                   "--by", "lab-x", "--into", str(into), "--force")
     assert proc.returncode == 0, proc.stderr
     assert "warning: failed preconditions" in proc.stderr
     written = sorted(p.name for p in (into / "my-run").iterdir())
-    assert written == sorted(f.name for f in demo_files()[:3])
+    assert written == sorted([*(f.name for f in demo_files()[:3]), "submission.json"])
+    sub = validate_submission(into / "my-run")
+    assert sub.by == "lab-x" and re.match(r"^\d{4}-\d{2}-\d{2}$", sub.submitted)
     bad = tmp_path / "bad"
     bad.mkdir()
     raw = json.loads(demo_files()[0].read_text())
     raw["backend"]["args"]["note"] = "<b>hi</b>"
     (bad / demo_files()[0].name).write_text(json.dumps(raw))
-    proc = run_cli("leaderboard", "submit", str(bad), "--name", "bad-run", "--into", str(into))
+    proc = run_cli("leaderboard", "submit", str(bad), "--name", "bad-run", "--by", "lab-x",
+                   "--into", str(into))
     assert proc.returncode == 1 and "markup" in proc.stderr
     assert sorted(p.name for p in into.iterdir()) == ["my-run"]  # nothing else written
     proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "my-run",
-                   "--into", str(into), "--force")
+                   "--by", "lab-x", "--into", str(into), "--force")
     assert proc.returncode == 1 and "exists" in proc.stderr
     # outside a checkout, and without --into: refused, nothing written where it runs
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     proc = run_cli("leaderboard", "submit", str(run.parent), "--name", "other-run",
-                   "--force", cwd=outside)
+                   "--by", "lab-x", "--force", cwd=outside)
     assert proc.returncode == 1 and "not inside a checkout" in proc.stderr
     assert list(outside.iterdir()) == []
 

@@ -10,7 +10,14 @@ from medlethe._optional import lazy_attributes
 
 if TYPE_CHECKING:
     from medlethe.kind import Row
-    from medlethe.report.figures import heatmap_figure, inline_figure, pyplot
+    from medlethe.report.figures import (
+        Point,
+        front,
+        heatmap_figure,
+        inline_figure,
+        pyplot,
+        tradeoff_figure,
+    )
     from medlethe.report.pages import page_environment
     from medlethe.report.text import (
         all_columns,
@@ -33,17 +40,20 @@ _TEXT = ("all_columns", "cell", "collateral_matrix", "find", "headline", "load_r
          "task_for")
 _LAZY = {"Row": "medlethe.kind", "page_environment": "medlethe.report.pages",
          "inline_figure": "medlethe.report.figures", "pyplot": "medlethe.report.figures",
-         "heatmap_figure": "medlethe.report.figures",
+         **{name: "medlethe.report.figures" for name in ("Point", "front", "heatmap_figure",
+                                                         "tradeoff_figure")},
          **{name: "medlethe.report.text" for name in _TEXT}}
 
 __getattr__ = lazy_attributes("medlethe.report", _LAZY, globals())
 
 __all__ = [
+    "Point",
     "Row",
     "all_columns",
     "cell",
     "collateral_matrix",
     "find",
+    "front",
     "headline",
     "heatmap_figure",
     "inline_figure",
@@ -57,4 +67,5 @@ __all__ = [
     "show_report",
     "tables",
     "task_for",
+    "tradeoff_figure",
 ]

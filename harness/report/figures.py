@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ def inline_figure(fig: Any, png: Path) -> str:
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
     buf = io.StringIO()
-    fig.savefig(buf, format="svg")
+    with plt.rc_context({"svg.fonttype": "none"}):  # text stays text: readable, searchable
+        fig.savefig(buf, format="svg")
     plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]
@@ -64,3 +67,82 @@ def heatmap(rows: list[str], cols: list[str], values: list[list[float | None]], 
     fig.savefig(path, dpi=120)
     pyplot().close(fig)
     return path
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run on a trade-off plot: its label, forget score ``x`` and utility ``y`` with
+    their intervals (``None``: no interval), the page it links to, and its role (``target``
+    and ``oracle`` are drawn as references, anything else as a method)."""
+
+    label: str
+    x: float
+    y: float
+    x_ci: tuple[float, float] | None = None
+    y_ci: tuple[float, float] | None = None
+    url: str = ""
+    role: str = "unlearned"
+
+
+def front(points: Sequence[Point], oracle_x: float | None) -> list[Point]:
+    """The runs no other unlearned run beats on both counts: a forget score at least as
+    near the oracle's (over- and under-forgetting both count) and a utility at least as
+    high, one of them strictly. Without an oracle, lower forget scores count as nearer.
+    The target and the oracle are references, never on the front; sorted by distance."""
+
+    def dist(p: Point) -> float:
+        return abs(p.x - oracle_x) if oracle_x is not None else p.x
+
+    runs = [p for p in points if p.role not in ("target", "oracle")]
+    out = [p for p in runs if not any(
+        dist(q) <= dist(p) and q.y >= p.y and (dist(q) < dist(p) or q.y > p.y) for q in runs)]
+    return sorted(out, key=dist)
+
+
+def tradeoff_figure(points: Sequence[Point], *, x_label: str, y_label: str,
+                    id_prefix: str = "tradeoff") -> Any:
+    """Forgetting (x) against utility (y): each run with its interval bars on both axes and
+    its label placed clear of the others (adjustText); the first oracle's and target's
+    scores as reference lines; the front toward the oracle (:func:`front`) as a line. SVG
+    ids: ``{id_prefix}-point-N`` per run and ``{id_prefix}-label-N`` per label, in the
+    order of ``points``; a run's marker links to its ``url``."""
+    from adjustText import adjust_text
+
+    plt = pyplot()
+    ref = {p.role: p for p in reversed(points) if p.role in ("target", "oracle")}
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    styles = {"oracle": ("tab:green", "--"), "target": ("tab:gray", ":")}
+    for role, (color, dash) in styles.items():
+        if role in ref:
+            ax.axvline(ref[role].x, color=color, ls=dash, lw=1, label=f"{role} forget score")
+            ax.axhline(ref[role].y, color=color, ls=dash, lw=1, alpha=0.6,
+                       label=f"{role} utility")
+    best = front(points, ref["oracle"].x if "oracle" in ref else None)
+    if len(best) > 1:
+        ax.plot([p.x for p in best], [p.y for p in best], color="#c0392b", lw=1, alpha=0.7,
+                label="front toward the oracle")
+    on_front = {id(p) for p in best}
+    texts = []
+    for i, p in enumerate(points):
+        color = styles[p.role][0] if p.role in styles else (
+            "#c0392b" if id(p) in on_front else "#34495e")
+        xerr = [[p.x - p.x_ci[0]], [p.x_ci[1] - p.x]] if p.x_ci else None
+        yerr = [[p.y - p.y_ci[0]], [p.y_ci[1] - p.y]] if p.y_ci else None
+        bars = ax.errorbar([p.x], [p.y], xerr=xerr, yerr=yerr, fmt="s" if p.role in styles
+                           else "o", color=color, ms=5, capsize=2, lw=0.8)
+        bars[0].set_gid(f"{id_prefix}-point-{i}")
+        if p.url:
+            bars[0].set_url(p.url)
+        text = ax.text(p.x, p.y, p.label, fontsize=8, color=color, parse_math=False)
+        text.set_gid(f"{id_prefix}-label-{i}")
+        texts.append(text)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(alpha=0.25)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0), frameon=False)
+    fig.tight_layout()
+    if texts:
+        adjust_text(texts, ax=ax, expand=(1.3, 1.6),
+                    arrowprops={"arrowstyle": "-", "color": "#999", "lw": 0.5})
+    return fig
