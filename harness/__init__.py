@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from medlethe.analysis import Analysis
+    from medlethe.attack import Attack, AttackContext, AttackOutput
     from medlethe.backends import Backend
     from medlethe.evaluator import evaluate
     from medlethe.judge import compare
@@ -79,6 +80,10 @@ _LAZY = {
     "Backend": "medlethe.backends",
     # sweep analyses
     "Analysis": "medlethe.analysis",
+    # attacks on unlearned models
+    "Attack": "medlethe.attack",
+    "AttackContext": "medlethe.attack",
+    "AttackOutput": "medlethe.attack",
 }
 
 
@@ -87,6 +92,9 @@ __getattr__ = lazy_attributes("medlethe", _LAZY, globals())
 
 __all__ = [
     "Analysis",
+    "Attack",
+    "AttackContext",
+    "AttackOutput",
     "Backend",
     "Batch",
     "EvaluationRun",

@@ -140,8 +140,9 @@ def _run_spec(args: argparse.Namespace) -> tuple[Any, list[str]]:
 
     given = {k: v for k, v in vars(args).items() if k in RunSpec.model_fields}
     scenarios = [s for item in given.pop("scenario", []) for s in _csv(item)]
-    if "method_args" in given:
-        given["method_args"] = _method_args(given["method_args"])
+    for name in ("method_args", "attack_args"):
+        if name in given:
+            given[name] = _method_args(given[name], f"--{name.replace('_', '-')}")
     base = load_spec(args.spec) if args.spec else None
     spec = run_spec(base, scenarios[0] if scenarios else None, **given)
     return spec, scenarios or [spec.scenario]
@@ -203,13 +204,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return _sweep(plan, args, args.output or plan.output or "medlethe-sweep")
 
 
-def _method_args(items: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _method_args(items: dict[str, Any], flag: str = "--method-args"
+                 ) -> dict[str, dict[str, Any]]:
     """``{"NPO.beta": 0.2}`` -> ``{"NPO": {"beta": 0.2}}``."""
     out: dict[str, dict[str, Any]] = {}
     for key, value in items.items():
         method, sep, param = key.rpartition(".")
         if not sep or not method:
-            raise MedletheError(f"--method-args takes METHOD.PARAM=VALUE, got {key!r}")
+            raise MedletheError(f"{flag} takes NAME.PARAM=VALUE, got {key!r}")
         out.setdefault(method, {})[param] = value
     return out
 
@@ -537,6 +539,8 @@ def _add_run(sub: Any) -> None:
     flag("log_samples", action="store_true")
     flag("methods", type=_csv, metavar="M,M,...", help_extra="; '' for none")
     flag("method_args", type=_kv, metavar="M.K=V,...")
+    flag("attacks", type=_csv, metavar="A,A,...")
+    flag("attack_args", type=_kv, metavar="A.K=V,...")
     flag("train_args", type=_kv, metavar="K=V,...")
     flag("seed", type=int)
     flag("cache", metavar="FILE")
@@ -622,6 +626,8 @@ def _add_listers(sub: Any) -> None:
                                 help="show the --task-args one task takes, with defaults")
     sub.add_parser("analyses", help="list registered sweep analyses").set_defaults(
         func=_cmd_list("analysis"))
+    sub.add_parser("attacks", help="list registered attacks on unlearned models").set_defaults(
+        func=_cmd_list("attack"))
 
 
 def _add_leaderboard(sub: Any) -> None:

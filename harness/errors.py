@@ -35,7 +35,12 @@ class ResultsError(MedletheError):
     """A results file is malformed or has an unknown schema version."""
 
 
+class AttackError(MedletheError):
+    """An attack's parameters are invalid, or the attack failed."""
+
+
 __all__ = [
+    "AttackError",
     "BackendError",
     "DatasetError",
     "MedletheError",

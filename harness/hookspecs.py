@@ -137,6 +137,24 @@ def register_methods(register: Register) -> None:
     """
 
 
+# --- What might undo it ---------------------------------------------------------------------
+
+
+@hookspec
+def register_attacks(register: Register) -> None:
+    """Register attacks: attempts to bring back what an unlearned model was made to forget
+    (quantizing its weights, a few steps of fine-tuning, other prompts).
+
+    ``factory`` builds a :class:`medlethe.Attack` when called with the attack's parameters
+    as keyword arguments (validated by its pydantic ``Params``). ``Attack.attack(ctx)``
+    receives an :class:`medlethe.AttackContext` (the unlearned model, the task, the target's
+    training settings, an output folder) and returns an :class:`medlethe.AttackOutput`, the
+    attacked model; ``medlethe run --attacks`` evaluates it like any model and records the
+    ``recovery_ratio``. The contract: ``medlethe/attack.py``; built-ins:
+    ``medlethe/attacks/``.
+    """
+
+
 # --- How to score ---------------------------------------------------------------------------
 
 

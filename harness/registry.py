@@ -22,8 +22,8 @@ from medlethe.errors import (
 )
 
 #: the families of components (a task's "kind", the kind of work it asks for, is one)
-Kind = Literal["kind", "task", "method", "metric", "backend", "analysis"]
-KINDS: tuple[Kind, ...] = ("kind", "task", "method", "metric", "backend", "analysis")
+Kind = Literal["kind", "task", "method", "metric", "backend", "analysis", "attack"]
+KINDS: tuple[Kind, ...] = ("kind", "task", "method", "metric", "backend", "analysis", "attack")
 _HOOKS: dict[Kind, str] = {
     "kind": "register_kinds",
     "task": "register_tasks",
@@ -31,6 +31,7 @@ _HOOKS: dict[Kind, str] = {
     "metric": "register_metrics",
     "backend": "register_backends",
     "analysis": "register_analyses",
+    "attack": "register_attacks",
 }
 ENTRY_POINT_GROUP = "medlethe"
 OWN_DISTRIBUTION = "medlethe"

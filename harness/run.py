@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medlethe.attack_run import build_attack, run_attack
 from medlethe.chat import ChatFormat
 from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
@@ -43,7 +44,7 @@ from medlethe.training.pipeline import (
     load_scenario,
     train_config,
 )
-from medlethe.unlearn.pipeline import build_method, unlearn
+from medlethe.unlearn.pipeline import UnlearnResult, build_method, unlearn
 
 
 @dataclass
@@ -131,6 +132,8 @@ class RunSteps:
     progress: bool = True
     command: Sequence[str] | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: each unlearned model by its label, for the attacks on it
+    made: dict[str, UnlearnResult] = dataclasses.field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
@@ -195,6 +198,7 @@ class RunSteps:
             progress=self.progress, registry=self.registry,
         )
         self.timings[f"unlearn_{label}_s"] = result.seconds
+        self.made[label] = result
         run = self.evaluate(
             label,
             result.output.path,
@@ -210,6 +214,53 @@ class RunSteps:
             method=component_record(result.component, result.params),
         )
         return self.judge(label, run, refs)
+
+
+    def attacked(
+        self, attack: str, label: str, target: FinetuneOutput, refs: dict[str, EvaluationRun],
+        unlearned: EvaluationRun,
+    ) -> EvaluationRun:
+        """``attack`` on the model unlearned as ``label``, evaluated and judged against the
+        references and the model before the attack (``recovery_ratio``); labelled
+        ``label+attack``."""
+        made, tag = self.made[label], f"{label}+{attack}"
+        result = run_attack(
+            attack, self.task, made.output.path, made.output.adapter, made.fingerprint,
+            params=self.spec.attack_args.get(attack), train_config=target.config,
+            seed=getattr(target.config, "seed", 0), progress=self.progress,
+            registry=self.registry,
+        )
+        self.timings[f"attack_{tag}_s"] = result.seconds
+        out = result.output
+        run = self.evaluate(
+            tag, out.path, adapter=str(out.adapter) if out.adapter else None,
+            model_role="attacked", chat=ChatFormat.of(target.config),
+            model_provenance={
+                **unlearned.results.model.provenance, "variant": tag,
+                "attack": {"name": attack, "params": result.params, "meta": out.meta,
+                           "fingerprint": result.fingerprint, "of": unlearned.results.run_id},
+            },
+            method=component_record(made.component, made.params),
+        )
+        return self.judge(tag, run, {**refs, "unlearned": unlearned})
+
+
+def check_attacks(names: Sequence[str], attack_args: dict[str, dict[str, Any]], task: Task,
+                  registry: Registry) -> None:
+    """Every attack of a run built with its parameters and able to attack ``task``'s
+    models, and no --attack-args entry for an attack the run does not run: checked before
+    any work."""
+    for name in attack_args:
+        if name not in names:
+            raise MedletheError(f"--attack-args names attack {name!r}, which this run does "
+                                f"not run; it runs: {', '.join(names) or 'no attack'}.")
+    for name in names:
+        _, attack = build_attack(name, attack_args.get(name), registry=registry)
+        if not attack.applies_to(task):
+            raise MedletheError(
+                f"attack {name!r} attacks models of {', '.join(sorted(attack.output_types))} "
+                f"tasks, not {task.name!r} ({task.output_type}); 'medlethe attacks' lists "
+                "them.")
 
 
 def train_alongside(
@@ -259,6 +310,7 @@ def run_pipeline(
     task = load_scenario(spec.scenario, spec.task_args, registry=registry)
     names = builtin_methods(registry, task) if spec.methods is None else list(spec.methods)
     check_methods(names, spec.method_args, registry)  # before anything is written
+    check_attacks(spec.attacks, spec.attack_args, task, registry)
     train = train_config(spec.model, spec.train_args, task)
     if not is_main():  # another process of `accelerate launch`: it trains, the main writes
         failed = train_alongside(spec.model, task, names, spec.method_args, train, registry)
@@ -293,13 +345,20 @@ def _benchmark(bench: RunSteps, names: Sequence[str], train: AnyTrainConfig, out
     warn(runs["target"].results.preconditions, brief=echo)
     failures: list[dict[str, str]] = []
     for name in names:
-        try:
-            run = bench.unlearned(name, target, refs, spec.method_args.get(name))
-            runs[name] = run.write(results_dir)
-        except Exception as exc:  # one failing method must not stop the others
-            failures.append({"method": name, "error": f"{type(exc).__name__}: {exc}"})
-            print(f"medlethe: method {name!r} failed: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
+        for attack in (None, *spec.attacks):
+            tag = name if attack is None else f"{name}+{attack}"
+            if attack is not None and name not in runs:
+                continue  # the method failed: nothing to attack
+            try:
+                run = (bench.unlearned(name, target, refs, spec.method_args.get(name))
+                       if attack is None else bench.attacked(attack, name, target, refs,
+                                                             runs[name]))
+                runs[tag] = run.write(results_dir)
+            except Exception as exc:  # one failing method or attack must not stop the others
+                failures.append({"method": tag, "error": f"{type(exc).__name__}: {exc}"})
+                what = "method" if attack is None else "attack"
+                print(f"medlethe: {what} {tag!r} failed: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
     timings["total_s"] = time.perf_counter() - started
     summary = build_summary(
         runs, scenario=spec.scenario, preconditions=runs["target"].results.preconditions,

@@ -44,6 +44,11 @@ class RunFields(BaseModel):
     method_args: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="hyperparameters per method, e.g. "
         "NPO.beta=0.2,GradDiff.alpha=2")
+    attacks: list[str] = Field(default_factory=list, description="attacks on every unlearned "
+                               "model, e.g. quantize-4bit,relearn ('medlethe attacks'): each "
+                               "attacked model is evaluated and its recovery_ratio recorded")
+    attack_args: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parameters per attack, e.g. relearn.steps=50")
     train_args: dict[str, Any] = Field(default_factory=dict, description="fine-tuning "
                                        "settings over the model family's defaults, e.g. "
                                        "qa_epochs=24,precision=bf16")

@@ -26,6 +26,7 @@ HEADLINE = (
     ("LS forget", "terminology_leakage", "forget"),
     Row("MC forget acc.", "accuracy", "forget", of_kind=MC),
     Row("MC retain acc.", "accuracy", "retain", of_kind=MC),
+    ("recovery", "recovery_ratio", "forget"),
 )
 
 #: the full report of a language model's run

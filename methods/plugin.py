@@ -44,3 +44,11 @@ def register_methods(register: Register) -> None:
     register("RetainFineTune", f"{fmi}:RetainFineTune")
     register("NegGrad+", f"{fmi}:NegGradPlus")
     register("FullGradAscent", f"{fmi}:FullGradAscent")
+
+
+@hookimpl
+def register_attacks(register: Register) -> None:
+    attacks = "medlethe.methods.attacks"
+    register("quantize-8bit", f"{attacks}:quantize_8bit")
+    register("quantize-4bit", f"{attacks}:quantize_4bit")
+    register("relearn", f"{attacks}:Relearn")

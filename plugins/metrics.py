@@ -69,6 +69,8 @@ PER_RUN = (
     ("collateral", "hierarchy:Collateral", "score drop per retain disease category"),
     ("hierarchy_score", "hierarchy:HierarchyScore", "retain score by ICD-10-CM distance"),
     ("hierarchy_mu", "hierarchy:HierarchyMU", "retain MU by ICD-10-CM distance"),
+    ("recovery_ratio", "recovery:RecoveryRatio",
+     "what an attack brings back: (attacked - unlearned) / (target - oracle)"),
 )
 
 

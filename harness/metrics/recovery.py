@@ -1,0 +1,62 @@
+"""What an attack brings back: the recovery ratio of an attacked model (``medlethe run
+--attacks``), against the model before the attack, the target and the oracle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from medlethe.metrics.bootstrap import bootstrap_of_means
+from medlethe.metrics.comparison import VERSION
+from medlethe.metrics.constants import PRIMARY
+from medlethe.metrics.runmetric import RunMetric, paired_values, present_rows
+from medlethe.results.schema import MetricResult
+
+if TYPE_CHECKING:
+    from medlethe.results.evaluation import EvaluationRun
+
+#: the references, in the order of :func:`recovery`'s arguments after the attacked run's
+ROLES = ("unlearned", "target", "oracle")
+
+
+def recovery(attacked: float | np.ndarray, unlearned: float | np.ndarray,
+             target: float | np.ndarray, oracle: float | np.ndarray) -> np.ndarray:
+    """(attacked - unlearned) / (target - oracle): the share of the gap between knowing and
+    never having known that the attack closes again (NaN where target and oracle agree)."""
+    gap = np.subtract(target, oracle)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap != 0, np.subtract(attacked, unlearned) / np.where(gap != 0, gap, 1),
+                        np.nan)
+
+
+class RecoveryRatio(RunMetric):
+    """Recovery ratio on the forget split's primary score: 0 when the attack brings nothing
+    back, 1 when it brings back all the target knew beyond the oracle. Interval: the four
+    runs' rows resampled together (by the task's sampling unit)."""
+
+    version = VERSION
+    direction = "lower"
+    needs_runs = frozenset(ROLES)
+
+    def compute(
+        self, run: EvaluationRun, refs: Mapping[str, EvaluationRun], seed: int
+    ) -> list[MetricResult]:
+        out = []
+        for task in run.values:
+            metric = PRIMARY.get(run.output_type(task), "")
+            if any(paired_values(run, refs[r], task, "forget", metric) is None for r in ROLES):
+                continue  # (paired_values also checks that all answered the same rows)
+            cols = [run.column(task, "forget", metric),
+                    *(refs[r].column(task, "forget", metric) for r in ROLES)]
+            keep = present_rows(*cols)
+            arrays = [np.asarray([v for v, k in zip(c or [], keep, strict=True) if k],
+                                 dtype=float) for c in cols]
+            clusters = run.clusters(task, "forget").subset(keep)
+            value, ci = bootstrap_of_means(recovery, arrays, clusters, seed)
+            out.append(self.result(task, "forget", value, ci, int(keep.sum()),
+                                   against="unlearned",
+                                   withheld=None if np.isfinite(value) else
+                                   "the target and the oracle score the same: no gap"))
+        return out
