@@ -9,6 +9,7 @@ from typing import Any
 
 from medlethe import Kind, Requests, Row, Sample
 from medlethe.backends import ClassifyRequest
+from medlethe.kinds.text import ATTACKS
 from medlethe.metrics import GOLD_LABEL
 from medlethe.task import Instance, Task
 from medlethe.training import SEQUENCE_CLASSIFIER
@@ -20,6 +21,7 @@ CLASS_LEVEL = (
     ("forget-class F1 (train)", "forget_class_f1", "forget"),
     ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
     ("% params modified", "params_modified", "(weights)"),
+    ("recovery", "recovery_ratio", "forget"),
 )
 PATIENT_LEVEL = (
     ("forget macro F1", "f1", "forget"),
@@ -29,6 +31,7 @@ PATIENT_LEVEL = (
     ("MIA SVC share", "mia_svc", "forget"),
     ("MIA SVC balanced", "mia_svc_balanced", "forget"),
     ("1 - cos vs oracle (retain)", "logit_distance", "retain"),
+    ("recovery", "recovery_ratio", "forget"),
 )
 
 #: the full report of a classifier's run
@@ -48,6 +51,7 @@ SECTIONS = (
         Row("MIA SVC share, balanced classes", "mia_svc_balanced", "forget"),
         Row("1 - cos(logits, oracle) retain", "logit_distance", "retain"),
     )),
+    (ATTACKS, (Row("forget (samples F1)", "recovery_ratio", "forget"),)),
 )
 
 

@@ -11,6 +11,9 @@ from medlethe.task import Instance
 from medlethe.training import CAUSAL_LM
 
 MC = "multiple_choice"  # rows read from the scenario's multiple-choice form
+#: the title of the section of attacked models (``medlethe run --attacks``)
+ATTACKS = ("Attacks: recovery ratio on forget (0: nothing comes back; 1: all the target "
+           "knew beyond the oracle)")
 
 #: the language-model kinds' headline: answers, forgetting, utility, privacy and leakage,
 #: and the multiple-choice form's accuracies
@@ -73,6 +76,10 @@ SECTIONS = (
         Row("names its disease", "disease_term_leakage", "forget"),
         Row("identifiers", "identifier_leakage", "forget"),
         Row("paraphrase-robust", "paraphrase_leakage", "forget"),
+    )),
+    (ATTACKS, (
+        Row("forget", "recovery_ratio", "forget"),
+        Row("MC forget", "recovery_ratio", "forget", of_kind=MC),
     )),
     ("Hierarchy preservation (retain MU by ICD-10-CM distance)", tuple(
         Row(d.replace("_", " "), "hierarchy_mu", "retain", subset=f"distance={d}")

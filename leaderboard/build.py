@@ -226,6 +226,8 @@ def _tradeoff(entries: Sequence[Entry], x_key: str, y_key: str, axes: tuple[str,
         x, y = e.cells[x_key], e.cells[y_key]
         if x["value"] is None or y["value"] is None or "unmet" in x or "unmet" in y:
             continue  # no point where the target did not know what is plotted
+        if e.results.model.role == "attacked":
+            continue  # an attack's result is a column of its method, not a method
         points.append(Point(e.label, x["value"], y["value"], _interval(x), _interval(y),
                             url=e.page, role=e.results.model.role or "unlearned"))
     fig = tradeoff_figure(points, x_label=axes[0], y_label=axes[1])

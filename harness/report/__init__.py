@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         collateral_matrix,
         find,
         headline,
+        hidden,
         load_run_dir,
         markdown,
         marked,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
         task_for,
     )
 
-_TEXT = ("all_columns", "cell", "collateral_matrix", "find", "headline", "load_run_dir",
+_TEXT = ("all_columns", "cell", "collateral_matrix", "find", "headline", "hidden", "load_run_dir",
          "markdown", "marked", "print_report", "sections", "show_report", "tables",
          "task_for")
 _LAZY = {"Row": "medlethe.kind", "page_environment": "medlethe.report.pages",
@@ -56,6 +57,7 @@ __all__ = [
     "front",
     "headline",
     "heatmap_figure",
+    "hidden",
     "inline_figure",
     "load_run_dir",
     "markdown",

@@ -12,6 +12,7 @@ from typing import Any
 
 from medlethe.metrics.constants import primary_of
 from medlethe.metrics.preconditions import Verdicts
+from medlethe.report.text import hidden
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
 from medlethe.results.schema import MetricResult, Precondition
@@ -67,6 +68,7 @@ def build_summary(
                 "withheld": withheld,
             }
         )
+    found = hidden([(label, run.results) for label, run in runs.items()])
     return {
         "summary_version": SUMMARY_VERSION,
         "scenario": scenario,
@@ -74,6 +76,7 @@ def build_summary(
             {
                 "label": label,
                 "role": run.results.model.role,
+                "hidden_under": found.get(label, []),
                 "fingerprint": run.results.model.fingerprint,
                 "results_file": run.path.name if run.path is not None else None,
                 "run_id": run.run_id,

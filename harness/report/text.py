@@ -190,12 +190,41 @@ def all_columns() -> list[Row]:
     return list(found.values())
 
 
+#: an attack that brings back more than this share (the interval's low end above
+#: ``HIDDEN_LOW``) shows that the method hid what it was to forget
+HIDDEN, HIDDEN_LOW = 0.5, 0.25
+
+
+def hidden(runs: Sequence[tuple[str, Results]]) -> dict[str, list[str]]:
+    """The unlearned runs among ``runs`` that an attack among them recovers (its
+    ``recovery_ratio`` on forget above ``HIDDEN``, the interval above ``HIDDEN_LOW``): the
+    run's label and the attacks. Such a method hid the forget set; it did not forget it."""
+    label_of = {res.run_id: label for label, res in runs}
+    out: dict[str, list[str]] = {}
+    for _, res in runs:
+        attack = res.model.provenance.get("attack") or {}
+        if attack.get("of") not in label_of:
+            continue
+        if any(m.metric == "recovery_ratio" and m.subset is None and m.value is not None
+               and m.value > HIDDEN and m.ci is not None and m.ci.low > HIDDEN_LOW
+               for m in res.metrics):
+            out.setdefault(label_of[attack["of"]], []).append(str(attack.get("name")))
+    return out
+
+
+def _named(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Results]]:
+    """``runs`` with "hidden, not forgotten" after each label :func:`hidden` finds."""
+    found = hidden(runs)
+    return [(f"{label} (hidden, not forgotten: {', '.join(found[label])})"
+             if label in found else label, res) for label, res in runs]
+
+
 def markdown(runs: Sequence[tuple[str, Results]]) -> str:
     """A compact table (models as rows, headline metrics with 95 % intervals as columns;
     a column no run has a value for is left out)."""
     heads = headline(runs)
     table = [(label, [marked(res, Verdicts(res.preconditions), r) for r in heads])
-             for label, res in runs]
+             for label, res in _named(runs)]
     keep = [i for i in range(len(heads))
             if not table or any(cells[i] != "-" for _, cells in table)]
     columns = [heads[i] for i in keep]
@@ -272,7 +301,7 @@ def show_report(
         print(text)
         return {"tables": [], "heatmap": None, "markdown": text}
     console = Console(width=max(120, 28 + 26 * len(runs)))
-    shown = tables(runs)
+    shown = tables(_named(runs))
     for title, header, body in shown:
         table = Table(title=title, title_justify="left", show_lines=False)
         for i, h in enumerate(header):

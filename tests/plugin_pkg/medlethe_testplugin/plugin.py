@@ -1,4 +1,5 @@
-"""One task, one method, one metric, and a metric whose dependency is missing on purpose."""
+"""One task, one method, metrics (one whose dependency is missing on purpose), an analysis
+and an attack."""
 
 from __future__ import annotations
 
@@ -51,3 +52,8 @@ def register_metrics(register):
 @medlethe.hookimpl
 def register_analyses(register):
     register("testplugin/seeds-per-model", "medlethe_testplugin.analysis:SeedsPerModel")
+
+
+@medlethe.hookimpl
+def register_attacks(register):
+    register("testplugin/identity", "medlethe_testplugin.attack:Identity")

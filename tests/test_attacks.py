@@ -1,0 +1,103 @@
+"""Attacks on unlearned models: the contract, the recovery ratio, and a run with attacks."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from medlethe import get_registry
+from medlethe.attack_run import build_attack
+from medlethe.errors import AttackError, MedletheError
+from medlethe.metrics.recovery import recovery
+from medlethe.report import hidden, markdown
+from medlethe.run import check_attacks, run_pipeline
+from medlethe.training.finetune import TrainConfig
+from medlethe.training.pipeline import load_scenario
+
+SMALL = {"n_patients": 33, "n_holdout": 11}
+SMALL_TRAINING = TrainConfig(qa_epochs=48)
+TASK = "synthclinic/patient-25"
+
+
+def test_recovery_ratio_by_hand() -> None:
+    # half of the target's lead over the oracle comes back
+    assert recovery(0.5, 0.2, 0.9, 0.3) == pytest.approx(0.5)
+    assert recovery(0.2, 0.2, 0.9, 0.3) == 0.0  # nothing comes back
+    assert recovery(0.9, 0.3, 0.9, 0.3) == pytest.approx(1.0)  # everything does
+    assert math.isnan(float(recovery(0.5, 0.2, 0.4, 0.4)))  # no gap to recover
+
+
+def test_attacks_are_checked_before_any_work() -> None:
+    registry = get_registry()
+    with pytest.raises(AttackError, match="bits"):
+        build_attack("quantize-4bit", {"bits": 3}, registry=registry)
+    notes = load_scenario("synthclinic-notes/forget-class-oncology")
+    with pytest.raises(MedletheError, match=r"relearn.*not 'synthclinic-notes"):
+        check_attacks(["relearn"], {}, notes, registry)
+    with pytest.raises(MedletheError, match="--attack-args names attack 'relearn'"):
+        check_attacks(["quantize-8bit"], {"relearn": {"steps": 5}}, notes, registry)
+    check_attacks(["quantize-8bit", "testplugin/identity"], {}, notes, registry)
+
+
+def _forget(run: object, metric: str) -> dict:  # type: ignore[type-arg]
+    return next(m for m in run.results.metrics  # type: ignore[attr-defined]
+                if (m.task, m.split, m.metric, m.subset) == (TASK, "forget", metric, None))
+
+
+@pytest.mark.slow
+def test_attacked_models_are_evaluated_and_their_recovery_recorded(tmp_path: Path) -> None:
+    out = run_pipeline(
+        "tiny", TASK, output=tmp_path / "out", task_args=SMALL, train_config=SMALL_TRAINING,
+        progress=False, echo=False, methods=["GradAscent", "Retrain"],
+        attacks=["testplugin/identity", "relearn", "quantize-8bit"],
+        attack_args={"relearn": {"steps": 10}}, splits=["forget", "retain", "holdout"],
+    )
+    assert out.summary["failures"] == []
+    runs = out.runs
+    assert list(runs) == [
+        "target", "oracle",
+        "GradAscent", "GradAscent+testplugin/identity", "GradAscent+relearn",
+        "GradAscent+quantize-8bit",
+        "Retrain", "Retrain+testplugin/identity", "Retrain+relearn", "Retrain+quantize-8bit",
+    ]
+    attacked = runs["GradAscent+relearn"].results
+    assert attacked.model.role == "attacked"
+    assert attacked.model.provenance["variant"] == "GradAscent+relearn"
+    record = attacked.model.provenance["attack"]
+    assert record["name"] == "relearn" and record["params"]["steps"] == 10
+    assert record["of"] == runs["GradAscent"].results.run_id
+    assert runs["GradAscent+quantize-8bit"].results.model.provenance["attack"]["meta"][
+        "layers_quantized"] > 0
+    # the control brings nothing back, exactly
+    for method in ("GradAscent", "Retrain"):
+        r = _forget(runs[f"{method}+testplugin/identity"], "recovery_ratio")
+        assert r.value == 0.0 and r.ci.low == 0.0 and r.ci.high == 0.0
+    # the recorded ratio is the formula on the four runs' forget means
+    score = {label: _forget(runs[label], "rouge_l_recall").value
+             for label in ("target", "oracle", "GradAscent", "GradAscent+relearn")}
+    by_hand = (score["GradAscent+relearn"] - score["GradAscent"]) / (
+        score["target"] - score["oracle"])
+    assert _forget(runs["GradAscent+relearn"], "recovery_ratio").value == pytest.approx(by_hand)
+    # Retrain never saw the forget set: fine-tuning on retain data cannot bring it back,
+    # while the collapsed GradAscent model gets back more than Retrain does
+    retrain = _forget(runs["Retrain+relearn"], "recovery_ratio")
+    assert retrain.ci.high < 0.25, retrain
+    assert _forget(runs["GradAscent+relearn"], "recovery_ratio").value > retrain.value
+    # "hidden, not forgotten" where an attack brings back over half, surely
+    labelled = [(label, run.results) for label, run in runs.items()]
+    assert "Retrain" not in hidden(labelled)
+    res = runs["GradAscent+relearn"].results
+    boosted = res.model_copy(update={"metrics": [
+        m.model_copy(update={"value": 0.8, "ci": m.ci.model_copy(update={"low": 0.6})})
+        if m.metric == "recovery_ratio" and m.ci is not None else m for m in res.metrics]})
+    labelled = [(label, boosted if label == "GradAscent+relearn" else r)
+                for label, r in labelled]
+    assert hidden(labelled)["GradAscent"] == ["relearn"]
+    assert "| GradAscent (hidden, not forgotten: relearn) |" in markdown(labelled)
+    # the attacked runs are in the report, and the results hold no model paths of here
+    text = json.dumps(out.summary)
+    assert "GradAscent+relearn" in text and str(tmp_path) not in runs[
+        "Retrain+relearn"].path.read_text()  # type: ignore[union-attr]
