@@ -8,6 +8,7 @@ internal. ``import medlethe`` is cheap: heavy modules load when a name is first 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from medlethe._optional import lazy_attributes, optional_import
@@ -15,6 +16,11 @@ from medlethe.errors import MedletheError
 from medlethe.hookspecs import Named, Register, hookimpl
 
 __version__ = "0.1.0"
+
+# torchao (the quantization attacks; transformers and peft import it where installed) warns
+# at import about the CUDA kernels a CPU build lacks, and torch about its Enum registrations
+for _noisy in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 if TYPE_CHECKING:
     from medlethe.analysis import Analysis

@@ -6,7 +6,6 @@ unlearning via quantization"); relearning after Łucki et al. (2024) and Fan et 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import random
 from pathlib import Path
 from typing import Any, Literal
@@ -58,8 +57,6 @@ class Quantize(Attack):
 
     def attack(self, ctx: AttackContext) -> AttackOutput:
         import torch
-
-        logging.getLogger("torchao").setLevel(logging.ERROR)  # its CUDA kernels, absent here
         from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
         from torchao.quantization.granularity import PerGroup
 
@@ -138,3 +135,109 @@ def quantize_8bit(**params: Any) -> Quantize:
 def quantize_4bit(**params: Any) -> Quantize:
     """Weight-only round-to-nearest quantization to 4 bits (groups of 32; torchao)."""
     return Quantize(**{"bits": 4, **params})
+
+
+class ProbeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share: float = Field(0.5, gt=0, lt=1, description="share of the forget rows the probe "
+                         "trains on (drawn with the seed); recovery is measured on the rest")
+    C: float = Field(1.0, gt=0, description="inverse regularisation strength (scikit-learn)")
+    max_length: int = Field(128, ge=8, description="tokens per text at most")
+
+
+class LinearProbe(Attack):
+    """Freeze the encoder, fit a logistic regression (scikit-learn) on the features its
+    linear head reads, over the retain rows and a share of the forget rows, and put it in
+    the head's place: an encoder that still tells the forgotten class apart gives it back,
+    however its head was edited."""
+
+    Params = ProbeParams
+    output_types = frozenset({"classify"})
+
+    def attack(self, ctx: AttackContext) -> AttackOutput:
+        import numpy as np
+        import torch
+
+        p = self.params
+        assert isinstance(p, ProbeParams)
+        tok, model = merged(ctx)
+        head = getattr(model, "classifier", None)
+        if not isinstance(head, torch.nn.Linear):
+            raise AttackError(f"linear-probe: {type(model).__name__} has no single linear "
+                              "head (`classifier`) to refit.")
+        retain = list(ctx.task.training_data("retain").examples)
+        forget = list(ctx.task.training_data("forget").examples)
+        order = list(range(len(forget)))
+        random.Random(f"{ctx.seed}:probe").shuffle(order)
+        used = sorted(order[: max(1, round(p.share * len(forget)))])
+        rows: list[Any] = retain + [forget[i] for i in used]
+        x = _head_inputs(family_of(ctx), tok, model, head, rows, ctx.task, p.max_length)
+        k = len(ctx.task.classes)
+        y = np.zeros((len(rows), k), dtype=int)
+        for i, ex in enumerate(rows):
+            y[i, list(ex.labels)] = 1
+        weight, bias = head.weight.detach().clone(), head.bias.detach().clone()
+        refit = _fit_probe(x, y, ctx.task.multi_label, p.C, ctx.seed, weight, bias)
+        with torch.no_grad():
+            head.weight.copy_(weight)
+            head.bias.copy_(bias)
+        meta = {"retain_rows": len(retain), "forget_rows_used": len(used),
+                "classes_refit": refit, "used_rows": {"forget": used}}
+
+        def save(folder: Path) -> None:
+            model.save_pretrained(folder)
+            tok.save_pretrained(folder)
+
+        finish(work_dir(ctx.out_dir), ctx.out_dir, "medlethe_attack.json", meta, save)
+        return AttackOutput(ctx.out_dir, meta=meta)
+
+
+def _head_inputs(family: Family, tok: Any, model: Any, head: Any, rows: list[Any], task: Any,
+                 max_length: int) -> Any:
+    """What ``head`` reads for each row (the frozen encoder's pooled features)."""
+    import numpy as np
+    import torch
+
+    seen: list[Any] = []
+    hook = head.register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+    try:
+        encoded = [family.encode(tok, ex, max_length) for ex in rows]
+        with torch.no_grad():
+            for start in range(0, len(encoded), 32):
+                ids, mask, _, images = family.batch(tok, encoded[start:start + 32], task)
+                extra = {"pixel_values": images} if images is not None else {}
+                model(input_ids=ids, attention_mask=mask, **extra)
+    finally:
+        hook.remove()
+    return np.concatenate([s.float().numpy() for s in seen])
+
+
+def _fit_probe(x: Any, y: Any, multi_label: bool, c: float, seed: int, weight: Any,
+               bias: Any) -> list[int]:
+    """Logistic-regression weights for the head, written into ``weight`` and ``bias``: one
+    binary model per class (multi-label), or one multinomial model (single label); a class
+    with one outcome only in the data keeps its old row. The classes refit."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    refit = []
+    if multi_label:
+        for j in range(y.shape[1]):
+            if 0 < y[:, j].sum() < len(y):
+                lr = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x, y[:, j])
+                weight[j] = torch.as_tensor(lr.coef_[0], dtype=weight.dtype)
+                bias[j] = float(lr.intercept_[0])
+                refit.append(j)
+        return refit
+    labels = y.argmax(axis=1)
+    lr = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x, labels)
+    coef, intercept = lr.coef_, lr.intercept_
+    if len(lr.classes_) == 2:  # one row for "the second class": logits 0 and w.x + b
+        coef = [0 * coef[0], coef[0]]
+        intercept = [0.0, float(intercept[0])]
+    for row, j in enumerate(lr.classes_):
+        weight[int(j)] = torch.as_tensor(coef[row], dtype=weight.dtype)
+        bias[int(j)] = float(intercept[row])
+        refit.append(int(j))
+    return refit

@@ -101,3 +101,34 @@ def test_attacked_models_are_evaluated_and_their_recovery_recorded(tmp_path: Pat
     text = json.dumps(out.summary)
     assert "GradAscent+relearn" in text and str(tmp_path) not in runs[
         "Retrain+relearn"].path.read_text()  # type: ignore[union-attr]
+
+
+def test_a_sweep_refuses_attacks_it_would_not_run() -> None:
+    from pydantic import ValidationError
+
+    from medlethe.sweep import Plan
+
+    with pytest.raises(ValidationError, match="a sweep does not run attacks yet"):
+        Plan(scenarios=[TASK], attacks=["relearn"])
+
+
+@pytest.mark.parametrize("multi_label", [True, False])
+def test_probe_head_separates_what_the_features_separate(multi_label: bool) -> None:
+    """The linear probe's head, fit on features that tell three classes apart, predicts
+    them; a class absent from the data keeps its old head row."""
+    import numpy as np
+    import torch
+
+    from medlethe.methods.attacks import _fit_probe
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, 8) * 4
+    labels = np.repeat([0, 1, 2], 30)  # class 3 never appears
+    x = centres[labels] + rng.normal(0, 0.5, (len(labels), 8))
+    y = np.eye(4, dtype=int)[labels]
+    weight, bias = torch.full((4, 8), 7.0), torch.full((4,), 7.0)
+    refit = _fit_probe(x, y, multi_label, 1.0, 0, weight, bias)
+    assert refit == [0, 1, 2]
+    assert torch.equal(weight[3], torch.full((8,), 7.0)) and bias[3] == 7.0
+    logits = torch.as_tensor(x, dtype=torch.float32) @ weight[:3].T + bias[:3]
+    assert (logits.argmax(1).numpy() == labels).mean() > 0.95

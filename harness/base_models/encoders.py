@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from medlethe.base_models.tiny import TinyConfig
+
 #: bump when the tokenizer or architecture of ``tiny-bert`` or ``fusion-tiny`` changes (part
 #: of their cache keys); 3: the WordPiece vocabulary is the same in every process
 TINY_BERT_VERSION = "3"
@@ -26,14 +28,13 @@ PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 
 
 @dataclass(frozen=True)
-class TinyBertConfig:
+class TinyBertConfig(TinyConfig):
+    """``tiny``'s sizes, smaller: a BERT classifier for the embedded notes."""
+
     vocab_size: int = 4096
-    hidden_size: int = 128
     intermediate_size: int = 256
     num_hidden_layers: int = 2
     num_attention_heads: int = 2
-    max_position_embeddings: int = 256
-    seed: int = 0
 
 
 def _save(out: Path, model: Any, tok: Any, meta: dict[str, Any]) -> Path:
@@ -120,11 +121,7 @@ def create_tiny_bert(
     torch.manual_seed(config.seed)
     bert = BertConfig(
         vocab_size=len(tok),
-        hidden_size=config.hidden_size,
-        intermediate_size=config.intermediate_size,
-        num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads,
-        max_position_embeddings=config.max_position_embeddings,
+        **config.layers(),
         pad_token_id=tok.pad_token_id,
         **label_config(classes, multi_label),
     )

@@ -25,6 +25,12 @@ class TinyConfig:
     max_position_embeddings: int = 256
     seed: int = 0
 
+    def layers(self) -> dict[str, Any]:
+        """The architecture's sizes, as keyword arguments of a transformers config."""
+        return {k: getattr(self, k) for k in ("hidden_size", "intermediate_size",
+                                              "num_hidden_layers", "num_attention_heads",
+                                              "max_position_embeddings")}
+
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
     """A byte-level BPE tokenizer trained on ``texts`` that prepends BOS to every input."""
@@ -60,12 +66,8 @@ def create_tiny_model(texts: Iterable[str], out_dir: str | Path, config: TinyCon
     torch.manual_seed(config.seed)
     llama = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=config.hidden_size,
-        intermediate_size=config.intermediate_size,
-        num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads,
+        **config.layers(),
         num_key_value_heads=config.num_attention_heads,
-        max_position_embeddings=config.max_position_embeddings,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,

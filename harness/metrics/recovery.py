@@ -31,10 +31,18 @@ def recovery(attacked: float | np.ndarray, unlearned: float | np.ndarray,
                         np.nan)
 
 
+def _used(run: EvaluationRun) -> list[int]:
+    """The forget rows an attack trained on (``meta.used_rows.forget`` of its record)."""
+    attack = run.results.model.provenance.get("attack") or {}
+    return [int(i) for i in ((attack.get("meta") or {}).get("used_rows") or {}).get(
+        "forget", [])]
+
+
 class RecoveryRatio(RunMetric):
     """Recovery ratio on the forget split's primary score: 0 when the attack brings nothing
-    back, 1 when it brings back all the target knew beyond the oracle. Interval: the four
-    runs' rows resampled together (by the task's sampling unit)."""
+    back, 1 when it brings back all the target knew beyond the oracle; on the forget rows
+    the attack did not train on. Interval: the four runs' rows resampled together (by the
+    task's sampling unit)."""
 
     version = VERSION
     direction = "lower"
@@ -51,6 +59,9 @@ class RecoveryRatio(RunMetric):
             cols = [run.column(task, "forget", metric),
                     *(refs[r].column(task, "forget", metric) for r in ROLES)]
             keep = present_rows(*cols)
+            keep[[i for i in _used(run) if i < len(keep)]] = False  # rows the attack saw
+            if not keep.any():
+                continue
             arrays = [np.asarray([v for v, k in zip(c or [], keep, strict=True) if k],
                                  dtype=float) for c in cols]
             clusters = run.clusters(task, "forget").subset(keep)

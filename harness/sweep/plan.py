@@ -70,6 +70,15 @@ class Plan(RunFields):
             raise ValueError(f"methods repeat: {methods}")
         return methods
 
+    @field_validator("attacks")
+    @classmethod
+    def _no_attacks_yet(cls, attacks: list[str]) -> list[str]:
+        if attacks:
+            raise ValueError(
+                "a sweep does not run attacks yet: run 'medlethe run --attacks ...' once per "
+                "seed (bench/attacks.py does, and averages over the seeds)")
+        return attacks
+
     @field_validator("grid")
     @classmethod
     def _distinct_values(cls, grid: dict[str, dict[str, list[Any]]]) -> dict[
