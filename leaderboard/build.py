@@ -37,6 +37,7 @@ from medlethe.report import (
     cell,
     collateral_matrix,
     find,
+    hidden,
     inline_figure,
     page_environment,
     task_for,
@@ -276,6 +277,32 @@ def _configuration(res: Results) -> str:
                     sorted((n, t.version, t.config_hash) for n, t in res.tasks.items())])
 
 
+def attacks_table(entries: Sequence[Entry]) -> dict[str, Any] | None:
+    """The group's attacked runs as one table: a row per attacked method (its label), a
+    column per attack, each cell the recovery ratio with its interval and whether it shows
+    the method hid what it was to forget (``medlethe.report.hidden``)."""
+    by_id = {e.results.run_id: e for e in entries}
+    found = hidden([(e.label, e.results) for e in entries])
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for e in entries:
+        attack = e.results.model.provenance.get("attack") or {}
+        of = by_id.get(attack.get("of", ""))
+        if of is None:
+            continue
+        task = next(iter(e.results.tasks), None)
+        m = next((m for m in e.results.metrics if m.metric == "recovery_ratio"
+                  and m.task == task and m.subset is None), None)
+        cells.setdefault(of.label, {})[str(attack.get("name"))] = {
+            "text": cell(m) if m is not None else "-", "page": e.page,
+            "value": m.value if m is not None else None}
+    if not cells:
+        return None
+    attacks = sorted({a for row in cells.values() for a in row})
+    return {"attacks": attacks, "rows": [
+        {"label": label, "hidden": found.get(label, []), "cells": row}
+        for label, row in cells.items()]}
+
+
 def across_seeds(entries: Sequence[Entry], columns: Sequence[tuple[str, str]]) -> list[
     dict[str, Any]
 ]:
@@ -479,6 +506,7 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
                               inside(out, f"figures/{page.removesuffix('.html')}/tradeoff.png")),
         "heatmap": _heatmap([(e.label, e.results) for e in entries]),
         "seeds": across_seeds(entries, shown),
+        "attacks": attacks_table(entries),
         "ranking": ranking,
         "rule": RULE,
     }

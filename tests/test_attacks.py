@@ -97,6 +97,15 @@ def test_attacked_models_are_evaluated_and_their_recovery_recorded(tmp_path: Pat
                 for label, r in labelled]
     assert hidden(labelled)["GradAscent"] == ["relearn"]
     assert "| GradAscent (hidden, not forgotten: relearn) |" in markdown(labelled)
+    # the leaderboard shows them as their own table, never as points or ranked methods
+    from medlethe.leaderboard.build import build_site
+
+    build_site([tmp_path / "out" / "results"], tmp_path / "site")
+    (page,) = (tmp_path / "site").glob("scenario-*.html")
+    html = page.read_text()
+    assert 'id="attacks"' in html and html.count('id="tradeoff-point-') == 4  # 2 refs + 2
+    table = html.split('id="attacks"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr><td") == 2 and "relearn" in table
     # the attacked runs are in the report, and the results hold no model paths of here
     text = json.dumps(out.summary)
     assert "GradAscent+relearn" in text and str(tmp_path) not in runs[
