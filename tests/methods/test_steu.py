@@ -106,9 +106,11 @@ def test_run_a_classification_scenario_end_to_end(tmp_path: Path) -> None:
         "tiny-bert", SCENARIO, output=tmp_path / "run",
         task_args={"n_patients": 220, "n_holdout": 44},
         train_config=ClassifierTrainConfig(epochs=40), progress=False, echo=False,
+        attacks=["linear-probe"],
     )
-    assert list(out.runs) == ["target", "oracle", "Retrain", "STEU", "STEU-EmbeddingOnly",
-                              "DirectSuppression", "ClassGradAscent"]
+    methods = ["Retrain", "STEU", "STEU-EmbeddingOnly", "DirectSuppression", "ClassGradAscent"]
+    assert list(out.runs) == ["target", "oracle", *(
+        label for m in methods for label in (m, f"{m}+linear-probe"))]
     assert out.summary["failures"] == []
 
     def value(label: str, metric: str, split: str) -> float:
@@ -131,6 +133,13 @@ def test_run_a_classification_scenario_end_to_end(tmp_path: Path) -> None:
         for metric in ("retain_avg_f1", "auroc", "f1"):
             assert 0 <= value(label, metric, "holdout") <= 1
     assert value("STEU", "logit_distance", "holdout") >= 0
+    # a head-only edit hides the class: a probe on its encoder finds it again, and gets
+    # back more of it than from Retrain's encoder, which never learnt it
+    hidden = "DirectSuppression+linear-probe"
+    assert value(hidden, "forget_class_f1", "holdout") > value(
+        "DirectSuppression", "forget_class_f1", "holdout")
+    assert value(hidden, "recovery_ratio", "forget") > value(
+        "Retrain+linear-probe", "recovery_ratio", "forget")
 
     summary = json.loads(out.summary_path.read_text())
     assert any(r["metric"] == "forget_class_f1" for r in summary["rows"])
