@@ -94,14 +94,19 @@ class RelearnParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: int = Field(20, ge=1, description="fine-tuning steps")
-    on: Literal["retain"] = Field("retain", description="what it fine-tunes on: retain "
-                                  "question-answer pairs (data unrelated to the forget set)")
+    on: Literal["retain", "forget"] = Field(
+        "retain", description="what it fine-tunes on: retain question-answer pairs (data "
+        "unrelated to the forget set), or those of a share of the forget set's patients")
+    share: float = Field(0.5, gt=0, lt=1, description="with on=forget: the share of the "
+                         "forget set's sampling units (patients) it trains on; recovery is "
+                         "measured on the others")
 
 
 class Relearn(Attack):
     """A few steps of fine-tuning with the target's training settings (batch size, learning
-    rate, LoRA or full) on retain question-answer pairs drawn with the run's seed: does
-    unrelated fine-tuning bring the forgotten answers back?"""
+    rate, LoRA or full), drawn with the run's seed, on retain question-answer pairs (does
+    unrelated fine-tuning bring the forgotten answers back?) or on a share of the forget
+    set's patients (does relearning some bring back the others?)."""
 
     Params = RelearnParams
 
@@ -117,14 +122,42 @@ class Relearn(Attack):
             tok.save_pretrained(base)
         config = ctx.train_config or family.default_config(str(ctx.model))
         pool: list[Any] = list(ctx.task.training_data(p.on).examples)
+        meta: dict[str, Any] = {"steps": p.steps, "on": p.on}
+        if p.on == "forget":
+            pool, used = _forget_share(ctx, pool, p.share)
+            meta["used_rows"] = {"forget": used}
         random.Random(f"{ctx.seed}:relearn").shuffle(pool)
         n = p.steps * config.batch_size
         examples = [pool[i % len(pool)] for i in range(n)]
         config = dataclasses.replace(config, text_epochs=0, qa_epochs=1, seed=ctx.seed)
         family.train(str(base), TrainingData([], examples), ctx.out_dir, config,
                      progress=ctx.progress, desc=f"relearn ({p.steps} steps)")
-        return AttackOutput(ctx.out_dir, meta={"steps": p.steps, "on": p.on,
-                                               "examples": n})
+        return AttackOutput(ctx.out_dir, meta={**meta, "examples": n})
+
+
+def _forget_share(ctx: AttackContext, pool: list[Any], share: float) -> tuple[
+        list[Any], list[int]]:
+    """The forget examples of a share of the forget split's sampling units (drawn with the
+    seed), and the forget split's rows of those units (left out of the recovery ratio):
+    an example belongs to a unit where its prompt is one of the unit's rows."""
+    rows = ctx.task.instances("forget")
+    units = sorted({ctx.task.cluster_of(r) for r in rows})
+    random.Random(f"{ctx.seed}:relearn-units").shuffle(units)
+    chosen = set(units[: max(1, round(share * len(units)))])
+    used = [i for i, r in enumerate(rows) if ctx.task.cluster_of(r) in chosen]
+    prompts = {rows[i].prompt for i in used}
+    picked = [e for e in pool if e.prompt in prompts]
+    if not picked:
+        raise AttackError(f"relearn on=forget: no training example of {ctx.task.name} has "
+                          "the prompt of a forget row; its forget split is not its forget "
+                          "training data (use on=retain).")
+    return picked, used
+
+
+def relearn_forget(**params: Any) -> Relearn:
+    """A few steps of fine-tuning on half of the forget set's patients; recovery measured on
+    the other half."""
+    return Relearn(**{"on": "forget", **params})
 
 
 def quantize_8bit(**params: Any) -> Quantize:

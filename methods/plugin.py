@@ -52,4 +52,5 @@ def register_attacks(register: Register) -> None:
     register("quantize-8bit", f"{attacks}:quantize_8bit")
     register("quantize-4bit", f"{attacks}:quantize_4bit")
     register("relearn", f"{attacks}:Relearn")
+    register("relearn-forget", f"{attacks}:relearn_forget")
     register("linear-probe", f"{attacks}:LinearProbe")

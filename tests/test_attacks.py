@@ -52,16 +52,18 @@ def test_attacked_models_are_evaluated_and_their_recovery_recorded(tmp_path: Pat
     out = run_pipeline(
         "tiny", TASK, output=tmp_path / "out", task_args=SMALL, train_config=SMALL_TRAINING,
         progress=False, echo=False, methods=["GradAscent", "Retrain"],
-        attacks=["testplugin/identity", "relearn", "quantize-8bit"],
-        attack_args={"relearn": {"steps": 10}}, splits=["forget", "retain", "holdout"],
+        attacks=["testplugin/identity", "relearn", "quantize-8bit", "relearn-forget"],
+        attack_args={"relearn": {"steps": 10}, "relearn-forget": {"steps": 10}},
+        splits=["forget", "retain", "holdout"],
     )
     assert out.summary["failures"] == []
     runs = out.runs
     assert list(runs) == [
         "target", "oracle",
         "GradAscent", "GradAscent+testplugin/identity", "GradAscent+relearn",
-        "GradAscent+quantize-8bit",
+        "GradAscent+quantize-8bit", "GradAscent+relearn-forget",
         "Retrain", "Retrain+testplugin/identity", "Retrain+relearn", "Retrain+quantize-8bit",
+        "Retrain+relearn-forget",
     ]
     attacked = runs["GradAscent+relearn"].results
     assert attacked.model.role == "attacked"
@@ -71,6 +73,13 @@ def test_attacked_models_are_evaluated_and_their_recovery_recorded(tmp_path: Pat
     assert record["of"] == runs["GradAscent"].results.run_id
     assert runs["GradAscent+quantize-8bit"].results.model.provenance["attack"]["meta"][
         "layers_quantized"] > 0
+    # relearning on half the forget patients: the ratio is measured on the other half only
+    meta = runs["Retrain+relearn-forget"].results.model.provenance["attack"]["meta"]
+    used = meta["used_rows"]["forget"]
+    n_forget = len(load_scenario(TASK, SMALL).docs("forget"))
+    assert 0 < len(used) < n_forget
+    assert _forget(runs["Retrain+relearn-forget"], "recovery_ratio").n == n_forget - len(used)
+    assert _forget(runs["Retrain+relearn"], "recovery_ratio").n == n_forget
     # the control brings nothing back, exactly
     for method in ("GradAscent", "Retrain"):
         r = _forget(runs[f"{method}+testplugin/identity"], "recovery_ratio")
@@ -95,8 +104,8 @@ def test_attacked_models_are_evaluated_and_their_recovery_recorded(tmp_path: Pat
         if m.metric == "recovery_ratio" and m.ci is not None else m for m in res.metrics]})
     labelled = [(label, boosted if label == "GradAscent+relearn" else r)
                 for label, r in labelled]
-    assert hidden(labelled)["GradAscent"] == ["relearn"]
-    assert "| GradAscent (hidden, not forgotten: relearn) |" in markdown(labelled)
+    assert "relearn" in hidden(labelled)["GradAscent"]
+    assert "| GradAscent (hidden, not forgotten: relearn" in markdown(labelled)
     # the leaderboard shows them as their own table, never as points or ranked methods
     from medlethe.leaderboard.build import build_site
 
@@ -105,7 +114,7 @@ def test_attacked_models_are_evaluated_and_their_recovery_recorded(tmp_path: Pat
     html = page.read_text()
     assert 'id="attacks"' in html and html.count('id="tradeoff-point-') == 4  # 2 refs + 2
     table = html.split('id="attacks"', 1)[1].split("</table>", 1)[0]
-    assert table.count("<tr><td") == 2 and "relearn" in table
+    assert table.count("<tr><td") == 2 and "relearn-forget" in table
     # the attacked runs are in the report, and the results hold no model paths of here
     text = json.dumps(out.summary)
     assert "GradAscent+relearn" in text and str(tmp_path) not in runs[
