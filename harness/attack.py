@@ -7,7 +7,7 @@ tasks with the same metrics and compares it with the target, the oracle and the 
 before the attack (``recovery_ratio``: 0 when nothing comes back, 1 when everything does).
 
 Register one with ``register_attacks`` (``medlethe/hookspecs.py``); built-ins in
-``medlethe/attacks/``, an example in ``tests/plugin_pkg``.
+``medlethe/methods/attacks.py``, an example in ``tests/plugin_pkg``.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def register_attacks(register: Register) -> None:
     training settings, an output folder) and returns an :class:`medlethe.AttackOutput`, the
     attacked model; ``medlethe run --attacks`` evaluates it like any model and records the
     ``recovery_ratio``. The contract: ``medlethe/attack.py``; built-ins:
-    ``medlethe/attacks/``.
+    ``medlethe/methods/attacks.py``.
     """
 
 
