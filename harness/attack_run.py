@@ -30,14 +30,18 @@ class AttackResult:
 
 
 def build_attack(
-    name: str, params: dict[str, Any] | None = None, *, registry: Registry | None = None
+    name: str, params: dict[str, Any] | None = None, *, task: Task | None = None,
+    registry: Registry | None = None,
 ) -> tuple[Component, Attack]:
-    """The registered attack ``name`` built with ``params`` (validated), and its component."""
+    """The registered attack ``name`` built with ``params`` (validated), and its component;
+    with ``task``, an error unless it can attack that task's models."""
     comp = (registry or get_registry()).get("attack", name)
-    attack = comp.build(**(params or {}))
-    if not isinstance(attack, Attack):
-        raise AttackError(f"attack {name!r} of plugin {comp.plugin.name!r}: its factory "
-                          f"returned {type(attack).__name__}, not a medlethe.Attack.")
+    attack = comp.build_as(Attack, "medlethe.Attack", AttackError, **(params or {}))
+    if task is not None and not attack.applies_to(task):
+        raise AttackError(f"attack {name!r} attacks models of "
+                          f"{', '.join(sorted(attack.output_types))} tasks, not "
+                          f"{task.name!r} ({task.output_type}); 'medlethe attacks' lists "
+                          "them.")
     return comp, attack
 
 
@@ -49,12 +53,7 @@ def run_attack(
     """Attack ``name`` on the unlearned model (``model`` plus ``adapter``, fingerprinted
     ``model_fingerprint``); an attacked model made before with the same inputs is reused."""
     started = time.perf_counter()
-    comp, attack = build_attack(name, params, registry=registry)
-    if not attack.applies_to(task):
-        kinds = ", ".join(sorted(attack.output_types))
-        raise AttackError(f"attack {name!r} attacks models of {kinds} tasks, not of "
-                          f"{task.name!r} ({task.output_type}); 'medlethe attacks' lists "
-                          "each attack's kinds.")
+    comp, attack = build_attack(name, params, task=task, registry=registry)
     resolved = attack.params.model_dump()
     fp = fingerprint([model_fingerprint, comp.name, comp.plugin.distribution,
                       comp.plugin.version, resolved, seed])

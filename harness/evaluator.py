@@ -80,17 +80,12 @@ def load_task(
         return load_task_file(name), None
     comp = registry.get("task", name)
     try:
-        task = comp.build(**(task_args or {}))
+        task = comp.build_as(Task, "medlethe.task.Task", TaskConfigError, **(task_args or {}))
     except (TypeError, ValueError) as exc:
         raise TaskConfigError(
             f"Task {name!r} does not accept the task arguments {task_args}: {exc}. "
             "'medlethe tasks' describes each task; docs/tasks.md lists their arguments."
         ) from exc
-    if not isinstance(task, Task):
-        raise TaskConfigError(
-            f"Task {name!r} of plugin {comp.plugin.name!r}: its factory returned "
-            f"{type(task).__name__}, not a medlethe.task.Task."
-        )
     return task, comp
 
 

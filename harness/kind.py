@@ -168,12 +168,6 @@ def yaml_kinds(registry: Registry | None = None) -> list[str]:
 def kind_of(task: Task | str, registry: Registry) -> Kind:
     """The registered kind of ``task`` (or of that ``output_type``): an unknown one is an
     error naming the registered kinds and the plugin to install."""
-    from medlethe.errors import PluginError
-
     name = task if isinstance(task, str) else task.output_type
-    comp = registry.get("kind", name)
-    kind = comp.build()
-    if not isinstance(kind, Kind):
-        raise PluginError(f"kind {name!r} of plugin {comp.plugin.name!r}: its factory "
-                          f"returned {type(kind).__name__}, not a medlethe.Kind.")
+    kind: Kind = registry.get("kind", name).build_as(Kind, "medlethe.Kind")
     return kind

@@ -111,6 +111,16 @@ class Component:
             built.plugin = self.plugin.name
         return built
 
+    def build_as(self, expected: type, public: str,
+                 error: type[MedletheError] = PluginError, **kwargs: Any) -> Any:
+        """:meth:`build`, checked: a factory that builds anything but an ``expected``
+        (``public``: its public name) is an ``error`` naming the component and its plugin."""
+        built = self.build(**kwargs)
+        if not isinstance(built, expected):
+            raise error(f"{self.kind} {self.name!r} of plugin {self.plugin.name!r}: its "
+                        f"factory returned {type(built).__name__}, not a {public}.")
+        return built
+
     def arguments(self) -> list[tuple[str, Any]]:
         """The keyword arguments the factory takes (``--task-args``), with defaults
         (``inspect.Parameter.empty`` where required). A factory that passes ``**kwargs`` on

@@ -16,7 +16,7 @@ import difflib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,7 +215,6 @@ class RunSteps:
         )
         return self.judge(label, run, refs)
 
-
     def attacked(
         self, attack: str, label: str, target: FinetuneOutput, refs: dict[str, EvaluationRun],
         unlearned: EvaluationRun,
@@ -255,12 +254,7 @@ def check_attacks(names: Sequence[str], attack_args: dict[str, dict[str, Any]], 
             raise MedletheError(f"--attack-args names attack {name!r}, which this run does "
                                 f"not run; it runs: {', '.join(names) or 'no attack'}.")
     for name in names:
-        _, attack = build_attack(name, attack_args.get(name), registry=registry)
-        if not attack.applies_to(task):
-            raise MedletheError(
-                f"attack {name!r} attacks models of {', '.join(sorted(attack.output_types))} "
-                f"tasks, not {task.name!r} ({task.output_type}); 'medlethe attacks' lists "
-                "them.")
+        build_attack(name, attack_args.get(name), task=task, registry=registry)
 
 
 def train_alongside(
@@ -344,21 +338,21 @@ def _benchmark(bench: RunSteps, names: Sequence[str], train: AnyTrainConfig, out
     refs = dict(runs)
     warn(runs["target"].results.preconditions, brief=echo)
     failures: list[dict[str, str]] = []
+
+    def attempt(what: str, tag: str, step: Callable[..., EvaluationRun], *args: Any) -> None:
+        try:
+            runs[tag] = step(*args).write(results_dir)
+        except Exception as exc:  # one failing method or attack must not stop the others
+            failures.append({"method": tag, "error": f"{type(exc).__name__}: {exc}"})
+            print(f"medlethe: {what} {tag!r} failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+
     for name in names:
-        for attack in (None, *spec.attacks):
-            tag = name if attack is None else f"{name}+{attack}"
-            if attack is not None and name not in runs:
-                continue  # the method failed: nothing to attack
-            try:
-                run = (bench.unlearned(name, target, refs, spec.method_args.get(name))
-                       if attack is None else bench.attacked(attack, name, target, refs,
-                                                             runs[name]))
-                runs[tag] = run.write(results_dir)
-            except Exception as exc:  # one failing method or attack must not stop the others
-                failures.append({"method": tag, "error": f"{type(exc).__name__}: {exc}"})
-                what = "method" if attack is None else "attack"
-                print(f"medlethe: {what} {tag!r} failed: {type(exc).__name__}: {exc}",
-                      file=sys.stderr)
+        attempt("method", name, bench.unlearned, name, target, refs,
+                spec.method_args.get(name))
+        for attack in spec.attacks if name in runs else ():  # a failed method: no attack
+            attempt("attack", f"{name}+{attack}", bench.attacked, attack, name, target, refs,
+                    runs[name])
     timings["total_s"] = time.perf_counter() - started
     summary = build_summary(
         runs, scenario=spec.scenario, preconditions=runs["target"].results.preconditions,

@@ -34,6 +34,7 @@ from medlethe.metrics import Verdicts
 from medlethe.report import (
     Point,
     all_columns,
+    attacked,
     cell,
     collateral_matrix,
     find,
@@ -281,18 +282,15 @@ def attacks_table(entries: Sequence[Entry]) -> dict[str, Any] | None:
     """The group's attacked runs as one table: a row per attacked method (its label), a
     column per attack, each cell the recovery ratio with its interval and whether it shows
     the method hid what it was to forget (``medlethe.report.hidden``)."""
-    by_id = {e.results.run_id: e for e in entries}
-    found = hidden([(e.label, e.results) for e in entries])
+    runs = [(e.label, e.results) for e in entries]
+    found = hidden(runs)
     cells: dict[str, dict[str, dict[str, Any]]] = {}
-    for e in entries:
-        attack = e.results.model.provenance.get("attack") or {}
-        of = by_id.get(attack.get("of", ""))
-        if of is None:
-            continue
+    for label, attack, i in attacked(runs):
+        e = entries[i]
         task = next(iter(e.results.tasks), None)
         m = next((m for m in e.results.metrics if m.metric == "recovery_ratio"
                   and m.task == task and m.subset is None), None)
-        cells.setdefault(of.label, {})[str(attack.get("name"))] = {
+        cells.setdefault(label, {})[attack] = {
             "text": cell(m) if m is not None else "-", "page": e.page,
             "value": m.value if m is not None else None}
     if not cells:
@@ -532,6 +530,6 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
     leader = ranking[0] if ranking and ranking[0].rank == 1 else None
     return {"name": scenario, "page": page, "runs": len(entries), "versions": versions,
             "group": group, "leader": leader,
-            "headline": (dict(shown).get(x_key, x_key), dict(shown).get(y_key, y_key)),
+            "headline": labels,
             "methods": len({e.label for e in entries if e.results.model.role == "unlearned"}),
             "submissions": len({e.submission for e in entries})}

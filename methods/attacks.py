@@ -39,6 +39,20 @@ def merged(ctx: AttackContext) -> tuple[Any, Any]:
     return tok, model
 
 
+def save(tok: Any, model: Any, folder: Path) -> None:
+    """Model and tokenizer as a Hugging Face folder."""
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+
+def written(ctx: AttackContext, tok: Any, model: Any, meta: dict[str, Any]) -> AttackOutput:
+    """The attacked model saved to ``ctx.out_dir`` (built in a ``.partial`` folder, sealed,
+    then moved) with ``meta``."""
+    finish(work_dir(ctx.out_dir), ctx.out_dir, "medlethe_attack.json", meta,
+           lambda folder: save(tok, model, folder))
+    return AttackOutput(ctx.out_dir, meta=meta)
+
+
 class QuantizeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -81,13 +95,7 @@ class Quantize(Attack):
                 layers += 1
         meta = {"bits": p.bits, "group_size": p.group_size if p.bits == 4 else None,
                 "layers_quantized": layers, "library": "torchao"}
-
-        def save(folder: Path) -> None:
-            model.save_pretrained(folder)
-            tok.save_pretrained(folder)
-
-        finish(work_dir(ctx.out_dir), ctx.out_dir, "medlethe_attack.json", meta, save)
-        return AttackOutput(ctx.out_dir, meta=meta)
+        return written(ctx, tok, model, meta)
 
 
 class RelearnParams(BaseModel):
@@ -118,8 +126,7 @@ class Relearn(Attack):
         if ctx.adapter is not None:  # start from the unlearned model, adapter merged
             tok, model = merged(ctx)
             base = ctx.out_dir.with_name(ctx.out_dir.name + ".merged")
-            model.save_pretrained(base)
-            tok.save_pretrained(base)
+            save(tok, model, base)
         config = ctx.train_config or family.default_config(str(ctx.model))
         pool: list[Any] = list(ctx.task.training_data(p.on).examples)
         meta: dict[str, Any] = {"steps": p.steps, "on": p.on}
@@ -141,10 +148,11 @@ def _forget_share(ctx: AttackContext, pool: list[Any], share: float) -> tuple[
     seed), and the forget split's rows of those units (left out of the recovery ratio):
     an example belongs to a unit where its prompt is one of the unit's rows."""
     rows = ctx.task.instances("forget")
-    units = sorted({ctx.task.cluster_of(r) for r in rows})
+    unit_of = [ctx.task.cluster_of(r) for r in rows]
+    units = sorted(set(unit_of))
     random.Random(f"{ctx.seed}:relearn-units").shuffle(units)
     chosen = set(units[: max(1, round(share * len(units)))])
-    used = [i for i, r in enumerate(rows) if ctx.task.cluster_of(r) in chosen]
+    used = [i for i, u in enumerate(unit_of) if u in chosen]
     prompts = {rows[i].prompt for i in used}
     picked = [e for e in pool if e.prompt in prompts]
     if not picked:
@@ -217,13 +225,7 @@ class LinearProbe(Attack):
             head.bias.copy_(bias)
         meta = {"retain_rows": len(retain), "forget_rows_used": len(used),
                 "classes_refit": refit, "used_rows": {"forget": used}}
-
-        def save(folder: Path) -> None:
-            model.save_pretrained(folder)
-            tok.save_pretrained(folder)
-
-        finish(work_dir(ctx.out_dir), ctx.out_dir, "medlethe_attack.json", meta, save)
-        return AttackOutput(ctx.out_dir, meta=meta)
+        return written(ctx, tok, model, meta)
 
 
 def _head_inputs(family: Family, tok: Any, model: Any, head: Any, rows: list[Any], task: Any,

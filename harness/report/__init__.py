@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from medlethe.report.pages import page_environment
     from medlethe.report.text import (
         all_columns,
+        attacked,
         cell,
         collateral_matrix,
         find,
@@ -36,9 +37,9 @@ if TYPE_CHECKING:
         task_for,
     )
 
-_TEXT = ("all_columns", "cell", "collateral_matrix", "find", "headline", "hidden", "load_run_dir",
-         "markdown", "marked", "print_report", "sections", "show_report", "tables",
-         "task_for")
+_TEXT = ("all_columns", "attacked", "cell", "collateral_matrix", "find", "headline",
+         "hidden", "load_run_dir", "markdown", "marked", "print_report", "sections",
+         "show_report", "tables", "task_for")
 _LAZY = {"Row": "medlethe.kind", "page_environment": "medlethe.report.pages",
          "inline_figure": "medlethe.report.figures", "pyplot": "medlethe.report.figures",
          **{name: "medlethe.report.figures" for name in ("Point", "front", "heatmap_figure",
@@ -51,6 +52,7 @@ __all__ = [
     "Point",
     "Row",
     "all_columns",
+    "attacked",
     "cell",
     "collateral_matrix",
     "find",

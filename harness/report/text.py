@@ -195,20 +195,28 @@ def all_columns() -> list[Row]:
 HIDDEN, HIDDEN_LOW = 0.5, 0.25
 
 
+def attacked(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, str, int]]:
+    """Each attacked run among ``runs`` whose model before the attack is among them too:
+    that run's label, the attack's name and the attacked run's position in ``runs``."""
+    label_of = {res.run_id: label for label, res in runs}
+    out = []
+    for i, (_, res) in enumerate(runs):
+        attack = res.model.provenance.get("attack") or {}
+        if attack.get("of") in label_of:
+            out.append((label_of[attack["of"]], str(attack.get("name")), i))
+    return out
+
+
 def hidden(runs: Sequence[tuple[str, Results]]) -> dict[str, list[str]]:
     """The unlearned runs among ``runs`` that an attack among them recovers (its
     ``recovery_ratio`` on forget above ``HIDDEN``, the interval above ``HIDDEN_LOW``): the
     run's label and the attacks. Such a method hid the forget set; it did not forget it."""
-    label_of = {res.run_id: label for label, res in runs}
     out: dict[str, list[str]] = {}
-    for _, res in runs:
-        attack = res.model.provenance.get("attack") or {}
-        if attack.get("of") not in label_of:
-            continue
+    for label, attack, i in attacked(runs):
         if any(m.metric == "recovery_ratio" and m.subset is None and m.value is not None
                and m.value > HIDDEN and m.ci is not None and m.ci.low > HIDDEN_LOW
-               for m in res.metrics):
-            out.setdefault(label_of[attack["of"]], []).append(str(attack.get("name")))
+               for m in runs[i][1].metrics):
+            out.setdefault(label, []).append(attack)
     return out
 
 

@@ -73,13 +73,7 @@ def build_method(
 ) -> tuple[Component, Method]:
     """The registered method ``name`` built with ``params`` (validated), and its component."""
     comp = (registry or get_registry()).get("method", name)
-    method = comp.build(**(params or {}))
-    if not isinstance(method, Method):
-        raise MethodError(
-            f"Method {name!r} of plugin {comp.plugin.name!r}: its factory returned "
-            f"{type(method).__name__}, not a medlethe.unlearn.Method."
-        )
-    return comp, method
+    return comp, comp.build_as(Method, "medlethe.Method", MethodError, **(params or {}))
 
 
 def unlearn(
