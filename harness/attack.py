@@ -2,9 +2,11 @@
 
 Unlearning can hide knowledge instead of removing it: quantizing the weights, a few steps
 of fine-tuning or another prompt may bring it back. An attack takes an unlearned model
-and returns an attacked model; ``medlethe run --attacks NAME,...`` evaluates it on the same
-tasks with the same metrics and compares it with the target, the oracle and the model
-before the attack (``recovery_ratio``: 0 when nothing comes back, 1 when everything does).
+and returns an attacked model, attacked prompts, or both; ``medlethe run --attacks
+NAME,...`` evaluates the result on the same tasks with the same metrics and compares it
+with the target, the oracle and the model before the attack (``recovery_ratio``: 0 when
+nothing comes back, 1 when everything does). ``NAME[K=V,...]`` runs an attack with other
+parameters (``relearn[steps=5]``), under that label.
 
 Register one with ``register_attacks`` (``medlethe/hookspecs.py``); built-ins in
 ``medlethe/methods/attacks.py``, an example in ``tests/plugin_pkg``.
@@ -13,6 +15,7 @@ Register one with ``register_attacks`` (``medlethe/hookspecs.py``); built-ins in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,11 +52,14 @@ class AttackContext:
 @dataclass(frozen=True)
 class AttackOutput:
     """The attacked model: a full model folder (``path``), or ``path`` plus a PEFT
-    ``adapter``; ``meta`` is recorded with the attacked run."""
+    ``adapter`` (a prompt attack returns the model it was given); ``prompts``: the prompt
+    each row is asked with instead of its own (split -> row index -> prompt; rows of the
+    attacked task, before any chat template); ``meta`` is recorded with the attacked run."""
 
     path: Path
     adapter: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    prompts: Mapping[str, Mapping[int, str]] | None = None
 
 
 class Attack(Named, ABC):
@@ -71,9 +77,13 @@ class Attack(Named, ABC):
         except ValidationError as exc:
             raise AttackError(f"attack {self.name}: {exc}") from None
 
-    def applies_to(self, task: Task) -> bool:
-        """Whether this attack can attack models of ``task``'s kind."""
-        return applies(self, task)
+    def unfit(self, task: Task) -> str | None:
+        """Why this attack cannot attack ``task``'s models (``None`` where it can): by
+        default, a kind it does not serve. Override to ask more of the task (a split)."""
+        if applies(self, task):
+            return None
+        return (f"it attacks models of {', '.join(sorted(self.output_types))} tasks, not "
+                f"{task.name!r} ({task.output_type})")
 
     @abstractmethod
     def attack(self, ctx: AttackContext) -> AttackOutput:

@@ -29,6 +29,36 @@ class AttackResult:
     seconds: float
 
 
+def variant(entry: str) -> tuple[str, dict[str, Any]]:
+    """An entry of ``--attacks``: ``NAME`` or ``NAME[K=V,...]`` -> the attack's name and
+    the parameters written in it (values parse as JSON where they can)."""
+    m = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", entry)
+    if m is None:
+        raise AttackError(f"attack {entry!r}: write NAME or NAME[KEY=VALUE,...], e.g. "
+                          "relearn[steps=5].")
+    params: dict[str, Any] = {}
+    for item in filter(None, (i.strip() for i in (m.group(2) or "").split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise AttackError(f"attack {entry!r}: {item!r} is not KEY=VALUE.")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw.strip()
+    return m.group(1), params
+
+
+def split_entries(value: str) -> list[str]:
+    """``a,b[x=1,y=2],c`` -> the entries, split at the commas outside brackets."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(value + ","):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            out.append(value[start:i].strip())
+            start = i + 1
+    return [e for e in out if e]
+
+
 def build_attack(
     name: str, params: dict[str, Any] | None = None, *, task: Task | None = None,
     registry: Registry | None = None,
@@ -37,11 +67,10 @@ def build_attack(
     with ``task``, an error unless it can attack that task's models."""
     comp = (registry or get_registry()).get("attack", name)
     attack = comp.build_as(Attack, "medlethe.Attack", AttackError, **(params or {}))
-    if task is not None and not attack.applies_to(task):
-        raise AttackError(f"attack {name!r} attacks models of "
-                          f"{', '.join(sorted(attack.output_types))} tasks, not "
-                          f"{task.name!r} ({task.output_type}); 'medlethe attacks' lists "
-                          "them.")
+    why = attack.unfit(task) if task is not None else None
+    if why is not None:
+        raise AttackError(f"attack {name!r} cannot attack this run's models: {why}; "
+                          "'medlethe attacks' lists the attacks.")
     return comp, attack
 
 
@@ -65,7 +94,7 @@ def run_attack(
                             train_config=train_config, seed=seed, progress=progress)
         out = attack.attack(ctx)
         saved = {"path": str(out.path), "adapter": str(out.adapter) if out.adapter else None,
-                 "meta": out.meta}
+                 "meta": out.meta, "prompts": out.prompts}
         atomic_write_text(record, json.dumps(saved, indent=2, default=str))
     return AttackResult(comp, out, resolved, "sha256:" + fp, time.perf_counter() - started)
 
@@ -75,7 +104,9 @@ def _cached(record: Path, name: str) -> AttackOutput | None:
     if not record.exists():
         return None
     saved = json.loads(record.read_text())
+    prompts = saved.get("prompts")
     out = AttackOutput(Path(saved["path"]), Path(saved["adapter"]) if saved["adapter"] else None,
-                       saved["meta"])
+                       saved["meta"], {split: {int(i): p for i, p in rows.items()}
+                                       for split, rows in prompts.items()} if prompts else None)
     made = out.adapter or out.path
     return out if made.exists() and intact(made, f"{name} attacked model") else None

@@ -16,6 +16,13 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _attacks(value: str) -> list[str]:
+    """``a,b[x=1,y=2]`` -> the attack entries (commas inside brackets stay)."""
+    from medlethe.attack_run import split_entries
+
+    return split_entries(value)
+
+
 def _kv(value: str) -> dict[str, Any]:
     """``a=1,b=x`` -> {"a": 1, "b": "x"}; values parse as JSON where they can."""
     import json
@@ -539,7 +546,7 @@ def _add_run(sub: Any) -> None:
     flag("log_samples", action="store_true")
     flag("methods", type=_csv, metavar="M,M,...", help_extra="; '' for none")
     flag("method_args", type=_kv, metavar="M.K=V,...")
-    flag("attacks", type=_csv, metavar="A,A,...")
+    flag("attacks", type=_attacks, metavar="A,A[K=V],...")
     flag("attack_args", type=_kv, metavar="A.K=V,...")
     flag("train_args", type=_kv, metavar="K=V,...")
     flag("seed", type=int)

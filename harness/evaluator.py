@@ -9,13 +9,14 @@ run once (:meth:`EvaluationRun.write`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,12 +244,17 @@ def score_split(
     seed: int,
     log_samples: bool,
     prompts: Callable[[list[Instance]], list[Instance]] | None = None,
+    asked_with: Mapping[int, str] | None = None,
 ) -> ScoredSplit:
     """Ask the backend what ``split`` needs (as the task's ``kind`` says), score every
     metric on every sample, and aggregate the whole split and each subset the task breaks
     results down by.
-    ``prompts`` rewrites the instances first (a chat template)."""
+    ``asked_with`` gives rows other prompts (an attack's, by row index); ``prompts`` then
+    rewrites the instances (a chat template)."""
     instances = task.instances(split, limit)
+    if asked_with:
+        instances = [dataclasses.replace(i, prompt=asked_with[i.index])
+                     if i.index in asked_with else i for i in instances]
     if prompts is not None and kind.chat_prompts:
         instances = prompts(list(instances))
     needs = frozenset().union(*(m.needs for _, m in metrics))
@@ -426,6 +432,7 @@ def evaluate(
     model_provenance: dict[str, Any] | None = None,
     method: ComponentRecord | None = None,
     chat: ChatFormat | None = None,
+    asked_with: Mapping[str, Mapping[str, Mapping[int, str]]] | None = None,
 ) -> EvaluationRun:
     """Evaluate ``model`` (a hub id or a local folder) on ``tasks`` (registered names or
     YAML paths); when ``output`` is given, write the run there (``results_<run_id>.json``
@@ -436,7 +443,8 @@ def evaluate(
     ``task_args`` go to every registered task's factory (e.g. ``{"n_patients": 440}``).
     ``registry``: the plugins to use (default: every installed one, minus those disabled by
     ``MEDLETHE_DISABLE_PLUGINS``). ``chat``: wrap the prompts of language-model tasks in the
-    model's chat template (medlethe.chat).
+    model's chat template (medlethe.chat). ``asked_with``: other prompts for some rows (an
+    attack's: task -> split -> row index -> prompt), used before the chat template.
     """
     started = time.perf_counter()
     registry = registry or get_registry()
@@ -448,6 +456,7 @@ def evaluate(
              if cache is not False else None)
     runner = CachedBackend(engine, store, progress=progress)
     got = _Gathered(registry, runner, *_chat_prompts(chat or ChatFormat(), model, backend_args))
+    got.asked_with = asked_with or {}
     for task_name in tasks:
         got.task(task_name, splits=splits, limit=limit, seed=seed, task_args=task_args,
                  log_samples=log_samples, progress=progress)
@@ -520,6 +529,7 @@ class _Gathered:
         self.values: dict[str, dict[str, dict[str, list[Any]]]] = {}
         self.labels: dict[str, dict[str, dict[str, list[Any]]]] = {}
         self.samples: list[dict[str, Any]] = []
+        self.asked_with: Mapping[str, Mapping[str, Mapping[int, str]]] = {}
         self.asked = {t: 0 for name in registry.components["kind"]  # in registration order
                       for t in kind_of(name, registry).request_types}
 
@@ -545,6 +555,7 @@ class _Gathered:
             split: score_split(
                 task, split, metrics, self.runner, kind=kind, limit=limit, seed=seed,
                 log_samples=log_samples, prompts=self.prompts,
+                asked_with=self.asked_with.get(task.name, {}).get(split),
             )
             for split in wanted
         }

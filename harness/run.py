@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medlethe.attack_run import build_attack, run_attack
+from medlethe.attack_run import build_attack, run_attack, variant
 from medlethe.chat import ChatFormat
 from medlethe.errors import MedletheError
 from medlethe.evaluator import component_record, evaluate
@@ -223,9 +223,10 @@ class RunSteps:
         references and the model before the attack (``recovery_ratio``); labelled
         ``label+attack``."""
         made, tag = self.made[label], f"{label}+{attack}"
+        name, inline = variant(attack)
         result = run_attack(
-            attack, self.task, made.output.path, made.output.adapter, made.fingerprint,
-            params=self.spec.attack_args.get(attack), train_config=target.config,
+            name, self.task, made.output.path, made.output.adapter, made.fingerprint,
+            params={**self.spec.attack_args.get(name, {}), **inline}, train_config=target.config,
             seed=getattr(target.config, "seed", 0), progress=self.progress,
             registry=self.registry,
         )
@@ -234,9 +235,12 @@ class RunSteps:
         run = self.evaluate(
             tag, out.path, adapter=str(out.adapter) if out.adapter else None,
             model_role="attacked", chat=ChatFormat.of(target.config),
+            asked_with={self.task.name: out.prompts} if out.prompts else None,
             model_provenance={
                 **unlearned.results.model.provenance, "variant": tag,
-                "attack": {"name": attack, "params": result.params, "meta": out.meta,
+                "attack": {"name": name, "label": attack, "params": result.params,
+                           "meta": out.meta, "prompts_rewritten": sum(
+                               len(rows) for rows in (out.prompts or {}).values()),
                            "fingerprint": result.fingerprint, "of": unlearned.results.run_id},
             },
             method=component_record(made.component, made.params),
@@ -249,12 +253,16 @@ def check_attacks(names: Sequence[str], attack_args: dict[str, dict[str, Any]], 
     """Every attack of a run built with its parameters and able to attack ``task``'s
     models, and no --attack-args entry for an attack the run does not run: checked before
     any work."""
+    parsed = [variant(entry) for entry in names]
     for name in attack_args:
-        if name not in names:
+        if name not in {n for n, _ in parsed}:
             raise MedletheError(f"--attack-args names attack {name!r}, which this run does "
                                 f"not run; it runs: {', '.join(names) or 'no attack'}.")
-    for name in names:
-        build_attack(name, attack_args.get(name), task=task, registry=registry)
+    if len(set(names)) < len(names):
+        raise MedletheError(f"--attacks names an attack twice: {', '.join(names)}.")
+    for name, inline in parsed:
+        build_attack(name, {**attack_args.get(name, {}), **inline}, task=task,
+                     registry=registry)
 
 
 def train_alongside(

@@ -45,7 +45,8 @@ class RunFields(BaseModel):
         default_factory=dict, description="hyperparameters per method, e.g. "
         "NPO.beta=0.2,GradDiff.alpha=2")
     attacks: list[str] = Field(default_factory=list, description="attacks on every unlearned "
-                               "model, e.g. quantize-4bit,relearn ('medlethe attacks'): each "
+                               "model, e.g. quantize-4bit,relearn[steps=5] ('medlethe attacks'; "
+                               "NAME[K=V,...] sets parameters under that label): each "
                                "attacked model is evaluated and its recovery_ratio recorded")
     attack_args: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="parameters per attack, e.g. relearn.steps=50")

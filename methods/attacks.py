@@ -1,6 +1,8 @@
 """The built-in attacks on unlearned models: what a model that only hides its forget set
 gives back. Quantization after Zhang et al. (ICLR 2025, "Catastrophic failure of LLM
-unlearning via quantization"); relearning after Łucki et al. (2024) and Fan et al. (2025).
+unlearning via quantization"); relearning after Łucki et al. (2024) and Fan et al. (2025);
+few-shot and paraphrased prompts after Doshi and Stickland (2024, "Does unlearning truly
+unlearn?").
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medlethe import Attack, AttackContext, AttackOutput, get_registry, kind_of
 from medlethe.errors import AttackError
-from medlethe.task import TrainingData
+from medlethe.task import Task, TrainingData
 from medlethe.training import Family, finish, work_dir
 
 #: output heads kept at full precision (as weight-only quantization leaves them)
@@ -178,6 +180,10 @@ def quantize_4bit(**params: Any) -> Quantize:
     return Quantize(**{"bits": 4, **params})
 
 
+#: the names output heads go by (Hugging Face classifiers; fusion-tiny's joint head)
+PROBE_HEADS = ("classifier", "score", "joint_head")
+
+
 class ProbeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -185,13 +191,17 @@ class ProbeParams(BaseModel):
                          "trains on (drawn with the seed); recovery is measured on the rest")
     C: float = Field(1.0, gt=0, description="inverse regularisation strength (scikit-learn)")
     max_length: int = Field(128, ge=8, description="tokens per text at most")
+    head: str | None = Field(None, description="the linear layer whose outputs are the "
+                             "logits (default: the first of " + ", ".join(PROBE_HEADS)
+                             + " the model has)")
+
 
 
 class LinearProbe(Attack):
     """Freeze the encoder, fit a logistic regression (scikit-learn) on the features its
     linear head reads, over the retain rows and a share of the forget rows, and put it in
-    the head's place: an encoder that still tells the forgotten class apart gives it back,
-    however its head was edited."""
+    the head's place: an encoder that still tells the forgotten class (or patients) apart
+    gives it back, however its head was edited."""
 
     Params = ProbeParams
     output_types = frozenset({"classify"})
@@ -203,10 +213,12 @@ class LinearProbe(Attack):
         p = self.params
         assert isinstance(p, ProbeParams)
         tok, model = merged(ctx)
-        head = getattr(model, "classifier", None)
+        names = [p.head] if p.head else [n for n in PROBE_HEADS if hasattr(model, n)][:1]
+        head = getattr(model, names[0], None) if names else None
         if not isinstance(head, torch.nn.Linear):
-            raise AttackError(f"linear-probe: {type(model).__name__} has no single linear "
-                              "head (`classifier`) to refit.")
+            raise AttackError(f"linear-probe: {type(model).__name__} has no linear head "
+                              f"{names[0] if names else 'among ' + ', '.join(PROBE_HEADS)} "
+                              "to refit; name it with linear-probe[head=NAME].")
         retain = list(ctx.task.training_data("retain").examples)
         forget = list(ctx.task.training_data("forget").examples)
         order = list(range(len(forget)))
@@ -223,7 +235,7 @@ class LinearProbe(Attack):
         with torch.no_grad():
             head.weight.copy_(weight)
             head.bias.copy_(bias)
-        meta = {"retain_rows": len(retain), "forget_rows_used": len(used),
+        meta = {"head": names[0], "retain_rows": len(retain), "forget_rows_used": len(used),
                 "classes_refit": refit, "used_rows": {"forget": used}}
         return written(ctx, tok, model, meta)
 
@@ -276,3 +288,62 @@ def _fit_probe(x: Any, y: Any, multi_label: bool, c: float, seed: int, weight: A
         bias[int(j)] = float(intercept[row])
         refit.append(int(j))
     return refit
+
+
+class FewShotParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shots: int = Field(5, ge=1, le=32, description="retain question-answer pairs before "
+                       "each question")
+
+
+class FewShot(Attack):
+    """Every question asked after ``shots`` retain question-answer pairs (drawn with the
+    seed; never the question itself), written as the task writes them and separated by a
+    blank line; under a chat template the whole is one user turn. The model is not
+    touched. Where a prompt outgrows the model's positions, the earliest shots are cut."""
+
+    Params = FewShotParams
+
+    def attack(self, ctx: AttackContext) -> AttackOutput:
+        p = self.params
+        assert isinstance(p, FewShotParams)
+        pool = list(ctx.task.training_data("retain").examples)
+        if len(pool) <= p.shots:
+            raise AttackError(f"few-shot: {ctx.task.name} has {len(pool)} retain "
+                              f"question-answer pairs, fewer than shots={p.shots} + 1.")
+        random.Random(f"{ctx.seed}:few-shot").shuffle(pool)
+        drawn = pool[: p.shots + 1]  # one spare, for the row that is itself a shot
+        prompts: dict[str, dict[int, str]] = {}
+        for split in ctx.task.split_names():
+            rows = prompts.setdefault(split, {})
+            for inst in ctx.task.instances(split):
+                if inst.prompt:
+                    shots = [e for e in drawn if e.prompt != inst.prompt][: p.shots]
+                    rows[inst.index] = "".join(
+                        f"{e.prompt}{e.delimiter}{e.answer}\n\n" for e in shots) + inst.prompt
+        return AttackOutput(ctx.model, ctx.adapter, meta={"shots": p.shots}, prompts=prompts)
+
+
+class Paraphrase(Attack):
+    """The forget questions asked as the task's ``paraphrase`` split words them (its row i
+    rewords the forget split's row i, with the same answer): does the model still answer
+    what it was only taught not to answer in those words? The model is not touched."""
+
+    def unfit(self, task: Task) -> str | None:
+        return super().unfit(task) or (
+            None if "paraphrase" in task.split_names() else
+            f"{task.name!r} has no 'paraphrase' split (the forget questions reworded, row "
+            "for row)")
+
+    def attack(self, ctx: AttackContext) -> AttackOutput:
+        forget, reworded = ctx.task.instances("forget"), ctx.task.instances("paraphrase")
+        if len(forget) != len(reworded) or any(
+                f.target != r.target or ctx.task.cluster_of(f) != ctx.task.cluster_of(r)
+                for f, r in zip(forget, reworded, strict=False)):
+            raise AttackError(f"paraphrase: the 'paraphrase' split of {ctx.task.name} does "
+                              "not reword its forget split row for row (same length, each "
+                              "row with the same answer and patient).")
+        return AttackOutput(ctx.model, ctx.adapter, meta={"rows": len(forget)},
+                            prompts={"forget": {f.index: r.prompt
+                                                for f, r in zip(forget, reworded, strict=True)}})

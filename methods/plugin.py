@@ -54,3 +54,5 @@ def register_attacks(register: Register) -> None:
     register("relearn", f"{attacks}:Relearn")
     register("relearn-forget", f"{attacks}:relearn_forget")
     register("linear-probe", f"{attacks}:LinearProbe")
+    register("few-shot", f"{attacks}:FewShot")
+    register("paraphrase", f"{attacks}:Paraphrase")

@@ -203,7 +203,8 @@ def attacked(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, str, int]]:
     for i, (_, res) in enumerate(runs):
         attack = res.model.provenance.get("attack") or {}
         if attack.get("of") in label_of:
-            out.append((label_of[attack["of"]], str(attack.get("name")), i))
+            out.append((label_of[attack["of"]], str(attack.get("label") or attack.get("name")),
+                        i))
     return out
 
 
