@@ -203,11 +203,17 @@ def _cmd_new_method(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from medlethe.sweep import load_plan
+    from medlethe.sweep import Plan, load_plan
 
-    plan = load_plan(args.plan)
-    if args.seeds is not None:
-        plan = plan.model_copy(update={"seeds": args.seeds})
+    given = {k: v for k, v in (("scenarios", args.scenario), ("model", args.model),
+                               ("front", args.front), ("seeds", args.seeds),
+                               ("budget_minutes", args.budget_minutes)) if v is not None}
+    if args.plan is None and not args.scenario:
+        raise MedletheError("medlethe sweep: give a plan file, or --scenario (with --front "
+                            "METHOD for a front: medlethe sweep --front DuoLearn --scenario "
+                            "synthclinic/patient-10 --seeds 0,1,2).")
+    base = load_plan(args.plan).model_dump(exclude_unset=True) if args.plan else {}
+    plan = Plan.model_validate({**base, **given})
     return _sweep(plan, args, args.output or plan.output or "medlethe-sweep")
 
 
@@ -577,8 +583,16 @@ def _add_new(sub: Any) -> None:
 def _add_sweep(sub: Any) -> None:
     """``medlethe sweep``."""
     sw = sub.add_parser("sweep", help="run a plan: scenarios x methods x seeds, locally or on Ray")
-    sw.add_argument("plan", help="a plan YAML file (docs/sweeps.md)")
+    sw.add_argument("plan", nargs="?", help="a plan YAML file (docs/sweeps.md); or give "
+                    "--scenario")
     sw.add_argument("--output", help="output folder (default: the plan's, else medlethe-sweep)")
+    sw.add_argument("--scenario", type=_csv, metavar="S,S,...",
+                    help="scenarios (over the plan's)")
+    sw.add_argument("--model", help="base model (over the plan's)")
+    sw.add_argument("--front", type=_csv, metavar="M,M,...", help="trace these methods' "
+                    "fronts over their search spaces (docs/fronts.md)")
+    sw.add_argument("--budget-minutes", type=float, metavar="MIN", help="wall-clock "
+                    "minutes for method jobs; the rest are left for the next run")
     _sweep_flags(sw)
     sw.set_defaults(func=_cmd_sweep)
 

@@ -21,6 +21,7 @@ CLASS_LEVEL = (
     ("forget-class F1 (train)", "forget_class_f1", "forget"),
     ("MIA AUC LOSS", "mia_auc_loss", "forget~holdout"),
     ("% params modified", "params_modified", "(weights)"),
+    ("to oracle", "forget_progress", "forget"),
     ("recovery", "recovery_ratio", "forget"),
 )
 PATIENT_LEVEL = (
@@ -31,6 +32,7 @@ PATIENT_LEVEL = (
     ("MIA SVC share", "mia_svc", "forget"),
     ("MIA SVC balanced", "mia_svc_balanced", "forget"),
     ("1 - cos vs oracle (retain)", "logit_distance", "retain"),
+    ("to oracle", "forget_progress", "forget"),
     ("recovery", "recovery_ratio", "forget"),
 )
 

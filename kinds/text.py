@@ -22,6 +22,7 @@ HEADLINE = (
     ("retain ROUGE-L", "rouge_l_recall", "retain"),
     ("holdout ROUGE-L", "rouge_l_recall", "holdout"),
     ("AFE", "afe", "forget"),
+    ("to oracle", "forget_progress", "forget"),
     ("MU retain", "mu", "retain"),
     ("forget quality", "forget_quality", "forget"),
     ("MIA AUC Min-K", "mia_auc_min_k", "forget~holdout"),
@@ -50,6 +51,8 @@ SECTIONS = (
     ("Forgetting and utility", (
         Row("AFE", "afe", "forget"),
         Row("FR (MC)", "fr", "forget", of_kind=MC),
+        Row("to oracle (1: oracle; > 1 over-forgets)", "forget_progress", "forget"),
+        Row("to oracle (MC; FR / oracle FR)", "forget_progress", "forget", of_kind=MC),
         Row("MU retain", "mu", "retain"),
         Row("MU same disease", "mu", "retain_same_disease"),
         Row("MU other disease", "mu", "retain_other_disease"),

@@ -369,14 +369,16 @@ def _sweep_page(env: Any, out: Path, page: str, name: str, summary: dict[str, An
     str, Any
 ]:
     """A sweep summary's page: across-seed headline per scenario (hierarchical intervals,
-    number of seeds), the collateral matrices and forget-size curves (inline SVG, PNG
-    beside), factual vs reasoning and same vs other disease."""
+    number of seeds), each front method's front and hypervolume, the collateral matrices
+    and forget-size curves (inline SVG, PNG beside), factual vs reasoning and same vs other
+    disease."""
     from medlethe.sweep import page_context
 
     context = page_context(
         model=summary["model"], seeds=summary["seeds"], failures=int(summary.get("failures", 0)),
         tables=summary["headline"], analyses=summary["analyses"],
         folder=inside(out, f"figures/{page.removesuffix('.html')}"), base=out.resolve(),
+        fronts=summary.get("fronts", []),
     )
     html = env.get_template("sweep_page.html.jinja").render(
         name=name, scenarios=summary["scenarios"], methods=summary.get("methods"),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medlethe import Attack, AttackContext, AttackOutput, get_registry, kind_of
 from medlethe.errors import AttackError
-from medlethe.task import Task, TrainingData
+from medlethe.task import Task, TrainingData, TrainingExample
 from medlethe.training import Family, finish, work_dir
 
 #: output heads kept at full precision (as weight-only quantization leaves them)
@@ -308,7 +308,8 @@ class FewShot(Attack):
     def attack(self, ctx: AttackContext) -> AttackOutput:
         p = self.params
         assert isinstance(p, FewShotParams)
-        pool = list(ctx.task.training_data("retain").examples)
+        pool = [e for e in ctx.task.training_data("retain").examples
+                if isinstance(e, TrainingExample)]
         if len(pool) <= p.shots:
             raise AttackError(f"few-shot: {ctx.task.name} has {len(pool)} retain "
                               f"question-answer pairs, fewer than shots={p.shots} + 1.")

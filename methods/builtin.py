@@ -25,6 +25,7 @@ from medlethe.unlearn import (
     encode,
     forward,
     kl_to_reference,
+    knobs,
     nll,
     sequence_logprob,
 )
@@ -44,6 +45,8 @@ class RetainWeighted(MethodParams):
 class GradDiff(LossMethod):
     """Gradient difference: loss = -CE(D_f) + alpha CE(D_r)."""
 
+    front_space = knobs(learning_rate=(1.7e-4, 5e-4, 1.5e-3), alpha=(0.5, 1.0, 2.0))
+
     Params = RetainWeighted
 
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
@@ -52,6 +55,8 @@ class GradDiff(LossMethod):
 
 class KLMin(LossMethod):
     """KL minimisation: loss = -CE(D_f) + alpha KL(p_ref || p_theta) on D_r."""
+
+    front_space = knobs(learning_rate=(1.7e-4, 5e-4, 1.5e-3), alpha=(0.5, 1.0, 2.0))
 
     Params = RetainWeighted
     needs_reference = True
@@ -71,6 +76,7 @@ class NPO(LossMethod):
 
     Params = NPOParams
     needs_reference = True
+    front_space = knobs(learning_rate=(1.7e-4, 5e-4, 1.5e-3), beta=(0.05, 0.1, 0.5))
 
     def loss(self, model: Any, ref: Any, forget: Batch, retain: Batch) -> Any:
         import torch

@@ -43,7 +43,7 @@ from medlethe import (
     optional_import,
 )
 from medlethe.metrics import icd10cm
-from medlethe.unlearn import token_logprobs
+from medlethe.unlearn import knobs, token_logprobs
 
 
 class DuoLearnParams(MethodParams):
@@ -177,6 +177,9 @@ class DuoLearn(LossMethod):
     Formulas: ``methods/duolearn.py`` and docs/methods.md (medlethe's formulation; the
     paper publishes none). Components switch off with ``project``, ``fisher_mask``,
     ``token_weights`` and ``dp``."""
+
+    front_space = knobs(fisher_budget=(1e-3, 1e-2, 0.1, 1.0),
+                        learning_rate=(6.7e-3, 2e-2, 6e-2))
 
     Params = DuoLearnParams
     version = "2"  # 2: the DP path divides the retain term by the retain batch size

@@ -25,7 +25,14 @@ from medlethe.methods.forget_mi_losses import (
     forget_mi_loss,
     forget_mi_terms,
 )
-from medlethe.unlearn import Batch, LossMethod, MethodError, MethodParams, UnlearnContext
+from medlethe.unlearn import (
+    Batch,
+    LossMethod,
+    MethodError,
+    MethodParams,
+    UnlearnContext,
+    knobs,
+)
 
 CLASSIFY = frozenset({"classify"})
 IMAGE = frozenset({"image"})
@@ -75,6 +82,10 @@ def embeddings(output: Any) -> Embeddings:
 
 class ForgetMI(_Multimodal):
     """Forget-MI: forget embeddings to their noised copies', retain embeddings kept."""
+
+    front_space = knobs(
+        weights=((1.0, 1.0, 2.0, 2.0), (1.0, 1.0, 1.0, 1.0), (2.0, 2.0, 1.0, 1.0)),
+        image_noise=(0.1, 0.3, 0.6))
 
     Params: ClassVar[type[BaseModel]] = ForgetMIParams
     needs_reference = True

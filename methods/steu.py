@@ -30,7 +30,14 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from medlethe.task import Task
-from medlethe.unlearn import Batch, LossMethod, MethodError, MethodParams, UnlearnContext
+from medlethe.unlearn import (
+    Batch,
+    LossMethod,
+    MethodError,
+    MethodParams,
+    UnlearnContext,
+    knobs,
+)
 
 CLASSIFY = frozenset({"classify"})
 #: the names classification heads go by in transformers (BERT/RoBERTa, decoder classifiers)
@@ -148,6 +155,8 @@ class ClassForgetLoss(LossMethod):
 
 class STEU(ClassForgetLoss):
     """STEU: the top-k PMI token embedding rows of the forget class and the head."""
+
+    front_space = knobs(top_k=(64, 256, 1024), learning_rate=(3.3e-3, 1e-2, 3e-2))
 
     Params = STEUParams
     #: train the classification head beside the embedding rows

@@ -71,6 +71,8 @@ PER_RUN = (
     ("hierarchy_mu", "hierarchy:HierarchyMU", "retain MU by ICD-10-CM distance"),
     ("recovery_ratio", "recovery:RecoveryRatio",
      "what an attack brings back: (attacked - unlearned) / (target - oracle)"),
+    ("forget_progress", "recovery:ForgetProgress",
+     "(target - unlearned) / (target - oracle) on forget: 1 at the oracle, > 1 over-forgets"),
 )
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         load_run_dir,
         markdown,
         marked,
+        over_forgets,
         print_report,
         sections,
         show_report,
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     )
 
 _TEXT = ("all_columns", "attacked", "cell", "collateral_matrix", "find", "headline",
-         "hidden", "load_run_dir", "markdown", "marked", "print_report", "sections",
+         "hidden", "load_run_dir", "markdown", "marked", "over_forgets", "print_report",
+         "sections",
          "show_report", "tables", "task_for")
 _LAZY = {"Row": "medlethe.kind", "page_environment": "medlethe.report.pages",
          "inline_figure": "medlethe.report.figures", "pyplot": "medlethe.report.figures",
@@ -64,6 +66,7 @@ __all__ = [
     "load_run_dir",
     "markdown",
     "marked",
+    "over_forgets",
     "page_environment",
     "print_report",
     "pyplot",

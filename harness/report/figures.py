@@ -146,3 +146,39 @@ def tradeoff_figure(points: Sequence[Point], *, x_label: str, y_label: str,
         adjust_text(texts, ax=ax, expand=(1.3, 1.6),
                     arrowprops={"arrowstyle": "-", "color": "#999", "lw": 0.5})
     return fig
+
+
+def fronts_figure(fronts: Sequence[dict[str, Any]]) -> Any:
+    """Each method's settings on one scenario (``medlethe.sweep.front``): forgetting (x)
+    against utility (y), both scaled so that the oracle sits at (1, 1); every setting with
+    its interval bars, each method's front as a line with a band between its settings'
+    interval ends, and the oracle as a point."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, f in enumerate(fronts):
+        color = colors[i % len(colors)]
+        rows = {r["label"]: r for r in f["settings"]}
+        for r in rows.values():
+            x, y = r["forgetting"], r["utility"]
+            xerr = [[x["value"] - x["low"]], [x["high"] - x["value"]]] if x["low"] is not None \
+                else None
+            yerr = [[y["value"] - y["low"]], [y["high"] - y["value"]]] if y["low"] is not None \
+                else None
+            ax.errorbar([x["value"]], [y["value"]], xerr=xerr, yerr=yerr, fmt="o",
+                        color=color, ms=4, capsize=2, lw=0.6,
+                        alpha=1.0 if r["on_front"] else 0.35)
+        on = sorted((rows[k] for k in f["front"]), key=lambda r: r["forgetting"]["value"])
+        xs = [r["forgetting"]["value"] for r in on]
+        ax.plot(xs, [r["utility"]["value"] for r in on], color=color, lw=1.4,
+                label=f"{f['method']} (HV {f['hypervolume']['value']:.2f})")
+        if all(r["utility"]["low"] is not None for r in on) and len(on) > 1:
+            ax.fill_between(xs, [r["utility"]["low"] for r in on],
+                            [r["utility"]["high"] for r in on], color=color, alpha=0.12)
+    ax.plot([1], [1], marker="*", ms=12, color="tab:green", ls="none", label="oracle")
+    ax.set_xlabel("forgetting (1: the oracle's forget score; report rows)")
+    ax.set_ylabel("utility / oracle's (retain, holdout)")
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0), frameon=False)
+    fig.tight_layout()
+    return fig

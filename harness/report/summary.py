@@ -12,7 +12,7 @@ from typing import Any
 
 from medlethe.metrics.constants import primary_of
 from medlethe.metrics.preconditions import Verdicts
-from medlethe.report.text import hidden
+from medlethe.report.text import hidden, over_forgets
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
 from medlethe.results.schema import MetricResult, Precondition
@@ -77,6 +77,7 @@ def build_summary(
                 "label": label,
                 "role": run.results.model.role,
                 "hidden_under": found.get(label, []),
+                "over_forgets": over_forgets(run.results),
                 "fingerprint": run.results.model.fingerprint,
                 "results_file": run.path.name if run.path is not None else None,
                 "run_id": run.run_id,

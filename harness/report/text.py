@@ -221,11 +221,25 @@ def hidden(runs: Sequence[tuple[str, Results]]) -> dict[str, list[str]]:
     return out
 
 
+def over_forgets(res: Results) -> bool:
+    """Whether the run forgets more than the oracle, which never saw the forget set, beyond
+    its interval (``forget_progress`` on the main task's forget split, its interval above
+    1): its forget answers are worse than a never-trained model's, which an attacker sees."""
+    task = next(iter(res.tasks), None)
+    return any(m.metric == "forget_progress" and m.task == task and m.subset is None
+               and m.ci is not None and m.ci.low > 1 for m in res.metrics)
+
+
 def _named(runs: Sequence[tuple[str, Results]]) -> list[tuple[str, Results]]:
-    """``runs`` with "hidden, not forgotten" after each label :func:`hidden` finds."""
+    """``runs`` with "hidden, not forgotten" after each label :func:`hidden` finds, and
+    "over-forgets" after each that :func:`over_forgets`."""
     found = hidden(runs)
-    return [(f"{label} (hidden, not forgotten: {', '.join(found[label])})"
-             if label in found else label, res) for label, res in runs]
+    out = []
+    for label, res in runs:
+        notes = ([f"hidden, not forgotten: {', '.join(found[label])}"] if label in found
+                 else []) + (["over-forgets"] if over_forgets(res) else [])
+        out.append((f"{label} ({'; '.join(notes)})" if notes else label, res))
+    return out
 
 
 def markdown(runs: Sequence[tuple[str, Results]]) -> str:

@@ -14,6 +14,7 @@ done jobs (fine-tunes are cached by fingerprint anyway) and reruns failed ones.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -94,7 +95,10 @@ class Sweep:
             check_methods(names, {k: v for k, v in plan.method_args.items() if k in names},
                           registry)
             self._check_applies(names, task, registry)
-            self.variants[scenario] = plan.variants(names)
+            fronts = {m: build_method(m, registry=registry)[1] for m in plan.front}
+            self.variants[scenario] = plan.variants(
+                names, {m: x.search_space() for m, x in fronts.items()},
+                {m: x.params.model_dump() for m, x in fronts.items()})
             for _, method, params in self.variants[scenario]:  # every grid value, now
                 build_method(method, params, registry=registry)
         running = {m for v in self.variants.values() for _, m, _ in v}
@@ -124,6 +128,13 @@ class Sweep:
                         "method", scenario, seed, label=label, method=method,
                         params=json.dumps(params, sort_keys=True), setting=setting,
                     ))
+        if plan.front:  # setting after setting, each under every seed: a sweep cut short by
+            # its budget has whole settings, in the order Plan.variants gives
+            order = {label: i for i, (label, _, _) in enumerate(
+                v for vs in self.variants.values() for v in vs)}
+            methods = sorted((j for j in self.jobs if j.step == "method"),
+                             key=lambda j: (order[j.label or ""], j.seed))
+            self.jobs = [j for j in self.jobs if j.step != "method"] + methods
         atomic_write_text(self.out / "plan.json", plan.model_dump_json(indent=2) + "\n")
 
     @staticmethod
@@ -213,6 +224,9 @@ class Sweep:
         from medlethe.sweep.schedule import schedule
 
         res = self.plan.resources
+        if self.plan.budget_minutes is not None:
+            self.settings = dataclasses.replace(
+                self.settings, deadline=time.time() + 60 * self.plan.budget_minutes)
         runs, failures = schedule(self, done, Local() if executor == "local" else Ray(
             res.num_cpus, res.num_gpus, ray_address))
 

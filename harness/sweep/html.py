@@ -99,12 +99,15 @@ def sections(analyses: Mapping[str, Any], folder: Path, base: Path) -> list[dict
 def page_context(
     *, model: str, seeds: Sequence[int], failures: int, tables: Sequence[Mapping[str, Any]],
     analyses: Mapping[str, Any], folder: Path, base: Path,
+    fronts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """What ``sweep_body.html.jinja`` shows (the sweep's own page and the leaderboard's)."""
+    from medlethe.sweep.front import front_sections
+
     return {
         "model": model, "seeds": list(seeds), "failures": failures,
         "tables": [with_text(t) for t in tables],
-        "sections": sections(analyses, folder, base),
+        "sections": front_sections(fronts, folder, base) + sections(analyses, folder, base),
     }
 
 
@@ -134,7 +137,7 @@ def write_html(
         model=doc["plan"]["model"], seeds=doc["seeds"], failures=len(doc["failures"]),
         tables=headline_tables(doc) if tables is None else tables,
         analyses=doc["analyses"], folder=out / "figures",
-        base=out,
+        base=out, fronts=doc.get("fronts", []),
     )
     html = env.get_template("sweep.html.jinja").render(d=doc, **context)
     path = out / "index.html"

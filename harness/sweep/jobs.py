@@ -17,12 +17,14 @@ unwritten and the driver writes them.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from medlethe.errors import MedletheError
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.spec import RunSpec, run_spec
+from medlethe.sweep.executors import SkippedError
 from medlethe.task.base import Task, fingerprint
 from medlethe.training.pipeline import AnyTrainConfig, FinetuneOutput
 
@@ -37,6 +39,8 @@ class Settings:
     #: plugins switched off (``-p no:NAME``); workers build the same registry
     disabled: tuple[str, ...] = ()
     progress: bool = False
+    #: the time (``time.time()``) after which method jobs are left for the next run
+    deadline: float | None = None
 
     def spec_for(self, scenario: str, seed: int) -> RunSpec:
         """The run spec of one scenario and seed of the sweep."""
@@ -178,6 +182,9 @@ def method_step(
     target: FinetuneOutput,
     refs: dict[str, EvaluationRun],
 ) -> EvaluationRun:
+    if settings.deadline is not None and time.time() > settings.deadline:
+        raise SkippedError("not started: the sweep's time budget (budget_minutes) is spent; "
+                           "run the same command again to go on")
     _threads()
     run: EvaluationRun = _bench(settings, scenario, seed).unlearned(
         method, target, refs, method_params(settings, method, params, seed), label=label,

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from medlethe.errors import MedletheError
 from medlethe.spec import RunFields, RunSpec
@@ -43,6 +51,13 @@ class Plan(RunFields):
     )
     output: str | None = Field(None, description="output folder (the CLI's --output wins)")
     resources: Resources = Field(default_factory=Resources)
+    front: list[str] = Field(
+        default_factory=list, description="methods whose trade-off front the sweep traces: "
+        "each over its default search space (Method.front_space) where the grid does not "
+        "set it; docs/fronts.md")
+    budget_minutes: float | None = Field(
+        None, gt=0, description="wall-clock minutes for the sweep's method jobs: those that "
+        "would start later are left for the next run of the same plan")
 
     def spec(self) -> RunSpec:
         """The run spec its jobs share (each puts in its scenario and seed)."""
@@ -79,6 +94,16 @@ class Plan(RunFields):
                 "seed (bench/attacks.py does, and averages over the seeds)")
         return attacks
 
+    @model_validator(mode="after")
+    def _front_methods(self) -> Plan:
+        if self.front and self.methods is None:
+            self.methods = list(self.front)  # a front plan runs its front methods
+        stray = sorted(set(self.front) - set(self.methods or self.front))
+        if stray:
+            raise ValueError(f"front names {', '.join(stray)}, which the plan's methods "
+                             "leave out")
+        return self
+
     @field_validator("grid")
     @classmethod
     def _distinct_values(cls, grid: dict[str, dict[str, list[Any]]]) -> dict[
@@ -93,18 +118,30 @@ class Plan(RunFields):
                     raise ValueError(f"{method}.{key} lists no value")
         return grid
 
-    def variants(self, methods: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    def variants(
+        self, methods: list[str], spaces: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[tuple[str, str, dict[str, Any]]]:
         """(label, method, hyperparameters) of every method variant: ``NPO`` alone, or
-        ``NPO[beta=0.1]``, ``NPO[beta=0.2]`` for a grid over ``beta``."""
+        ``NPO[beta=0.1]``, ``NPO[beta=0.2]`` for a grid over ``beta``. ``spaces``: the
+        search space of a method the grid does not set (a front's); its settings come in
+        order of how many knobs differ from the method's ``defaults``, so that a sweep cut
+        short by its budget has the default and each knob's own effect first."""
         out = []
         for name in methods:
             fixed = dict(self.method_args.get(name, {}))
-            axes = self.grid.get(name, {})
+            axes = self.grid.get(name) or {k: list(v) for k, v in (spaces or {}).get(
+                name, {}).items()}
             if not axes:
                 out.append((name, name, fixed))
                 continue
             keys = sorted(axes)
-            for combo in itertools.product(*(axes[k] for k in keys)):
+            combos = list(itertools.product(*(axes[k] for k in keys)))
+            if name not in self.grid:
+                base = {**(defaults or {}).get(name, {}), **fixed}
+                combos.sort(key=lambda c: sum(
+                    base.get(k) != v for k, v in zip(keys, c, strict=True)))
+            for combo in combos:
                 params = {**fixed, **dict(zip(keys, combo, strict=True))}
                 tag = ",".join(f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True))
                 out.append((f"{name}[{tag}]", name, params))

@@ -67,6 +67,14 @@ def finish(
         ]
         for (scenario, seed), by in runs.items() if "target" in by
     }
+    from medlethe.sweep.front import method_fronts
+
+    by_scenario: dict[str, dict[int, Mapping[str, EvaluationRun]]] = {}
+    for (scenario, seed), by_label in runs.items():
+        by_scenario.setdefault(scenario, {})[seed] = by_label
+    fronts = [f for scenario, by_seed in by_scenario.items()
+              for f in method_fronts(by_seed, scenario)
+              if f["method"] in sweep.plan.front] if sweep.plan.front else []
     doc = {
         "aggregate_version": AGGREGATE_VERSION,
         "plan": sweep.plan.model_dump(mode="json"),
@@ -74,6 +82,7 @@ def finish(
         "failures": failures,
         "preconditions": preconditions,
         "analyses": analyses(rows, sweep.settings.disabled),
+        "fronts": fronts,
         "rows": rows,
     }
     path = sweep.out / "aggregate.json"
@@ -115,6 +124,7 @@ def sweep_summary(doc: Mapping[str, Any], tables: Sequence[Mapping[str, Any]]) -
             for t in tables
         ],
         "analyses": doc["analyses"],
+        "fronts": doc.get("fronts", []),
     }
 
 

@@ -14,6 +14,7 @@ from medlethe.unlearn.base import (
     NoParams,
     UnlearnContext,
     UnlearnOutput,
+    knobs,
 )
 from medlethe.unlearn.losses import (
     forward,
@@ -39,6 +40,7 @@ __all__ = [
     "encode",
     "forward",
     "kl_to_reference",
+    "knobs",
     "load_causal_lm",
     "nll",
     "sequence_logprob",

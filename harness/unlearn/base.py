@@ -10,9 +10,10 @@ optimizer and schedule, full or LoRA training, seeds, progress, checkpoints, res
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -107,6 +108,12 @@ class Batch:
         return out
 
 
+def knobs(**values: Sequence[Any]) -> Mapping[str, tuple[Any, ...]]:
+    """A method's :attr:`Method.front_space`: ``knobs(learning_rate=(1e-4, 5e-4),
+    alpha=(0.5, 1, 2))`` (read-only)."""
+    return MappingProxyType({k: tuple(v) for k, v in values.items()})
+
+
 class Method(Named, ABC):
     """Subclass this (or :class:`LossMethod`) and register it with ``register_methods``."""
 
@@ -117,7 +124,23 @@ class Method(Named, ABC):
     output_types: ClassVar[frozenset[str]] = LM_TASKS
     #: input modalities the method needs beyond text (``{"image"}``: image + text models)
     modalities: ClassVar[frozenset[str]] = frozenset()
+    #: the settings a front sweeps (``medlethe sweep --front``): hyperparameter -> values.
+    #: Default: the learning rate at a third of, at and at three times its default, and
+    #: likewise the epochs at half, once and twice, where the method has them.
+    front_space: ClassVar[Mapping[str, tuple[Any, ...]] | None] = None
     params: Any
+
+    @classmethod
+    def search_space(cls) -> dict[str, list[Any]]:
+        """The settings its front sweeps: :attr:`front_space`, or the default above."""
+        if cls.front_space is not None:
+            return {k: list(v) for k, v in cls.front_space.items()}
+        fields, out = cls.Params.model_fields, {}
+        for name, factors in (("learning_rate", (1 / 3, 1, 3)), ("epochs", (0.5, 1, 2))):
+            default = fields[name].default if name in fields else None
+            if isinstance(default, int | float) and not isinstance(default, bool):
+                out[name] = [type(default)(float(f"{default * f:.2g}")) for f in factors]
+        return out
 
     def applies_to(self, task: Task) -> bool:
         """Whether the method can unlearn ``task``'s kind of model."""
