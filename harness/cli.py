@@ -217,6 +217,78 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return _sweep(plan, args, args.output or plan.output or "medlethe-sweep")
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    """``medlethe audit ...`` (exit 0: every patient forgotten, 1: any not, 2: an error)
+    and ``medlethe audit verify RECORD``."""
+    from pathlib import Path
+
+    from medlethe.audit import AuditError, audit, verify, write
+
+    if args.words:
+        if args.words[0] != "verify" or len(args.words) != 2:
+            raise AuditError(f"medlethe audit {' '.join(args.words)}: did you mean "
+                             "'medlethe audit verify RECORD'?")
+        record = verify(args.words[1])
+        print(f"{args.words[1]}: intact ({record['record_sha256']}); verdict "
+              f"{record['verdict']} for {record['request']['patients']} patient(s)")
+        return 0
+    missing = [f for f in ("model", "target", "scenario", "request") if not getattr(args, f)]
+    if missing:
+        raise AuditError("medlethe audit needs " + ", ".join(f"--{f}" for f in missing)
+                         + " (or: medlethe audit verify RECORD).")
+    out = Path(args.output)
+    if args.salt_file:
+        salt = Path(args.salt_file).read_bytes().strip()
+    else:
+        import secrets
+
+        salt = secrets.token_hex(32).encode()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "SALT-keep-apart.txt").write_bytes(salt + b"\n")
+    try:
+        record = audit(args.model, args.scenario, args.request, target=args.target,
+                       adapter=args.adapter, references=args.reference or [],
+                       task_args=args.task_args, level=args.level, statistic=args.statistic,
+                       salt=salt, progress=not args.quiet)
+    except MedletheError:
+        raise
+    except Exception as exc:  # an audit that did not finish is an error (exit 2), not a verdict
+        raise AuditError(f"the audit stopped: {type(exc).__name__}: {exc}") from exc
+    path = write(record, out)
+    c = record["counts"]
+    print(f"{record['verdict']}: {c['forgotten']} forgotten, {c['not shown forgotten']} not "
+          f"shown forgotten, {c['inconclusive']} inconclusive of "
+          f"{record['request']['patients']}\nrecord: {path}\npage:   {path.with_suffix('.html')}")
+    if not args.salt_file:
+        print(f"salt:   {out / 'SALT-keep-apart.txt'} (give it to the requester, keep it "
+              "apart from the record)")
+    return 0 if record["verdict"] == "forgotten" else 1
+
+
+def _add_audit(sub: Any) -> None:
+    """``medlethe audit``."""
+    au = sub.add_parser("audit", help="audit one deletion request: a verdict per patient "
+                        "and a tamper-evident record (docs/audit.md)")
+    au.add_argument("words", nargs="*", metavar="verify RECORD", help="check that an audit "
+                    "record is unchanged (medlethe audit verify RECORD), and stop")
+    au.add_argument("--model", help="the unlearned model (folder)")
+    au.add_argument("--adapter", help="its PEFT adapter, where it has one")
+    au.add_argument("--target", help="the model before unlearning (folder)")
+    au.add_argument("--scenario", help="the scenario it unlearned (registered task)")
+    au.add_argument("--request", help="the request: a file of patient ids, one per line")
+    au.add_argument("--reference", action="append", metavar="DIR", help="a model that "
+                    "never saw the forget set (oracle; repeatable: 4 or more use U-LiRA)")
+    au.add_argument("--task-args", type=_kv, metavar="K=V,...", default=None)
+    au.add_argument("--level", type=float, default=0.05, help="false discovery rate level")
+    au.add_argument("--statistic", default="mia_loss", help="membership score per record: "
+                    "mia_loss, mia_zlib, mia_min_k, mia_min_k_pp")
+    au.add_argument("--salt-file", help="the requester's salt for the patient keys "
+                    "(default: a new one, written beside the record for the requester)")
+    au.add_argument("--output", default="medlethe-audit", help="folder of the record")
+    au.add_argument("--quiet", action="store_true", help="no progress bars")
+    au.set_defaults(func=_cmd_audit)
+
+
 def _method_args(items: dict[str, Any], flag: str = "--method-args"
                  ) -> dict[str, dict[str, Any]]:
     """``{"NPO.beta": 0.2}`` -> ``{"NPO": {"beta": 0.2}}``."""
@@ -480,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_new(sub)
     _add_sweep(sub)
+    _add_audit(sub)
     _add_unlearn(sub)
     _add_report(sub)
     _add_compare(sub)
