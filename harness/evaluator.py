@@ -443,20 +443,17 @@ def evaluate(
     ``task_args`` go to every registered task's factory (e.g. ``{"n_patients": 440}``).
     ``registry``: the plugins to use (default: every installed one, minus those disabled by
     ``MEDLETHE_DISABLE_PLUGINS``). ``chat``: wrap the prompts of language-model tasks in the
-    model's chat template (medlethe.chat). ``asked_with``: other prompts for some rows (an
-    attack's: task -> split -> row index -> prompt), used before the chat template.
-    """
-    started = time.perf_counter()
-    registry = registry or get_registry()
+    model's chat template (medlethe.chat). ``asked_with``: an attack's prompts for some rows
+    (task -> split -> row index -> prompt), used before the chat template."""
+    started, registry = time.perf_counter(), registry or get_registry()
     if output is not None:
         ensure_dir(output, "the output folder")
     backend_args = dict(backend_args or {})
     engine, backend_record = _backend(registry, backend, model, adapter, seed, backend_args)
-    store = (ResponseCache(default_cache_path() if cache is True else Path(cache))
-             if cache is not False else None)
+    store = _store(cache)
     runner = CachedBackend(engine, store, progress=progress)
-    got = _Gathered(registry, runner, *_chat_prompts(chat or ChatFormat(), model, backend_args))
-    got.asked_with = asked_with or {}
+    got = _Gathered(registry, runner, *_chat_prompts(chat or ChatFormat(), model, backend_args),
+                    asked_with or {})
     for task_name in tasks:
         got.task(task_name, splits=splits, limit=limit, seed=seed, task_args=task_args,
                  log_samples=log_samples, progress=progress)
@@ -496,6 +493,13 @@ def evaluate(
     return run.write(output) if output is not None else run
 
 
+def _store(cache: str | Path | bool) -> ResponseCache | None:
+    """The response cache ``cache`` names (``True``: the default one; ``False``: none)."""
+    if cache is False:
+        return None
+    return ResponseCache(default_cache_path() if cache is True else Path(cache))
+
+
 def _chat_prompts(chat: ChatFormat, model: str, backend_args: dict[str, Any]) -> tuple[
         Callable[[list[Instance]], list[Instance]] | None, str | None]:
     """How prompts are wrapped in the model's chat template (``None`` where they are not)
@@ -518,9 +522,10 @@ class _Gathered:
 
     def __init__(self, registry: Registry, runner: CachedBackend,
                  prompts: Callable[[list[Instance]], list[Instance]] | None,
-                 chat_digest: str | None) -> None:
+                 chat_digest: str | None,
+                 asked_with: Mapping[str, Mapping[str, Mapping[int, str]]]) -> None:
         self.registry, self.runner = registry, runner
-        self.prompts, self.chat_digest = prompts, chat_digest
+        self.prompts, self.chat_digest, self.asked_with = prompts, chat_digest, asked_with
         self.records: dict[str, TaskRecord] = {}
         self.metrics: list[MetricResult] = []
         self.metric_records: dict[str, ComponentRecord] = {}
@@ -529,7 +534,6 @@ class _Gathered:
         self.values: dict[str, dict[str, dict[str, list[Any]]]] = {}
         self.labels: dict[str, dict[str, dict[str, list[Any]]]] = {}
         self.samples: list[dict[str, Any]] = []
-        self.asked_with: Mapping[str, Mapping[str, Mapping[int, str]]] = {}
         self.asked = {t: 0 for name in registry.components["kind"]  # in registration order
                       for t in kind_of(name, registry).request_types}
 

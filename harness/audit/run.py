@@ -132,9 +132,6 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
           backend: str = "hf", seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """The sealed audit record of ``request`` (a file of patient ids) against the
     unlearned ``model`` (plus ``adapter``) on ``scenario``; see the module's docstring."""
-    from medlethe import __version__
-    from medlethe.fingerprint import model_fingerprint
-    from medlethe.results.environment import environment
     from medlethe.training.pipeline import load_scenario
 
     if statistic not in STATISTICS:
@@ -174,18 +171,31 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
             verdict, why = "forgotten", "no test rejects; the target's does"
         rows.append({"id": salted(p, salt), "records": n, "verdict": verdict, "why": why,
                      "tests": got, "target_tests": before})
+    return seal(_record(rows, mine, level, statistic, min_records, mde, request_hash, task,
+                        scenario, task_args, model, adapter, target, references))
+
+
+def _record(rows: list[dict[str, Any]], mine: _Tests, level: float, statistic: str,
+            min_records: int, mde: float | None, request_hash: str, task: Any, scenario: str,
+            task_args: dict[str, Any] | None, model: str, adapter: str | None, target: str,
+            references: Sequence[str]) -> dict[str, Any]:
+    """The audit record (unsealed): what was tested, on what, and every verdict."""
+    from medlethe import __version__
+    from medlethe.fingerprint import model_fingerprint
+    from medlethe.results.environment import environment
+
     counts = {v: sum(r["verdict"] == v for r in rows)
               for v in ("forgotten", "not shown forgotten", "inconclusive")}
     overall = ("forgotten" if counts["forgotten"] == len(rows) else
                "not shown forgotten" if counts["not shown forgotten"] else "inconclusive")
-    return seal({
+    return {
         "audit_version": AUDIT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "medlethe_version": __version__,
         "scenario": scenario, "task": task.name, "task_version": task.version,
         "task_args": task_args or {},
         "data_fingerprints": {s: task.data_fingerprint(s) for s in SPLITS},
-        "request": {"sha256": request_hash, "patients": len(patients),
+        "request": {"sha256": request_hash, "patients": len(rows),
                     "ids": "HMAC-SHA256 of each id under the requester's salt"},
         "models": {
             "unlearned": {"fingerprint": model_fingerprint(model),
@@ -208,4 +218,4 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
         "min_records": min_records,
         "verdict": overall, "counts": counts, "patients": rows,
         "environment": environment().model_dump(mode="json"),
-    })
+    }
