@@ -220,8 +220,13 @@ def front_sections(fronts: Sequence[Mapping[str, Any]], folder: Any, base: Any) 
         svg = inline_figure(fronts_figure(mine), png)
         out.append({"title": f"Fronts: {scenario}", "svg": svg,
                     "png": str(png.relative_to(base))})
-        rows = [[f["method"], "hypervolume", _ci(f["hypervolume"]), "", "", "",
-                 f"{len(f['seeds'])} seeds, {f['runs']} runs"] for f in mine]
+        ranked = sorted(mine, key=lambda f: -(f["hypervolume"]["value"] or 0))
+        out.append({"title": f"Hypervolume: {scenario} (1: a setting as good as the oracle)",
+                    "header": ["method", "hypervolume [95 % CI]", "settings on the front",
+                               "seeds", "runs"],
+                    "rows": [[f["method"], _ci(f["hypervolume"]), len(f["front"]),
+                              len(f["seeds"]), f["runs"]] for f in ranked]})
+        rows = []
         for f in mine:
             for r in f["settings"]:
                 rows.append([f["method"], r["label"], "front" if r["on_front"] else "",
