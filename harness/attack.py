@@ -52,14 +52,15 @@ class AttackContext:
 @dataclass(frozen=True)
 class AttackOutput:
     """The attacked model: a full model folder (``path``), or ``path`` plus a PEFT
-    ``adapter`` (a prompt attack returns the model it was given); ``prompts``: the prompt
-    each row is asked with instead of its own (split -> row index -> prompt; rows of the
-    attacked task, before any chat template); ``meta`` is recorded with the attacked run."""
+    ``adapter`` (a prompt attack returns the model it was given); ``prompts``: the prompt to
+    ask instead of each prompt (by its text, before any chat template; in every task of the
+    run, so a scenario's multiple-choice form of the same questions is attacked too);
+    ``meta`` is recorded with the attacked run."""
 
     path: Path
     adapter: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    prompts: Mapping[str, Mapping[int, str]] | None = None
+    prompts: Mapping[str, str] | None = None
 
 
 class Attack(Named, ABC):

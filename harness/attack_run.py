@@ -106,7 +106,6 @@ def _cached(record: Path, name: str) -> AttackOutput | None:
     saved = json.loads(record.read_text())
     prompts = saved.get("prompts")
     out = AttackOutput(Path(saved["path"]), Path(saved["adapter"]) if saved["adapter"] else None,
-                       saved["meta"], {split: {int(i): p for i, p in rows.items()}
-                                       for split, rows in prompts.items()} if prompts else None)
+                       saved["meta"], prompts or None)
     made = out.adapter or out.path
     return out if made.exists() and intact(made, f"{name} attacked model") else None

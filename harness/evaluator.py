@@ -244,17 +244,17 @@ def score_split(
     seed: int,
     log_samples: bool,
     prompts: Callable[[list[Instance]], list[Instance]] | None = None,
-    asked_with: Mapping[int, str] | None = None,
+    asked_with: Mapping[str, str] | None = None,
 ) -> ScoredSplit:
     """Ask the backend what ``split`` needs (as the task's ``kind`` says), score every
     metric on every sample, and aggregate the whole split and each subset the task breaks
     results down by.
-    ``asked_with`` gives rows other prompts (an attack's, by row index); ``prompts`` then
-    rewrites the instances (a chat template)."""
+    ``asked_with`` asks some prompts in other words (an attack's: by the prompt's text);
+    ``prompts`` then rewrites the instances (a chat template)."""
     instances = task.instances(split, limit)
     if asked_with:
-        instances = [dataclasses.replace(i, prompt=asked_with[i.index])
-                     if i.index in asked_with else i for i in instances]
+        instances = [dataclasses.replace(i, prompt=asked_with[i.prompt])
+                     if i.prompt in asked_with else i for i in instances]
     if prompts is not None and kind.chat_prompts:
         instances = prompts(list(instances))
     needs = frozenset().union(*(m.needs for _, m in metrics))
@@ -432,7 +432,7 @@ def evaluate(
     model_provenance: dict[str, Any] | None = None,
     method: ComponentRecord | None = None,
     chat: ChatFormat | None = None,
-    asked_with: Mapping[str, Mapping[str, Mapping[int, str]]] | None = None,
+    asked_with: Mapping[str, str] | None = None,
 ) -> EvaluationRun:
     """Evaluate ``model`` (a hub id or a local folder) on ``tasks`` (registered names or
     YAML paths); when ``output`` is given, write the run there (``results_<run_id>.json``
@@ -443,8 +443,8 @@ def evaluate(
     ``task_args`` go to every registered task's factory (e.g. ``{"n_patients": 440}``).
     ``registry``: the plugins to use (default: every installed one, minus those disabled by
     ``MEDLETHE_DISABLE_PLUGINS``). ``chat``: wrap the prompts of language-model tasks in the
-    model's chat template (medlethe.chat). ``asked_with``: an attack's prompts for some rows
-    (task -> split -> row index -> prompt), used before the chat template."""
+    model's chat template (medlethe.chat). ``asked_with``: an attack's prompts (what to ask
+    instead of each prompt, by its text), used before the chat template."""
     started, registry = time.perf_counter(), registry or get_registry()
     if output is not None:
         ensure_dir(output, "the output folder")
@@ -523,7 +523,7 @@ class _Gathered:
     def __init__(self, registry: Registry, runner: CachedBackend,
                  prompts: Callable[[list[Instance]], list[Instance]] | None,
                  chat_digest: str | None,
-                 asked_with: Mapping[str, Mapping[str, Mapping[int, str]]]) -> None:
+                 asked_with: Mapping[str, str]) -> None:
         self.registry, self.runner = registry, runner
         self.prompts, self.chat_digest, self.asked_with = prompts, chat_digest, asked_with
         self.records: dict[str, TaskRecord] = {}
@@ -559,7 +559,7 @@ class _Gathered:
             split: score_split(
                 task, split, metrics, self.runner, kind=kind, limit=limit, seed=seed,
                 log_samples=log_samples, prompts=self.prompts,
-                asked_with=self.asked_with.get(task.name, {}).get(split),
+                asked_with=self.asked_with,
             )
             for split in wanted
         }

@@ -235,12 +235,11 @@ class RunSteps:
         run = self.evaluate(
             tag, out.path, adapter=str(out.adapter) if out.adapter else None,
             model_role="attacked", chat=ChatFormat.of(target.config),
-            asked_with={self.task.name: out.prompts} if out.prompts else None,
+            asked_with=out.prompts,
             model_provenance={
                 **unlearned.results.model.provenance, "variant": tag,
                 "attack": {"name": name, "label": attack, "params": result.params,
-                           "meta": out.meta, "prompts_rewritten": sum(
-                               len(rows) for rows in (out.prompts or {}).values()),
+                           "meta": out.meta, "prompts_rewritten": len(out.prompts or {}),
                            "fingerprint": result.fingerprint, "of": unlearned.results.run_id},
             },
             method=component_record(made.component, made.params),

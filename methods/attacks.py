@@ -315,13 +315,12 @@ class FewShot(Attack):
                               f"question-answer pairs, fewer than shots={p.shots} + 1.")
         random.Random(f"{ctx.seed}:few-shot").shuffle(pool)
         drawn = pool[: p.shots + 1]  # one spare, for the row that is itself a shot
-        prompts: dict[str, dict[int, str]] = {}
+        prompts: dict[str, str] = {}
         for split in ctx.task.split_names():
-            rows = prompts.setdefault(split, {})
             for inst in ctx.task.instances(split):
-                if inst.prompt:
+                if inst.prompt and inst.prompt not in prompts:
                     shots = [e for e in drawn if e.prompt != inst.prompt][: p.shots]
-                    rows[inst.index] = "".join(
+                    prompts[inst.prompt] = "".join(
                         f"{e.prompt}{e.delimiter}{e.answer}\n\n" for e in shots) + inst.prompt
         return AttackOutput(ctx.model, ctx.adapter, meta={"shots": p.shots}, prompts=prompts)
 
@@ -346,5 +345,5 @@ class Paraphrase(Attack):
                               "not reword its forget split row for row (same length, each "
                               "row with the same answer and patient).")
         return AttackOutput(ctx.model, ctx.adapter, meta={"rows": len(forget)},
-                            prompts={"forget": {f.index: r.prompt
-                                                for f, r in zip(forget, reworded, strict=True)}})
+                            prompts={f.prompt: r.prompt
+                                     for f, r in zip(forget, reworded, strict=True)})

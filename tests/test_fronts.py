@@ -114,17 +114,17 @@ def test_a_front_sweep_within_its_budget_then_resumed(tmp_path) -> None:  # type
 
     fields = {
         "model": "tiny", "scenarios": ["synthclinic/patient-25"], "front": ["GradAscent"],
-        "grid": {"GradAscent": {"epochs": [1, 3]}}, "seeds": [0, 1],
+        "grid": {"GradAscent": {"epochs": [1, 3]}}, "seeds": [0],
         "task_args": {"n_patients": 22, "n_holdout": 11},
         "train_args": {"qa_epochs": 3, "text_epochs": 1}, "splits": ["forget", "retain", "holdout"],
     }
     cut = Sweep(Plan(**fields, budget_minutes=1e-6), tmp_path / "s", echo=False).run()
-    assert len(cut.failures) == 4 and all("time budget" in f["error"] for f in cut.failures)
+    assert len(cut.failures) == 2 and all("time budget" in f["error"] for f in cut.failures)
     out = Sweep(Plan(**fields), tmp_path / "s", echo=False).run()
     assert not out.failures
     doc = json.loads((tmp_path / "s" / "aggregate.json").read_text())
     (front,) = doc["fronts"]
-    assert front["method"] == "GradAscent" and front["seeds"] == [0, 1] and front["runs"] == 4
+    assert front["method"] == "GradAscent" and front["seeds"] == [0] and front["runs"] == 2
     assert {r["label"] for r in front["settings"]} == {"GradAscent[epochs=1]",
                                                       "GradAscent[epochs=3]"}
     assert front["front"] and front["selected_on"] == "validation"
