@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--model", default="tiny")
     ap.add_argument("--methods", default="GradDiff,NPO,RMU,KL-Min,GradAscent,IdkPO")
     ap.add_argument("--level", type=float, default=0.05)
+    ap.add_argument("--membership", default="rank")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -63,6 +64,7 @@ def main() -> None:
                 rec = audit(str(path), args.scenario, request, target=str(target.path),
                             adapter=str(adapter) if adapter else None,
                             references=[str(reference.path)], level=args.level,
+                            membership=args.membership,
                             salt=b"bench", progress=False)
                 per_seed[str(s)][label] = {**rec["counts"], "patients": len(pids),
                                            "tests": rec["tests"]}
@@ -80,6 +82,7 @@ def main() -> None:
         lines.append(f"| {label} | {flagged / n:.1%} [{ci.low:.1%}, {ci.high:.1%}] | {each} | "
                      f"{maybe} |")
     args.out.write_text(json.dumps({"scenario": args.scenario, "seeds": seeds,
+                                    "membership": args.membership,
                                     "level": args.level, "patients": len(pids),
                                     "seconds": round(time.perf_counter() - started),
                                     "per_seed": per_seed}, indent=1) + "\n")

@@ -249,6 +249,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         record = audit(args.model, args.scenario, args.request, target=args.target,
                        adapter=args.adapter, references=args.reference or [],
                        task_args=args.task_args, level=args.level, statistic=args.statistic,
+                       membership=args.membership,
                        salt=salt, progress=not args.quiet)
     except MedletheError:
         raise
@@ -282,6 +283,9 @@ def _add_audit(sub: Any) -> None:
     au.add_argument("--level", type=float, default=0.05, help="false discovery rate level")
     au.add_argument("--statistic", default="mia_loss", help="membership score per record: "
                     "mia_loss, mia_zlib, mia_min_k, mia_min_k_pp")
+    au.add_argument("--membership", default="rank", choices=("rank", "empirical"),
+                    help="membership test without 4 references: empirical (patients against "
+                    "holdout patients) or rank (records against holdout records)")
     au.add_argument("--salt-file", help="the requester's salt for the patient keys "
                     "(default: a new one, written beside the record for the requester)")
     au.add_argument("--output", default="medlethe-audit", help="folder of the record")

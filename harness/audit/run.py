@@ -32,6 +32,7 @@ from medlethe.audit.stats import (
     leak_p,
     null_means,
     patient_means,
+    rank_p,
     ulira_p,
 )
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
@@ -39,6 +40,8 @@ from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
 #: membership scores an audit can use (per record; higher = more member-like)
 STATISTICS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_pp")
 SPLITS = ("forget", "holdout")
+#: how the membership test calls a patient's scores unusual (U-LiRA wins with 4+ references)
+MEMBERSHIP_TESTS = ("empirical", "rank")
 
 
 def read_request(path: str | Path) -> tuple[list[str], str]:
@@ -74,7 +77,8 @@ class _Tests:
     """The p-values of one model for every requested patient."""
 
     def __init__(self, run: EvaluationRun, refs: Sequence[EvaluationRun], task: str,
-                 statistic: str) -> None:
+                 statistic: str, test: str) -> None:
+        self.test = test
         self.units = {s: [str(u) for u in run.row_labels(task, s, CLUSTER_LABEL) or []]
                       for s in SPLITS}
         scores = {s: np.asarray(_column(run, task, s, statistic)) for s in SPLITS}
@@ -105,6 +109,9 @@ class _Tests:
             if self.ulira:
                 p = ulira_p(x, [r["forget"][rows][np.isfinite(self.scores["forget"][rows])]
                                 for r in self.ref_scores])
+            elif self.test == "rank":
+                held = self.scores["holdout"]
+                p = rank_p(x, held[np.isfinite(held)])
             else:
                 p = empirical_p(float(x.mean()), self.null)
             out["membership"] = {"p": p, "statistic": float(x.mean())}
@@ -128,7 +135,8 @@ def _adjusted(found: dict[str, dict[str, dict[str, Any]]], level: float) -> None
 def audit(model: str, scenario: str, request: str | Path, *, target: str,
           adapter: str | None = None, references: Sequence[str] = (),
           task_args: dict[str, Any] | None = None, level: float = 0.05,
-          statistic: str = "mia_loss", salt: bytes, min_records: int = 2,
+          statistic: str = "mia_loss", membership: str = "rank", salt: bytes,
+          min_records: int = 2,
           backend: str = "hf", seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """The sealed audit record of ``request`` (a file of patient ids) against the
     unlearned ``model`` (plus ``adapter``) on ``scenario``; see the module's docstring."""
@@ -136,6 +144,9 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
 
     if statistic not in STATISTICS:
         raise AuditError(f"statistic {statistic!r}: use one of {', '.join(STATISTICS)}.")
+    if membership not in MEMBERSHIP_TESTS:
+        raise AuditError(f"membership test {membership!r}: use one of "
+                         f"{', '.join(MEMBERSHIP_TESTS)}.")
     if not 0 < level < 1:
         raise AuditError(f"level {level}: a significance level lies between 0 and 1.")
     patients, request_hash = read_request(request)
@@ -150,7 +161,8 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
     refs = [_evaluate(r, scenario, None, model_role="oracle", **kw) for r in references]
     runs = {"unlearned": _evaluate(model, scenario, adapter, model_role="unlearned", **kw),
             "target": _evaluate(target, scenario, None, model_role="target", **kw)}
-    tests = {k: _Tests(run, refs, task.name, statistic) for k, run in runs.items()}
+    tests = {k: _Tests(run, refs, task.name, statistic, membership)
+             for k, run in runs.items()}
     found = {k: {p: t.pvalues(p) for p in patients} for k, t in tests.items()}
     for by_patient in found.values():
         _adjusted(by_patient, level)
@@ -165,10 +177,12 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
             verdict, why = "not shown forgotten", f"rejected by {', '.join(rejected)}"
         elif n < min_records:
             verdict, why = "inconclusive", f"{n} record(s), fewer than {min_records}"
-        elif not any(v["rejected"] for v in before.values()):
-            verdict, why = "inconclusive", "the target itself is not flagged for this patient"
+        elif not all(v["rejected"] for v in before.values()):
+            blind = sorted(t for t, v in before.items() if not v["rejected"])
+            verdict, why = "inconclusive", (f"{', '.join(blind)} does not flag the target "
+                                            "itself for this patient")
         else:
-            verdict, why = "forgotten", "no test rejects; the target's does"
+            verdict, why = "forgotten", "no test rejects; each rejects the target"
         rows.append({"id": salted(p, salt), "records": n, "verdict": verdict, "why": why,
                      "tests": got, "target_tests": before})
     return seal(_record(rows, mine, level, statistic, min_records, mde, request_hash, task,
@@ -206,9 +220,12 @@ def _record(rows: list[dict[str, Any]], mine: _Tests, level: float, statistic: s
         "tests": {
             "membership": {"statistic": statistic, "method": "U-LiRA (Gaussian per record "
                            "under the references, Stouffer over the patient's records)"
-                           if mine.ulira else "empirical, against the holdout patients' mean "
-                           "scores" + (" (each record's score minus the references' mean)"
-                                       if references else ""),
+                           if mine.ulira else ("one-sided Mann-Whitney of the patient's "
+                                               "records against the holdout records"
+                                               if mine.test == "rank" else "empirical, against "
+                                               "the holdout patients' mean scores")
+                           + (" (each record's score minus the references' mean)"
+                              if references and not mine.ulira else ""),
                            "null_patients": len(mine.null), "smallest_detectable_shift": mde},
             **({"leakage": {"method": "binomial: records whose greedy answer names a "
                             "forget-set identifier its prompt does not give, against the "

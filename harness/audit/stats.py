@@ -8,6 +8,8 @@ Membership (one-sided: does the model treat the patient's records as seen?):
   oracle the score's excess over the oracle's on the same record); its p-value is the
   share of null patients (holdout patients, whom no model trained on) scoring at least as
   high, counted with the patient itself: ``(1 + #{null >= x}) / (1 + n_null)``.
+- **rank**: the patient's record scores against all null records, a one-sided
+  Mann-Whitney test (records treated as independent).
 - **U-LiRA** (Hayes et al. 2024), with at least 4 reference models that never saw the
   records (oracles of several seeds): per record, a Gaussian fit of the score under the
   references; the record's z-score of the audited model; the patient's z the Stouffer
@@ -36,6 +38,18 @@ def empirical_p(x: float, null: Sequence[float]) -> float:
     value counted among the null: never 0, at least ``1 / (1 + len(null))``."""
     arr = np.asarray(null, dtype=float)
     return float((1 + np.sum(arr >= x)) / (1 + arr.size))
+
+
+def rank_p(scores: Sequence[float], null_records: Sequence[float]) -> float:
+    """One-sided Mann-Whitney p-value that the patient's record scores sit above the null
+    patients' record scores (scipy): more power than :func:`empirical_p` where the null has
+    few patients, at the cost of treating records as independent (the false-alarm rate is
+    measured, docs/audit.md)."""
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(np.asarray(scores, dtype=float),
+                              np.asarray(null_records, dtype=float),
+                              alternative="greater").pvalue)
 
 
 def ulira_p(scores: Sequence[float], references: Sequence[Sequence[float]]) -> float:
