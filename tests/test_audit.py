@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from medlethe.audit import AuditError, audit, verify, write
-from medlethe.audit.stats import bh, detectable, empirical_p, leak_p, ulira_p
+from medlethe.audit.stats import bh, detectable, empirical_p, leak_p, rank_p, ulira_p
 
 
 def test_pvalues_where_members_have_lower_loss() -> None:
@@ -20,6 +20,10 @@ def test_pvalues_where_members_have_lower_loss() -> None:
     assert empirical_p(5.0, null) == pytest.approx(1 / 200)  # beyond every null patient
     assert empirical_p(-5.0, null) == 1.0
     assert 0.3 < empirical_p(0.0, null) < 0.7
+    # rank: 8 member records (scores shifted up by 2) against 200 null records
+    null_records = rng.normal(0, 1, 200)
+    assert rank_p(rng.normal(2, 1, 8), null_records) < 1e-3
+    assert rank_p(rng.normal(0, 1, 8), null_records) > 0.01
     # U-LiRA: 4 references that never saw the records score them near 0; a member's
     # scores (negative loss) sit well above, a non-member's among them
     refs = rng.normal(0, 0.1, (4, 6))
