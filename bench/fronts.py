@@ -4,6 +4,7 @@ a method on the multiple-choice form (DuoLearn: FR >= 82.7 % with KPR >= 88.5 %)
     medlethe sweep --front DuoLearn --scenario synthclinic/patient-10 --seeds 0,1,2 \\
         --output /tmp/front-duolearn
     python bench/fronts.py /tmp/front-duolearn [--bar 82.7,88.5]
+    python bench/fronts.py bench/fronts_duolearn.json   # the fronts and FR/KPR rows kept
 
 Per front: every setting's forgetting, utility and progress toward the oracle on the
 report half (mean over seeds, 95 % hierarchical interval), whether it is on the front
@@ -85,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     bar = tuple(float(x) for x in args.bar.split(","))
     for folder in args.sweeps:
-        doc = json.loads((folder / "aggregate.json").read_text())
+        doc = json.loads((folder if folder.is_file() else folder / "aggregate.json").read_text())
         print("\n".join(fronts_table(doc) + bar_table(doc, (bar[0], bar[1]))))
 
 
