@@ -67,12 +67,15 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def differences(old: Any, new: Any, tol: float, where: str = "") -> list[str]:
+def differences(old: Any, new: Any, tol: float, where: str = "", *,
+                added: bool = True) -> list[str]:
+    """Every value recorded in ``old`` that ``new`` lost or changed beyond ``tol``; with
+    ``added``, values ``new`` has and ``old`` had not (a metric added since) too."""
     if isinstance(old, dict) and isinstance(new, dict):
         found = [f"{where}/{k}: missing after" for k in old if k not in new]
-        found += [f"{where}/{k}: new after" for k in new if k not in old]
+        found += [f"{where}/{k}: new after" for k in new if k not in old and added]
         for k in old.keys() & new.keys():
-            found += differences(old[k], new[k], tol, f"{where}/{k}")
+            found += differences(old[k], new[k], tol, f"{where}/{k}", added=added)
         return found
     if isinstance(old, float) and isinstance(new, float):
         if math.isnan(old) and math.isnan(new):

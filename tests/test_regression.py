@@ -29,4 +29,8 @@ def test_forget_mi_gives_the_recorded_values(tmp_path: Path,
     monkeypatch.setenv("MEDLETHE_CACHE_DIR", str(tmp_path))  # trained from scratch
     found = regression.values("forget-mi")
     assert sum(len(v) for v in found.values()) > 300
-    assert regression.differences(fixture["forget-mi"], found, 0.0, "forget-mi") == []
+    # every recorded value unchanged; a metric added since (forget_progress) is no change
+    assert regression.differences(fixture["forget-mi"], found, 0.0, "forget-mi",
+                                  added=False) == []
+    assert regression.differences({"a": 1.0}, {"a": 1.0, "b": 2.0}, 0.0, added=False) == []
+    assert regression.differences({"a": 1.0}, {"a": 1.5}, 0.0, added=False) == ["/a: 1.0 -> 1.5"]
