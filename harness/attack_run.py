@@ -15,6 +15,7 @@ from medlethe.errors import AttackError
 from medlethe.integrity import intact
 from medlethe.registry import Component, Registry, get_registry
 from medlethe.results.io import atomic_write_text
+from medlethe.spec import key_value
 from medlethe.task.base import Task, fingerprint
 
 
@@ -38,13 +39,10 @@ def variant(entry: str) -> tuple[str, dict[str, Any]]:
                           "relearn[steps=5].")
     params: dict[str, Any] = {}
     for item in filter(None, (i.strip() for i in (m.group(2) or "").split(","))):
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        pair = key_value(item)
+        if pair is None or not pair[0].strip():
             raise AttackError(f"attack {entry!r}: {item!r} is not KEY=VALUE.")
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw.strip()
+        params[pair[0].strip()] = pair[1].strip() if isinstance(pair[1], str) else pair[1]
     return m.group(1), params
 
 

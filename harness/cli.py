@@ -25,17 +25,14 @@ def _attacks(value: str) -> list[str]:
 
 def _kv(value: str) -> dict[str, Any]:
     """``a=1,b=x`` -> {"a": 1, "b": "x"}; values parse as JSON where they can."""
-    import json
+    from medlethe.spec import key_value
 
     out: dict[str, Any] = {}
     for item in _csv(value):
-        key, sep, raw = item.partition("=")
-        if not sep:
+        pair = key_value(item)
+        if pair is None:
             raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
+        out[pair[0]] = pair[1]
     return out
 
 

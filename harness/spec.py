@@ -19,6 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from medlethe.errors import MedletheError
 
 
+def key_value(item: str) -> tuple[str, Any] | None:
+    """``KEY=VALUE`` -> (key, value), the value parsed as JSON where it can be (a number,
+    a list, true) and kept as text otherwise; ``None`` where ``item`` has no ``=``. The one
+    reading of settings written on a command line (``--task-args``, ``--attacks
+    NAME[K=V]``)."""
+    key, sep, raw = item.partition("=")
+    if not sep:
+        return None
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
 class RunFields(BaseModel):
     """The settings a run and a sweep plan share (a plan adds its scenarios, seeds and
     grid; a run its scenario, seed and output)."""

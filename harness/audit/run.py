@@ -31,8 +31,8 @@ from medlethe.audit.stats import (
     empirical_p,
     leak_p,
     null_means,
-    patient_means,
     rank_p,
+    scores_by_patient,
     ulira_p,
 )
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
@@ -89,7 +89,7 @@ class _Tests:
             scores = {s: scores[s] - np.mean([r[s] for r in ref_scores], axis=0)
                       for s in SPLITS}
         self.scores, self.ref_scores = scores, ref_scores
-        self.null = null_means(patient_means(list(scores["holdout"]), self.units["holdout"]))
+        self.null = null_means(scores_by_patient(list(scores["holdout"]), self.units["holdout"]))
         leaks = run.column(task, "forget", "identifier_leakage")
         held = run.column(task, "holdout", "identifier_leakage")
         self.leaks = None if leaks is None or held is None else (

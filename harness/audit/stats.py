@@ -95,7 +95,7 @@ def detectable(null: Sequence[float], level: float, n_tests: int) -> float | Non
     return float((norm.isf(alpha) + norm.isf(1 - POWER)) * arr.std(ddof=1))
 
 
-def patient_means(scores: Sequence[float], units: Sequence[str]) -> dict[str, list[float]]:
+def scores_by_patient(scores: Sequence[float], units: Sequence[str]) -> dict[str, list[float]]:
     """Each unit's (patient's) scores, in row order."""
     out: dict[str, list[float]] = {}
     for s, u in zip(scores, units, strict=True):
