@@ -3,7 +3,7 @@ target (a sham of zero unlearning steps), the oracle (Retrain: the false-alarm r
 each method, on every forget patient of a scenario.
 
     python bench/audit.py [--seeds 0,1,2] [--scenario synthclinic/patient-10]
-        [--methods GradDiff,NPO,...] [--level 0.05]
+        [--methods GradDiff,NPO,...] [--level 0.05] [--attacks A,A[K=V],...] [--out FILE]
 
 Per seed S: the target and oracle of seed S (cached fine-tunes), each method's unlearned
 model (cached), one request of every forget patient, and the oracle of the next seed as the
@@ -24,6 +24,15 @@ from typing import Any
 OUT = Path(__file__).with_name("audit.json")
 
 
+def rejected_by(record: dict[str, Any]) -> dict[str, int]:
+    """test -> how many of the record's patients it rejects."""
+    counts: dict[str, int] = {}
+    for row in record["patients"]:
+        for test, got in row["tests"].items():
+            counts[test] = counts.get(test, 0) + bool(got["rejected"])
+    return counts
+
+
 def main() -> None:
     from scipy.stats import binomtest
 
@@ -38,8 +47,12 @@ def main() -> None:
     ap.add_argument("--methods", default="GradDiff,NPO,RMU,KL-Min,GradAscent,IdkPO")
     ap.add_argument("--level", type=float, default=0.05)
     ap.add_argument("--membership", default="rank")
+    ap.add_argument("--attacks", default="", help="audit each model under these attacks too")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    from medlethe.attack_run import split_entries
+
+    attacks = split_entries(args.attacks)
     seeds = [int(s) for s in args.seeds.split(",")]
     task = load_scenario(args.scenario)
     made = {s: {on: finetune(args.model, task, on, config=train_config(
@@ -64,10 +77,11 @@ def main() -> None:
                 rec = audit(str(path), args.scenario, request, target=str(target.path),
                             adapter=str(adapter) if adapter else None,
                             references=[str(reference.path)], level=args.level,
-                            membership=args.membership,
+                            membership=args.membership, attacks=attacks,
                             salt=b"bench", progress=False)
                 per_seed[str(s)][label] = {**rec["counts"], "patients": len(pids),
-                                           "tests": rec["tests"]}
+                                           "tests": rec["tests"],
+                                           "rejected_by": rejected_by(rec)}
                 print(f"seed {s} {label}: {rec['counts']}", flush=True)
     labels = list(next(iter(per_seed.values())))
     lines = ["| model | not shown forgotten, pooled (95 % CI) | each seed | inconclusive |",
@@ -82,7 +96,7 @@ def main() -> None:
         lines.append(f"| {label} | {flagged / n:.1%} [{ci.low:.1%}, {ci.high:.1%}] | {each} | "
                      f"{maybe} |")
     args.out.write_text(json.dumps({"scenario": args.scenario, "seeds": seeds,
-                                    "membership": args.membership,
+                                    "membership": args.membership, "attacks": attacks,
                                     "level": args.level, "patients": len(pids),
                                     "seconds": round(time.perf_counter() - started),
                                     "per_seed": per_seed}, indent=1) + "\n")

@@ -246,7 +246,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         record = audit(args.model, args.scenario, args.request, target=args.target,
                        adapter=args.adapter, references=args.reference or [],
                        task_args=args.task_args, level=args.level, statistic=args.statistic,
-                       membership=args.membership,
+                       membership=args.membership, attacks=args.attacks,
                        salt=salt, progress=not args.quiet)
     except MedletheError:
         raise
@@ -283,6 +283,9 @@ def _add_audit(sub: Any) -> None:
     au.add_argument("--membership", default="rank", choices=("rank", "empirical"),
                     help="membership test without 4 references: empirical (patients against "
                     "holdout patients) or rank (records against holdout records)")
+    au.add_argument("--attacks", type=_attacks, default=[], metavar="A,A[K=V],...",
+                    help="attack the model too and test each attacked model (a patient "
+                    "recovered under an attack is not forgotten); 'medlethe attacks' lists them")
     au.add_argument("--salt-file", help="the requester's salt for the patient keys "
                     "(default: a new one, written beside the record for the requester)")
     au.add_argument("--output", default="medlethe-audit", help="folder of the record")

@@ -65,6 +65,27 @@ def test_audit_flags_the_target_and_not_a_model_that_never_saw_them(tmp_path: Pa
                   references=[str(oracle.path)], **args)
     assert clean["counts"]["not shown forgotten"] == 0  # no false alarm on the oracle
     assert clean["verdict"] == "forgotten"
+    # attacked too: each attack's tests join the family; an attack's own training rows
+    # are left out of its tests (relearning on a patient is not evidence against them)
+    hit = audit(str(target.path), TASK, request, target=str(target.path),
+                references=[str(oracle.path)], attacks=["testplugin/identity"], **args)
+    assert all(r["tests"]["membership under testplugin/identity"]["rejected"]
+               for r in hit["patients"])
+    both = audit(str(oracle.path), TASK, request, target=str(target.path),
+                 references=[str(oracle.path)], attacks=["testplugin/identity",
+                                                        "relearn-forget[steps=2]"], **args)
+    assert [a["label"] for a in both["attacks"]] == [
+        "testplugin/identity", "relearn-forget[steps=2]"]
+    for r in both["patients"]:
+        assert r["tests"]["membership under testplugin/identity"]["p"] == r["tests"][
+            "membership"]["p"]
+    untested = [r for r in both["patients"]
+                if "membership under relearn-forget[steps=2]" not in r["tests"]]
+    assert 0 < len(untested) < len(pids)
+    assert sum(r["records"] for r in untested) == both["attacks"][1][
+        "rows_trained_on"]
+    assert "membership under relearn-forget[steps=2] p" in write(
+        both, tmp_path / "attacked").with_suffix(".html").read_text()
     # the record: sealed, tamper-evident, no patient id, name or answer in it
     path = write(clean, tmp_path / "audit")
     assert verify(path)["verdict"] == "forgotten"

@@ -65,6 +65,9 @@ def write(record: dict[str, Any], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / RECORD_FILE
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
-    html = page_environment().get_template("audit.html.jinja").render(r=record)
+    columns = [*record["tests"], *(f"{t} under {a['label']}" for a in record.get("attacks", [])
+                                   for t in record["tests"])]
+    html = page_environment().get_template("audit.html.jinja").render(r=record,
+                                                                        columns=columns)
     atomic_write_text(folder / "audit.html", html)
     return path

@@ -11,6 +11,12 @@ p-values, corrected together by Benjamini-Hochberg at ``level``. A patient is
   than ``min_records`` records, or the same test does not flag the *target* for them (the
   target itself is not shown to know the patient, so forgetting cannot be shown either),
 - **forgotten** otherwise.
+
+With ``attacks`` (``medlethe run --attacks`` entries), the unlearned model is also attacked
+(quantized, fine-tuned a few steps, asked in other words) and the membership and leakage
+tests run on each attacked model too, in the same Benjamini-Hochberg family: a patient
+recovered under an attack is not forgotten. Rows an attack trained on (``relearn[on=forget]``)
+are left out of its tests.
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ class _Tests:
     def __init__(self, run: EvaluationRun, refs: Sequence[EvaluationRun], task: str,
                  statistic: str, test: str) -> None:
         self.test = test
+        self.excluded: frozenset[int] = frozenset()  # forget rows an attack trained on
         self.units = {s: [str(u) for u in run.row_labels(task, s, CLUSTER_LABEL) or []]
                       for s in SPLITS}
         scores = {s: np.asarray(_column(run, task, s, statistic)) for s in SPLITS}
@@ -98,7 +105,8 @@ class _Tests:
             len(held))
 
     def rows(self, patient: str) -> np.ndarray:
-        return np.asarray([u == patient for u in self.units["forget"]])
+        return np.asarray([u == patient and i not in self.excluded
+                           for i, u in enumerate(self.units["forget"])], dtype=bool)
 
     def pvalues(self, patient: str) -> dict[str, dict[str, Any]]:
         rows = self.rows(patient)
@@ -124,6 +132,29 @@ class _Tests:
         return out
 
 
+def _attacked(entries: Sequence[str], task: Any, model: str, adapter: str | None,
+              evaluate_kw: dict[str, Any], seed: int, progress: bool,
+              ) -> list[tuple[dict[str, Any], EvaluationRun, frozenset[int]]]:
+    """Each attack of ``entries`` on the audited model: what it was, the evaluation of the
+    attacked model, and the forget rows it trained on."""
+    from medlethe.attack_run import run_attack, variant
+    from medlethe.fingerprint import model_fingerprint
+
+    fp = model_fingerprint(model) + (f"+{model_fingerprint(adapter)}" if adapter else "")
+    out = []
+    for entry in entries:
+        name, params = variant(entry)
+        made = run_attack(name, task, Path(model), Path(adapter) if adapter else None, fp,
+                          params=params, seed=seed, progress=progress)
+        o = made.output
+        run = _evaluate(str(o.path), task.name, str(o.adapter) if o.adapter else None,
+                        model_role="attacked", asked_with=o.prompts, **evaluate_kw)
+        used = frozenset(o.meta.get("used_rows", {}).get("forget", []))
+        out.append(({"label": entry, "name": name, "params": made.params,
+                     "fingerprint": made.fingerprint, "rows_trained_on": len(used)}, run, used))
+    return out
+
+
 def _adjusted(found: dict[str, dict[str, dict[str, Any]]], level: float) -> None:
     """Benjamini-Hochberg over every (patient, test) p-value, in place."""
     keys = [(p, t) for p, tests in found.items() for t in tests]
@@ -136,7 +167,7 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
           adapter: str | None = None, references: Sequence[str] = (),
           task_args: dict[str, Any] | None = None, level: float = 0.05,
           statistic: str = "mia_loss", membership: str = "rank", salt: bytes,
-          min_records: int = 2,
+          min_records: int = 2, attacks: Sequence[str] = (),
           backend: str = "hf", seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """The sealed audit record of ``request`` (a file of patient ids) against the
     unlearned ``model`` (plus ``adapter``) on ``scenario``; see the module's docstring."""
@@ -164,6 +195,13 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
     tests = {k: _Tests(run, refs, task.name, statistic, membership)
              for k, run in runs.items()}
     found = {k: {p: t.pvalues(p) for p in patients} for k, t in tests.items()}
+    done = _attacked(attacks, task, model, adapter, kw, seed, progress)
+    for what, run, used in done:  # one family with the unattacked tests
+        t = _Tests(run, refs, task.name, statistic, membership)
+        t.excluded = used
+        for p in patients:
+            found["unlearned"][p].update({f"{k} under {what['label']}": v
+                                          for k, v in t.pvalues(p).items()})
     for by_patient in found.values():
         _adjusted(by_patient, level)
     mine = tests["unlearned"]
@@ -185,8 +223,10 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
             verdict, why = "forgotten", "no test rejects; each rejects the target"
         rows.append({"id": salted(p, salt), "records": n, "verdict": verdict, "why": why,
                      "tests": got, "target_tests": before})
-    return seal(_record(rows, mine, level, statistic, min_records, mde, request_hash, task,
-                        scenario, task_args, model, adapter, target, references))
+    record = _record(rows, mine, level, statistic, min_records, mde, request_hash, task,
+                     scenario, task_args, model, adapter, target, references)
+    record["attacks"] = [what for what, _, _ in done]
+    return seal(record)
 
 
 def _record(rows: list[dict[str, Any]], mine: _Tests, level: float, statistic: str,
