@@ -130,3 +130,5 @@ def test_a_front_sweep_within_its_budget_then_resumed(tmp_path) -> None:  # type
     assert front["front"] and front["selected_on"] == "validation"
     html = (tmp_path / "s" / "index.html").read_text()
     assert "Fronts: synthclinic/patient-25" in html and "hypervolume" in html
+    hv = html.split("Hypervolume: ", 1)[1].split("</table>", 1)[0]  # click-sortable
+    assert '<table class="sortable">' in hv and hv.count('sortable"') == 6

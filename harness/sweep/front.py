@@ -223,7 +223,7 @@ def front_sections(fronts: Sequence[Mapping[str, Any]], folder: Any, base: Any) 
         ranked = sorted(mine, key=lambda f: -(f["hypervolume"]["value"] or 0))
         out.append({"title": f"Hypervolume: {scenario} (1: a setting as good as the oracle)",
                     "header": ["method", "hypervolume [95 % CI]", "settings on the front",
-                               "seeds", "runs"],
+                               "seeds", "runs"], "sortable": True,
                     "rows": [[f["method"], _ci(f["hypervolume"]), len(f["front"]),
                               len(f["seeds"]), f["runs"]] for f in ranked]})
         rows = []
@@ -235,5 +235,5 @@ def front_sections(fronts: Sequence[Mapping[str, Any]], folder: Any, base: Any) 
         out.append({"title": f"Fronts: {scenario}, chosen on validation rows, reported on "
                     "the others", "header": ["method", "setting", "", "forgetting",
                                              "utility / oracle", "to oracle (1: oracle)",
-                                             ""], "rows": rows})
+                                             ""], "rows": rows, "sortable": True})
     return out
