@@ -103,6 +103,9 @@ def _cached(record: Path, name: str) -> AttackOutput | None:
         return None
     saved = json.loads(record.read_text())
     prompts = saved.get("prompts")
+    if prompts is not None and not (isinstance(prompts, dict) and all(
+            isinstance(v, str) for v in prompts.values())):
+        return None  # written by an older medlethe, in another form: attack again
     out = AttackOutput(Path(saved["path"]), Path(saved["adapter"]) if saved["adapter"] else None,
                        saved["meta"], prompts or None)
     made = out.adapter or out.path

@@ -70,6 +70,14 @@ def test_attack_variants_and_prompt_attacks_without_a_model(tmp_path: Path) -> N
             *shots, asked = prompt.split("\n\n")
             assert asked == inst.prompt and len(shots) == 2
             assert all(s in pairs and not s.startswith(inst.prompt) for s in shots)
+    # a cached record of prompts in another form (an older medlethe's) is attacked again
+    from medlethe.attack_run import _cached
+
+    record = tmp_path / "record.json"
+    for prompts, kept in (({"forget": {"0": "Q?"}}, False), ({"Q?": "Q, again?"}, True)):
+        record.write_text(json.dumps({"path": str(tmp_path), "adapter": None, "meta": {},
+                                      "prompts": prompts}))
+        assert (_cached(record, "paraphrase") is not None) == kept
     notes = load_scenario("synthclinic-notes/forget-class-oncology")
     with pytest.raises(AttackError, match="not 'synthclinic-notes"):
         build_attack("paraphrase", task=notes, registry=registry)
