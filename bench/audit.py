@@ -6,8 +6,9 @@ each method, on every forget patient of a scenario.
         [--methods GradDiff,NPO,...] [--level 0.05] [--attacks A,A[K=V],...] [--out FILE]
 
 Per seed S: the target and oracle of seed S (cached fine-tunes), each method's unlearned
-model (cached), one request of every forget patient, and the oracle of the next seed as the
-reference (a model that never saw the forget set, other than the one audited as Retrain).
+model (cached), one request of every forget patient, and the oracles of the next seeds as
+the references (``--references``, default 1: models that never saw the forget set, other
+than the one audited as Retrain; 4 or more make the membership test U-LiRA).
 Prints, pooled over seeds, the share of patients each model is "not shown forgotten" for,
 with a Clopper-Pearson 95 % interval, and each seed's share; writes ``bench/audit.json``.
 """
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--level", type=float, default=0.05)
     ap.add_argument("--membership", default="rank")
     ap.add_argument("--attacks", default="", help="audit each model under these attacks too")
+    ap.add_argument("--references", type=int, default=1, help="oracles of other seeds as "
+                    "references (4 or more: U-LiRA); seeds beyond --seeds are trained for it")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     from medlethe.attack_run import split_entries
@@ -58,15 +61,21 @@ def main() -> None:
     made = {s: {on: finetune(args.model, task, on, config=train_config(
         args.model, {"seed": s}, task), progress=False) for on in ("train", "retain")}
         for s in seeds}
+    pool = [*seeds[1:], *seeds[:1], *range(max(seeds) + 1, max(seeds) + 1 + args.references)]
+    ref_seeds = {s: [r for r in [*pool[i:], *pool[:i]] if r != s][: args.references]
+                 for i, s in enumerate(seeds)}
+    oracles = {r: made[r]["retain"] if r in made else finetune(
+        args.model, task, "retain", config=train_config(args.model, {"seed": r}, task),
+        progress=False) for r in sorted({r for rs in ref_seeds.values() for r in rs})}
     pids = sorted({task.cluster_of(i) for i in task.instances("forget")})
     started = time.perf_counter()
     per_seed: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         request = Path(tmp) / "request.txt"
         request.write_text("\n".join(pids) + "\n")
-        for i, s in enumerate(seeds):
+        for s in seeds:
             target, oracle = made[s]["train"], made[s]["retain"]
-            reference = made[seeds[(i + 1) % len(seeds)]]["retain"]
+            refs = [oracles[r] for r in ref_seeds[s]]
             models: dict[str, tuple[Path, Path | None]] = {
                 "target (zero steps)": (target.path, None), "Retrain": (oracle.path, None)}
             for name in args.methods.split(","):
@@ -76,7 +85,7 @@ def main() -> None:
             for label, (path, adapter) in models.items():
                 rec = audit(str(path), args.scenario, request, target=str(target.path),
                             adapter=str(adapter) if adapter else None,
-                            references=[str(reference.path)], level=args.level,
+                            references=[str(r.path) for r in refs], level=args.level,
                             membership=args.membership, attacks=attacks,
                             salt=b"bench", progress=False)
                 per_seed[str(s)][label] = {**rec["counts"], "patients": len(pids),
@@ -97,6 +106,7 @@ def main() -> None:
                      f"{maybe} |")
     args.out.write_text(json.dumps({"scenario": args.scenario, "seeds": seeds,
                                     "membership": args.membership, "attacks": attacks,
+                                    "references": args.references,
                                     "level": args.level, "patients": len(pids),
                                     "seconds": round(time.perf_counter() - started),
                                     "per_seed": per_seed}, indent=1) + "\n")
