@@ -29,6 +29,14 @@ def test_pvalues_where_members_have_lower_loss() -> None:
     refs = rng.normal(0, 0.1, (4, 6))
     assert ulira_p(np.full(6, 1.0), refs) < 1e-6
     assert ulira_p(rng.normal(0, 0.1, 6), refs) > 0.01
+    # with 4 references each record's own standard deviation is noisy and a non-member is
+    # flagged far too often; one pooled over every record keeps the false alarms near 5 %
+    refs, x = rng.normal(0, 1, (4, 1200)), rng.normal(0, 1, 1200)
+    sd = float(np.sqrt(np.mean(refs.var(axis=0, ddof=1))))
+    pooled = np.mean([ulira_p(x[i:i + 6], refs[:, i:i + 6], sd=sd) < 0.05
+                      for i in range(0, 1200, 6)])
+    own = np.mean([ulira_p(x[i:i + 6], refs[:, i:i + 6]) < 0.05 for i in range(0, 1200, 6)])
+    assert pooled < 0.09 and own > 0.1, (pooled, own)
     # leakage: 3 leaking records of 4 against a 1 % holdout rate is surprising, none is not
     assert leak_p(3, 4, 0.01, 100) < 1e-4 and leak_p(0, 4, 0.01, 100) == 1.0
     assert leak_p(1, 4, 0.0, 10) == pytest.approx(1 - (1 - 0.05) ** 4)  # floored rate

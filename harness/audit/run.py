@@ -96,6 +96,10 @@ class _Tests:
             scores = {s: scores[s] - np.mean([r[s] for r in ref_scores], axis=0)
                       for s in SPLITS}
         self.scores, self.ref_scores = scores, ref_scores
+        self.ref_sd = None  # U-LiRA's one standard deviation, pooled over every record
+        if self.ulira:
+            every = np.concatenate([np.stack([r[s] for r in ref_scores]) for s in SPLITS], 1)
+            self.ref_sd = float(np.sqrt(np.nanmean(np.nanvar(every, axis=0, ddof=1))))
         self.null = null_means(scores_by_patient(list(scores["holdout"]), self.units["holdout"]))
         leaks = run.column(task, "forget", "identifier_leakage")
         held = run.column(task, "holdout", "identifier_leakage")
@@ -116,7 +120,7 @@ class _Tests:
         if x.size:
             if self.ulira:
                 p = ulira_p(x, [r["forget"][rows][np.isfinite(self.scores["forget"][rows])]
-                                for r in self.ref_scores])
+                                for r in self.ref_scores], sd=self.ref_sd)
             elif self.test == "rank":
                 held = self.scores["holdout"]
                 p = rank_p(x, held[np.isfinite(held)])
@@ -258,8 +262,9 @@ def _record(rows: list[dict[str, Any]], mine: _Tests, level: float, statistic: s
             "references": [{"fingerprint": model_fingerprint(r)} for r in references],
         },
         "tests": {
-            "membership": {"statistic": statistic, "method": "U-LiRA (Gaussian per record "
-                           "under the references, Stouffer over the patient's records)"
+            "membership": {"statistic": statistic, "method": "U-LiRA (per record a Gaussian "
+                           "at the references' mean, one standard deviation pooled over "
+                           "every record, Stouffer over the patient's records)"
                            if mine.ulira else ("one-sided Mann-Whitney of the patient's "
                                                "records against the holdout records"
                                                if mine.test == "rank" else "empirical, against "

@@ -52,14 +52,21 @@ def rank_p(scores: Sequence[float], null_records: Sequence[float]) -> float:
                               alternative="greater").pvalue)
 
 
-def ulira_p(scores: Sequence[float], references: Sequence[Sequence[float]]) -> float:
+def ulira_p(scores: Sequence[float], references: Sequence[Sequence[float]],
+            sd: float | None = None) -> float:
     """U-LiRA's p-value for one patient: ``scores`` of the audited model on the patient's
-    records; ``references[j][i]`` the score of reference model ``j`` on record ``i``."""
+    records; ``references[j][i]`` the score of reference model ``j`` on record ``i``. Each
+    record's z-score is its distance from the references' mean over ``sd`` (one standard
+    deviation for every record: LiRA's global variance, steadier than a per-record one with
+    few references; default each record's own), widened by ``sqrt(1 + 1/k)`` for the mean's
+    own error with ``k`` references; Stouffer's sum over the records."""
     from scipy.stats import norm
 
     refs = np.asarray(references, dtype=float)
-    mu, sd = refs.mean(axis=0), refs.std(axis=0, ddof=1)
-    z = (np.asarray(scores, dtype=float) - mu) / np.maximum(sd, 1e-6)
+    mu = refs.mean(axis=0)
+    spread = refs.std(axis=0, ddof=1) if sd is None else np.full(mu.shape, sd)
+    z = (np.asarray(scores, dtype=float) - mu) / (
+        np.maximum(spread, 1e-6) * np.sqrt(1 + 1 / refs.shape[0]))
     return float(norm.sf(z.sum() / np.sqrt(z.size)))
 
 
