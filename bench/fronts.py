@@ -5,6 +5,7 @@ a method on the multiple-choice form (DuoLearn: FR >= 82.7 % with KPR >= 88.5 %)
         --output /tmp/front-duolearn
     python bench/fronts.py /tmp/front-duolearn [--bar 82.7,88.5]
     python bench/fronts.py bench/fronts_duolearn.json   # the fronts and FR/KPR rows kept
+    python bench/fronts.py OUT --splits forget_train,retain_train   # the MC packs
 
 Per front: every setting's forgetting, utility and progress toward the oracle on the
 report half (mean over seeds, 95 % hierarchical interval), whether it is on the front
@@ -48,7 +49,8 @@ def fronts_table(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def bar_table(doc: dict[str, Any], bar: tuple[float, float]) -> list[str]:
+def bar_table(doc: dict[str, Any], bar: tuple[float, float],
+              splits: tuple[str, str] = ("forget", "retain")) -> list[str]:
     rows = doc["rows"]
     mc = sorted({r["task"] for r in rows if r["metric"] == "fr"})
     lines = []
@@ -59,11 +61,12 @@ def bar_table(doc: dict[str, Any], bar: tuple[float, float]) -> list[str]:
 
         labels = sorted({r["label"] for r in rows if r["task"] == task} - {"target"})
         lines += [f"FR and KPR on `{task}` (%, mean over seeds, 95 % hierarchical interval; "
-                  f"bar: FR >= {bar[0]} with KPR >= {bar[1]}):", "",
+                  f"bar: FR >= {bar[0]} on {splits[0]} with KPR >= {bar[1]} on "
+                  f"{splits[1]}):", "",
                   "| model | FR % | KPR % | meets the bar |", "|---|---|---|---|"]
         best = None
         for label in labels:
-            fr, kpr = get(label, "fr", "forget"), get(label, "kpr", "retain")
+            fr, kpr = get(label, "fr", splits[0]), get(label, "kpr", splits[1])
             if fr is None or kpr is None:
                 continue
             meets = fr["mean"] * 100 >= bar[0] and kpr["mean"] * 100 >= bar[1]
@@ -83,11 +86,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("sweeps", nargs="+", type=Path)
     ap.add_argument("--bar", default="82.7,88.5")
+    ap.add_argument("--splits", default="forget,retain", help="FR's and KPR's splits (the "
+                    "MC packs' training rows: forget_train,retain_train)")
     args = ap.parse_args()
+    forget, retain = args.splits.split(",")
     bar = tuple(float(x) for x in args.bar.split(","))
     for folder in args.sweeps:
         doc = json.loads((folder if folder.is_file() else folder / "aggregate.json").read_text())
-        print("\n".join(fronts_table(doc) + bar_table(doc, (bar[0], bar[1]))))
+        print("\n".join(fronts_table(doc) + bar_table(doc, (bar[0], bar[1]),
+                                                       (forget, retain))))
 
 
 if __name__ == "__main__":
