@@ -7,7 +7,8 @@ made questions written in each pack's own file layout (``bench/preconditions.py`
 
 The target is trained ``--qa-epochs`` (32: where `tiny` knows the training questions; it
 stays at chance on the held-out ones, bench/preconditions.json), so FR and KPR are read on
-the training rows (``forget_train``, ``retain_train``), as in docs/methods.md.
+the training rows (``forget_train``, ``retain_train``), as in docs/methods.md, and the
+front reads them too (``Plan.front_splits``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def main() -> None:
                        "eval_source": str(write_medmcqa(rows[cut:], data / "validation.jsonl"))})
     plan = Plan(model="tiny", scenarios=[SCENARIOS[args.pack]], front=[args.method],
                 seeds=[int(s) for s in args.seeds.split(",")], task_args=task_args,
-                train_args={"qa_epochs": args.qa_epochs}, budget_minutes=args.budget_minutes)
+                train_args={"qa_epochs": args.qa_epochs}, budget_minutes=args.budget_minutes,
+                front_splits={"forget": "forget_train", "retain": "retain_train"})
     done = Sweep(plan, out).run()
     print(f"{out}: {len(done.failures)} failure(s); then: python bench/fronts.py {out} "
           "--splits forget_train,retain_train")

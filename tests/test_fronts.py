@@ -75,6 +75,25 @@ def test_front_is_chosen_on_validation_rows_and_reported_on_the_others() -> None
     assert "M[a=3]" in chosen["front"]
 
 
+def test_a_front_reads_its_roles_on_other_splits() -> None:
+    """A multiple-choice pack's front reads its training rows (forget_train, retain_train):
+    the same front as on forget and retain, whatever the held-out splits say."""
+    moved = {label: {"forget_train": per["forget"], "retain_train": per["retain"],
+                     "forget": 0.25, "retain": 0.25} for label, per in SCORES.items()}
+    roles = {"forget": "forget_train", "retain": "retain_train"}
+    (found,) = method_fronts(_runs(moved), "t", n_resamples=200, splits=roles)
+    (plain,) = method_fronts(_runs({k: {s: v[s] for s in ("forget", "retain")}
+                                    for k, v in SCORES.items()}), "t", n_resamples=200)
+    assert found["front"] == plain["front"] == ["M[a=1]", "M[a=2]"]
+    assert found["splits"] == roles
+    from pydantic import ValidationError
+
+    from medlethe.sweep import Plan
+
+    with pytest.raises(ValidationError, match="roles forget, retain and holdout"):
+        Plan(scenarios=["t"], front_splits={"forgotten": "forget_train"})
+
+
 def test_forget_progress_flags_a_model_below_the_oracle() -> None:
     from medlethe.registry import get_registry
     from medlethe.report import over_forgets

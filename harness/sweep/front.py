@@ -87,13 +87,13 @@ class _Split:
 
 
 def _split(by_label: Mapping[str, EvaluationRun], task: str, split: str, metric: str,
-           mask: Mapping[str, np.ndarray]) -> _Split | None:
+           mask: np.ndarray) -> _Split | None:
     cols = {k: r.column(task, split, metric) for k, r in by_label.items()}
     if any(c is None for c in cols.values()):
         return None
     arrays = {k: np.asarray([np.nan if v is None else float(v) for v in c], dtype=float)
               for k, c in cols.items() if c is not None}
-    keep = mask[split].copy() & np.all([np.isfinite(a) for a in arrays.values()], axis=0)
+    keep = mask.copy() & np.all([np.isfinite(a) for a in arrays.values()], axis=0)
     if not keep.any():
         return None
     clusters = by_label["target"].clusters(task, split).subset(keep)
@@ -123,22 +123,26 @@ def _stats(parts: Mapping[str, _Split], label: str, draws: Mapping[str, np.ndarr
 
 
 def method_fronts(runs: Mapping[int, Mapping[str, EvaluationRun]], scenario: str, *,
-                  seed: int = 0, n_resamples: int = N_RESAMPLES) -> list[dict[str, Any]]:
+                  seed: int = 0, n_resamples: int = N_RESAMPLES,
+                  splits: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Every method's front on ``scenario`` from its runs (seed -> label -> run; labels
-    ``target``, ``oracle`` and the settings, ``NAME`` or ``NAME[k=v,...]``)."""
+    ``target``, ``oracle`` and the settings, ``NAME`` or ``NAME[k=v,...]``). ``splits``
+    reads a role (``forget``, ``retain``, ``holdout``) on another split, e.g. a
+    multiple-choice pack's training rows: ``{"forget": "forget_train", ...}``."""
     seeds = sorted(s for s, by in runs.items() if {"target", "oracle"} <= set(by))
     if not seeds:
         return []
     first = runs[seeds[0]]["target"]
     task = scenario if scenario in first.values else next(iter(first.values))
     metric = PRIMARY.get(first.output_type(task), "")
-    splits = ["forget", *(s for s in UTILITY_SPLITS if s in first.values[task])]
-    mask = {s: halves(first.row_labels(task, s, CLUSTER_LABEL) or
-                      list(range(len(first.clusters(task, s)))), scenario) for s in splits}
+    name = {r: r for r in ("forget", *UTILITY_SPLITS)} | dict(splits or {})
+    roles = ["forget", *(r for r in UTILITY_SPLITS if name[r] in first.values[task])]
+    mask = {r: halves(first.row_labels(task, name[r], CLUSTER_LABEL) or
+                      list(range(len(first.clusters(task, name[r])))), scenario)
+            for r in roles}
     labels = sorted({k for s in seeds for k in runs[s]} - {"target", "oracle"})
     complete = [k for k in labels if all(k in runs[s] for s in seeds)]
-    parts = {(s, h): {sp: _split(runs[s], task, sp, metric, {x: m[h] for x, m in mask.items()})
-                      for sp in splits}
+    parts = {(s, h): {r: _split(runs[s], task, name[r], metric, mask[r][h]) for r in roles}
              for s in seeds for h in HALVES}
     if any(parts[(s, h)]["forget"] is None for s in seeds for h in HALVES):
         return []
@@ -188,6 +192,7 @@ def method_fronts(runs: Mapping[int, Mapping[str, EvaluationRun]], scenario: str
             "scenario": scenario, "task": task, "metric": metric, "method": method,
             "seeds": seeds, "runs": len(mine) * len(seeds), "settings": settings,
             "front": on, "selected_on": "validation", "reported_on": "report",
+            "splits": {r: name[r] for r in roles},
             "hypervolume": {"value": hypervolume([
                 (reported[k][0]["forgetting"][0], reported[k][0]["utility"][0]) for k in on]),
                 "low": ci.low if ci else None, "high": ci.high if ci else None},

@@ -55,6 +55,10 @@ class Plan(RunFields):
         default_factory=list, description="methods whose trade-off front the sweep traces: "
         "each over its default search space (Method.front_space) where the grid does not "
         "set it; docs/fronts.md")
+    front_splits: dict[str, str] = Field(
+        default_factory=dict, description="the splits a front reads for its roles where "
+        "they are not forget, retain and holdout, e.g. {forget: forget_train, retain: "
+        "retain_train} for the multiple-choice packs' training rows")
     budget_minutes: float | None = Field(
         None, gt=0, description="wall-clock minutes for the sweep's method jobs: those that "
         "would start later are left for the next run of the same plan")
@@ -70,6 +74,15 @@ class Plan(RunFields):
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds repeat: {seeds}")
         return seeds
+
+    @field_validator("front_splits")
+    @classmethod
+    def _roles(cls, splits: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(splits) - {"forget", "retain", "holdout"})
+        if unknown:
+            raise ValueError(f"front_splits names {', '.join(unknown)}: its keys are the "
+                             "roles forget, retain and holdout, its values the task's splits")
+        return splits
 
     @field_validator("scenarios")
     @classmethod

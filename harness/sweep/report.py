@@ -73,7 +73,7 @@ def finish(
     for (scenario, seed), by_label in runs.items():
         by_scenario.setdefault(scenario, {})[seed] = by_label
     fronts = [f for scenario, by_seed in by_scenario.items()
-              for f in method_fronts(by_seed, scenario)
+              for f in method_fronts(by_seed, scenario, splits=sweep.plan.front_splits)
               if f["method"] in sweep.plan.front] if sweep.plan.front else []
     doc = {
         "aggregate_version": AGGREGATE_VERSION,
