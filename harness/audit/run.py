@@ -83,9 +83,9 @@ class _Tests:
     """The p-values of one model for every requested patient."""
 
     def __init__(self, run: EvaluationRun, refs: Sequence[EvaluationRun], task: str,
-                 statistic: str, test: str) -> None:
+                 statistic: str, test: str, excluded: frozenset[int] = frozenset()) -> None:
         self.test = test
-        self.excluded: frozenset[int] = frozenset()  # forget rows an attack trained on
+        self.excluded = excluded  # forget rows an attack trained on: not tested
         self.units = {s: [str(u) for u in run.row_labels(task, s, CLUSTER_LABEL) or []]
                       for s in SPLITS}
         scores = {s: np.asarray(_column(run, task, s, statistic)) for s in SPLITS}
@@ -136,8 +136,8 @@ class _Tests:
         return out
 
 
-def _attacked(entries: Sequence[str], task: Any, model: str, adapter: str | None,
-              evaluate_kw: dict[str, Any], seed: int, progress: bool,
+def _attacked(entries: Sequence[str], task: Any, scenario: str, model: str,
+              adapter: str | None, evaluate_kw: dict[str, Any], seed: int, progress: bool,
               ) -> list[tuple[dict[str, Any], EvaluationRun, frozenset[int]]]:
     """Each attack of ``entries`` on the audited model: what it was, the evaluation of the
     attacked model, and the forget rows it trained on."""
@@ -151,7 +151,7 @@ def _attacked(entries: Sequence[str], task: Any, model: str, adapter: str | None
         made = run_attack(name, task, Path(model), Path(adapter) if adapter else None, fp,
                           params=params, seed=seed, progress=progress)
         o = made.output
-        run = _evaluate(str(o.path), task.name, str(o.adapter) if o.adapter else None,
+        run = _evaluate(str(o.path), scenario, str(o.adapter) if o.adapter else None,
                         model_role="attacked", asked_with=o.prompts, **evaluate_kw)
         used = frozenset(o.meta.get("used_rows", {}).get("forget", []))
         out.append(({"label": entry, "name": name, "params": made.params,
@@ -199,10 +199,9 @@ def audit(model: str, scenario: str, request: str | Path, *, target: str,
     tests = {k: _Tests(run, refs, task.name, statistic, membership)
              for k, run in runs.items()}
     found = {k: {p: t.pvalues(p) for p in patients} for k, t in tests.items()}
-    done = _attacked(attacks, task, model, adapter, kw, seed, progress)
+    done = _attacked(attacks, task, scenario, model, adapter, kw, seed, progress)
     for what, run, used in done:  # one family with the unattacked tests
-        t = _Tests(run, refs, task.name, statistic, membership)
-        t.excluded = used
+        t = _Tests(run, refs, task.name, statistic, membership, excluded=used)
         for p in patients:
             found["unlearned"][p].update({f"{k} under {what['label']}": v
                                           for k, v in t.pvalues(p).items()})
