@@ -1,8 +1,8 @@
 """A method's front on the multiple-choice packs' formats (MHQA, MedMCQA), from procedurally
 made questions written in each pack's own file layout (``bench/preconditions.py``).
 
-    python bench/fronts_mc.py [--pack mhqa|medmcqa] [--method DuoLearn] [--seeds 0,1,2]
-        [--qa-epochs 32] [--budget-minutes N] [--output DIR]
+    python bench/fronts_mc.py [--pack mhqa|medmcqa] [--method DuoLearn[,GradDiff,...]]
+        [--seeds 0,1,2] [--qa-epochs 32] [--budget-minutes N] [--output DIR]
     python bench/fronts.py DIR --splits forget_train,retain_train
 
 The target is trained ``--qa-epochs`` (32: where `tiny` knows the training questions; it
@@ -28,14 +28,15 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pack", choices=sorted(SCENARIOS), default="mhqa")
-    ap.add_argument("--method", default="DuoLearn")
+    ap.add_argument("--method", default="DuoLearn", help="one method, or several: GradDiff,NPO")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--qa-epochs", type=int, default=32)
     ap.add_argument("--questions", type=int, default=400)
     ap.add_argument("--budget-minutes", type=float, default=None)
     ap.add_argument("--output", type=Path, default=None)
     args = ap.parse_args()
-    out = args.output or Path(f"front-{args.pack}-{args.method.lower()}")
+    methods = args.method.split(",")
+    out = args.output or Path(f"front-{args.pack}-{'-'.join(m.lower() for m in methods)}")
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     rows = questions(args.questions)
@@ -43,7 +44,7 @@ def main() -> None:
     task_args = ({"source": str(write_mhqa(rows, data / "mhqa.jsonl"))} if args.pack == "mhqa"
                  else {"source": str(write_medmcqa(rows[:cut], data / "train.jsonl")),
                        "eval_source": str(write_medmcqa(rows[cut:], data / "validation.jsonl"))})
-    plan = Plan(model="tiny", scenarios=[SCENARIOS[args.pack]], front=[args.method],
+    plan = Plan(model="tiny", scenarios=[SCENARIOS[args.pack]], front=methods,
                 seeds=[int(s) for s in args.seeds.split(",")], task_args=task_args,
                 train_args={"qa_epochs": args.qa_epochs}, budget_minutes=args.budget_minutes,
                 front_splits={"forget": "forget_train", "retain": "retain_train"})
