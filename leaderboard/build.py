@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import shlex
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,14 +409,15 @@ def build_site(
     pages: list[Path] = []
     scenarios = []
     labels = group_labels(groups)
+    fronts = group_fronts(accepted, groups)
     for (scenario, digest), entries in sorted(groups.items()):
         scenarios.append(_scenario_pages(env, out, scenario, digest, entries, pages,
-                                         labels[(scenario, digest)]))
+                                         labels[(scenario, digest)],
+                                         fronts.get((scenario, digest), [])))
     sweep_pages = []
     for sub in accepted:
         for path, summary in sub.sweeps:
-            name = sub.source.name if sub.source.is_dir() else path.parent.name
-            page = f"sweep-{_slug(name)}-{_digest(str(path))}.html"
+            name, page = _sweep_name(sub, path)
             sweep_pages.append(_sweep_page(env, out, page, name, summary))
             pages.append(out / page)
     index = out / "index.html"
@@ -426,6 +428,37 @@ def build_site(
             submissions=accepted),
     )
     return BuildReport(index, pages, accepted, rejected)
+
+
+def _sweep_name(sub: Submission, path: Path) -> tuple[str, str]:
+    """A submitted sweep summary's name and the name of its page."""
+    name = sub.source.name if sub.source.is_dir() else path.parent.name
+    return name, f"sweep-{_slug(name)}-{_digest(str(path))}.html"
+
+
+def group_fronts(accepted: Sequence[Submission], groups: dict[tuple[str, str], list[Entry]]
+                 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Each submitted sweep's fronts, for the page of the group that holds the sweep's own
+    runs of the front's scenario (so a front is shown beside runs on the same data, task
+    versions and arguments, never beside others). Each front names its sweep and the
+    sweep's page; a method traced by two sweeps of one group is labelled with its sweep."""
+    where = {e.path: key for key, entries in groups.items() for e in entries}
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for sub in accepted:
+        for path, summary in sub.sweeps:
+            name, page = _sweep_name(sub, path)
+            for f in summary.get("fronts", []):
+                keys = Counter(where[p] for p, res in sub.runs if p in where and _scenario(
+                    res) == f["scenario"] and p.is_relative_to(path.parent))
+                if keys:  # without its runs a front is on its sweep's page alone
+                    out.setdefault(keys.most_common(1)[0][0], []).append(
+                        {**f, "sweep": name, "sweep_page": page})
+    for fronts in out.values():
+        twice = Counter(f["method"] for f in fronts)
+        for f in fronts:
+            if twice[f["method"]] > 1:
+                f["method"] = f"{f['method']} ({f['sweep']})"
+    return out
 
 
 def _sources(inputs: Sequence[str | Path]) -> list[Path]:
@@ -469,10 +502,14 @@ def _validate_all(sources: Sequence[Path], known: Known) -> tuple[
 
 
 def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: list[Entry],
-                    pages: list[Path], group: str = "") -> dict[str, Any]:
-    """One comparable group's page and its runs' pages (appended to ``pages``); the
-    index's line for it."""
+                    pages: list[Path], group: str = "",
+                    fronts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """One comparable group's page (with the :func:`group_fronts` of its sweeps) and its
+    runs' pages (appended to ``pages``); the index's line for it."""
+    from medlethe.sweep.front import front_sections
+
     page = f"scenario-{_slug(scenario)}-{digest}.html"
+    figures = inside(out, f"figures/{page.removesuffix('.html')}")
     kind_columns = columns()
     verdicts = [Verdicts(e.results.preconditions) for e in entries]
     for e, v in zip(entries, verdicts, strict=True):
@@ -502,8 +539,9 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         "entries": entries,
         "columns": shown,
         "axes": labels,
-        "tradeoff": _tradeoff(entries, x_key, y_key, labels,
-                              inside(out, f"figures/{page.removesuffix('.html')}/tradeoff.png")),
+        "tradeoff": _tradeoff(entries, x_key, y_key, labels, figures / "tradeoff.png"),
+        "sections": front_sections(fronts, figures, out.resolve()),
+        "front_sweeps": sorted({(f["sweep"], f["sweep_page"]) for f in fronts}),
         "heatmap": _heatmap([(e.label, e.results) for e in entries]),
         "seeds": across_seeds(entries, shown),
         "attacks": attacks_table(entries),
@@ -531,7 +569,7 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         pages.append(target)
     leader = ranking[0] if ranking and ranking[0].rank == 1 else None
     return {"name": scenario, "page": page, "runs": len(entries), "versions": versions,
-            "group": group, "leader": leader,
+            "group": group, "leader": leader, "fronts": len(fronts),
             "headline": labels,
             "methods": len({e.label for e in entries if e.results.model.role == "unlearned"}),
             "submissions": len({e.submission for e in entries})}

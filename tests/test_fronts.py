@@ -3,6 +3,8 @@ only, the over-forgetting flag, and the sweep plan a front runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -151,3 +153,44 @@ def test_a_front_sweep_within_its_budget_then_resumed(tmp_path) -> None:  # type
     assert "Fronts: synthclinic/patient-25" in html and "hypervolume" in html
     hv = html.split("Hypervolume: ", 1)[1].split("</table>", 1)[0]  # click-sortable
     assert '<table class="sortable">' in hv and hv.count('sortable"') == 6
+    # the leaderboard: the front is on the page of the scenario whose runs made it
+    from medlethe.leaderboard import build_site
+
+    site = build_site([tmp_path / "s"], tmp_path / "site")
+    assert not site.rejected
+    (scen,) = (tmp_path / "site").glob("scenario-synthclinic-patient-25-*.html")
+    page = scen.read_text()
+    assert 'id="fronts"' in page and "Hypervolume: synthclinic/patient-25" in page
+    assert page.count("GradAscent[epochs=") >= 2 and 'href="sweep-s-' in page
+    figures = tmp_path / "site" / "figures" / scen.stem
+    assert (figures / "front-synthclinic_patient-25.png").is_file()
+    assert "1 front</a>" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_a_sweeps_fronts_go_to_the_page_of_its_own_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A scenario with two groups (other data): a sweep's front is shown on the group of the
+    sweep's runs only; a method traced by two sweeps there is labelled with each sweep."""
+    from types import SimpleNamespace as NS
+
+    from medlethe.leaderboard.build import group_fronts
+
+    def run(folder: str, name: str) -> tuple[Path, object]:
+        res = NS(model=NS(provenance={"scenario": "synthclinic/patient-10"}))
+        return tmp_path / folder / "results" / name, res
+
+    def sweep(folder: str, runs: list[tuple[Path, object]]) -> object:
+        summary = {"fronts": [{"scenario": "synthclinic/patient-10", "method": "NPO"}]}
+        return NS(source=tmp_path / folder, runs=runs,
+                  sweeps=[(tmp_path / folder / "sweep_summary.json", summary)])
+
+    a1, a2, b1 = run("a", "r1.json"), run("a2", "r2.json"), run("b", "r3.json")
+    groups = {("synthclinic/patient-10", "aaaa"): [NS(path=a1[0]), NS(path=a2[0])],
+              ("synthclinic/patient-10", "bbbb"): [NS(path=b1[0])]}
+    out = group_fronts([sweep("a", [a1]), sweep("a2", [a2]), sweep("b", [b1])],
+                       groups)  # type: ignore[arg-type]
+    assert [f["method"] for f in out[("synthclinic/patient-10", "aaaa")]] == ["NPO (a)",
+                                                                             "NPO (a2)"]
+    (b,) = out[("synthclinic/patient-10", "bbbb")]
+    assert b["method"] == "NPO" and b["sweep"] == "b" and b["sweep_page"].startswith("sweep-b-")
+    # a sweep submitted without its runs: its front stays on its own page
+    assert group_fronts([sweep("c", [])], groups) == {}  # type: ignore[arg-type]
