@@ -11,8 +11,6 @@ land on different pages: they are never ranked together.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shlex
 from collections import Counter
@@ -46,6 +44,8 @@ from medlethe.report import (
     tradeoff_figure,
 )
 from medlethe.results import MetricResult, Results, atomic_write_text
+from medlethe.results.comparability import comparability
+from medlethe.results.comparability import digest as _digest
 
 
 def column_key(header: str) -> str:
@@ -112,26 +112,6 @@ class BuildReport:
 
 def _scenario(res: Results) -> str:
     return str(res.model.provenance.get("scenario") or next(iter(res.tasks)))
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:8]
-
-
-def comparability(res: Results) -> dict[str, Any]:
-    """What two runs of one scenario must share to be ranked together: the task versions,
-    the data (the fingerprint of every split evaluated), the task arguments, the row
-    ``limit`` and the base model."""
-    tasks = sorted(res.tasks.values(), key=lambda t: t.name)
-    prov = res.model.provenance
-    return {
-        "task versions": [f"{t.name} v{t.version}" for t in tasks],
-        "data": [f"{t.name}: {_digest(sorted(t.data_fingerprints.items()))}" for t in tasks],
-        "task arguments": prov.get("task_args") if "task_args" in prov else (
-            tasks[0].args if tasks else {}),
-        "limit": sorted({t.limit for t in tasks if t.limit is not None}) or None,
-        "base model": str(prov.get("base_model") or res.model.name_or_path),
-    }
 
 
 def group_runs(runs: Sequence[Entry]) -> dict[tuple[str, str], list[Entry]]:
@@ -414,6 +394,9 @@ def build_site(
         scenarios.append(_scenario_pages(env, out, scenario, digest, entries, pages,
                                          labels[(scenario, digest)],
                                          fronts.get((scenario, digest), [])))
+    for (scenario, digest), alone in sorted(fronts.items()):
+        if (scenario, digest) not in groups:
+            scenarios.append(_fronts_page(env, out, scenario, digest, alone, pages))
     sweep_pages = []
     for sub in accepted:
         for path, summary in sub.sweeps:
@@ -438,21 +421,29 @@ def _sweep_name(sub: Submission, path: Path) -> tuple[str, str]:
 
 def group_fronts(accepted: Sequence[Submission], groups: dict[tuple[str, str], list[Entry]]
                  ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Each submitted sweep's fronts, for the page of the group that holds the sweep's own
-    runs of the front's scenario (so a front is shown beside runs on the same data, task
-    versions and arguments, never beside others). Each front names its sweep and the
-    sweep's page; a method traced by two sweeps of one group is labelled with its sweep."""
-    where = {e.path: key for key, entries in groups.items() for e in entries}
+    """Each submitted sweep's fronts, by the page they go on: the group of runs on the same
+    data, task versions and arguments (:func:`comparability`, which the sweep summary
+    records per scenario, or else the sweep's own submitted runs carry), or a page of their
+    own where no such runs are submitted. Each front names its sweep and the sweep's page;
+    a method traced by two sweeps of one page is labelled with its sweep."""
+    by_data: dict[tuple[str, str], tuple[str, str]] = {}
+    for key, entries in sorted(groups.items(), key=lambda kv: -len(kv[1])):  # largest first
+        by_data.setdefault((key[0], _digest(comparability(entries[0].results))), key)
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for sub in accepted:
         for path, summary in sub.sweeps:
             name, page = _sweep_name(sub, path)
             for f in summary.get("fronts", []):
-                keys = Counter(where[p] for p, res in sub.runs if p in where and _scenario(
-                    res) == f["scenario"] and p.is_relative_to(path.parent))
-                if keys:  # without its runs a front is on its sweep's page alone
-                    out.setdefault(keys.most_common(1)[0][0], []).append(
-                        {**f, "sweep": name, "sweep_page": page})
+                scenario = f["scenario"]
+                data = (summary.get("comparability") or {}).get(scenario) or next(
+                    (comparability(res) for p, res in sub.runs if _scenario(res) == scenario
+                     and p.is_relative_to(path.parent)), None)
+                if data is None:  # an older summary, without its runs: on its own page only
+                    continue
+                tasks = _digest(data)
+                key = by_data.get((scenario, tasks), (scenario, _digest([tasks, []])))
+                out.setdefault(key, []).append({**f, "sweep": name, "sweep_page": page,
+                                                "versions": data["task versions"]})
     for fronts in out.values():
         twice = Counter(f["method"] for f in fronts)
         for f in fronts:
@@ -499,6 +490,26 @@ def _validate_all(sources: Sequence[Path], known: Known) -> tuple[
         except SubmissionError as exc:
             rejected.append((str(src), str(exc)))
     return accepted, rejected
+
+
+def _fronts_page(env: Any, out: Path, scenario: str, digest: str,
+                 fronts: Sequence[dict[str, Any]], pages: list[Path]) -> dict[str, Any]:
+    """A scenario page for data whose runs no submission brings: the sweeps' fronts alone."""
+    from medlethe.sweep.front import front_sections
+
+    page = f"scenario-{_slug(scenario)}-{digest}.html"
+    figures = inside(out, f"figures/{page.removesuffix('.html')}")
+    versions = sorted({tuple(v.rsplit(" v", 1)) for f in fronts for v in f["versions"]})
+    atomic_write_text(inside(out, page), env.get_template("scenario.html.jinja").render(
+        scenario=scenario, group="fronts of sweep summaries, no runs submitted",
+        versions=versions, entries=[], seeds=[], attacks=None, heatmap=None,
+        sections=front_sections(fronts, figures, out.resolve()),
+        front_sweeps=sorted({(f["sweep"], f["sweep_page"]) for f in fronts}), rule=RULE))
+    pages.append(out / page)
+    return {"name": scenario, "page": page, "runs": 0, "versions": versions,
+            "group": "fronts of sweep summaries, no runs submitted", "leader": None,
+            "fronts": len(fronts), "headline": ("", ""), "methods": len(fronts),
+            "submissions": len({f["sweep"] for f in fronts})}
 
 
 def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: list[Entry],

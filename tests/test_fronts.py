@@ -165,32 +165,57 @@ def test_a_front_sweep_within_its_budget_then_resumed(tmp_path) -> None:  # type
     figures = tmp_path / "site" / "figures" / scen.stem
     assert (figures / "front-synthclinic_patient-25.png").is_file()
     assert "1 front</a>" in (tmp_path / "site" / "index.html").read_text()
+    # the summary alone (what one submits) joins the runs' page by the data it records...
+    alone = tmp_path / "summary-only"
+    alone.mkdir()
+    (alone / "sweep_summary.json").write_text((tmp_path / "s" / "sweep_summary.json").read_text())
+    build_site([tmp_path / "s", alone], tmp_path / "both")
+    (scen,) = (tmp_path / "both").glob("scenario-synthclinic-patient-25-*.html")
+    assert "GradAscent (s)" in scen.read_text() and "GradAscent (summary-only)" in scen.read_text()
+    # ... and has a page of its own where no runs on its data are submitted
+    build_site([alone], tmp_path / "alone")
+    (scen,) = (tmp_path / "alone").glob("scenario-synthclinic-patient-25-*.html")
+    assert 'id="fronts"' in scen.read_text() and "No runs on these data" in scen.read_text()
 
 
-def test_a_sweeps_fronts_go_to_the_page_of_its_own_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """A scenario with two groups (other data): a sweep's front is shown on the group of the
-    sweep's runs only; a method traced by two sweeps there is labelled with each sweep."""
+def test_a_sweeps_fronts_go_to_the_page_of_runs_on_its_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A scenario with two groups (other data): a sweep's front goes to the group of runs on
+    its data, known from its summary or else from its own runs; with neither it has a page
+    of its own (new data) or none (an older summary without its runs). A method traced by
+    two sweeps of one page is labelled with each sweep."""
     from types import SimpleNamespace as NS
 
     from medlethe.leaderboard.build import group_fronts
+    from medlethe.results.comparability import comparability
 
-    def run(folder: str, name: str) -> tuple[Path, object]:
-        res = NS(model=NS(provenance={"scenario": "synthclinic/patient-10"}))
-        return tmp_path / folder / "results" / name, res
+    scenario = "synthclinic/patient-10"
 
-    def sweep(folder: str, runs: list[tuple[Path, object]]) -> object:
-        summary = {"fronts": [{"scenario": "synthclinic/patient-10", "method": "NPO"}]}
+    def res(data: str) -> object:
+        task = NS(name=scenario, version=2, data_fingerprints={"forget": data}, args={},
+                  limit=None)
+        return NS(tasks={scenario: task}, model=NS(provenance={"scenario": scenario},
+                                                   name_or_path="tiny"))
+
+    def sweep(folder: str, runs: list[tuple[Path, object]], data: object = None) -> object:
+        summary: dict[str, object] = {"fronts": [{"scenario": scenario, "method": "NPO"}]}
+        if data is not None:
+            summary["comparability"] = {scenario: comparability(data)}  # type: ignore[arg-type]
         return NS(source=tmp_path / folder, runs=runs,
                   sweeps=[(tmp_path / folder / "sweep_summary.json", summary)])
 
-    a1, a2, b1 = run("a", "r1.json"), run("a2", "r2.json"), run("b", "r3.json")
-    groups = {("synthclinic/patient-10", "aaaa"): [NS(path=a1[0]), NS(path=a2[0])],
-              ("synthclinic/patient-10", "bbbb"): [NS(path=b1[0])]}
-    out = group_fronts([sweep("a", [a1]), sweep("a2", [a2]), sweep("b", [b1])],
-                       groups)  # type: ignore[arg-type]
-    assert [f["method"] for f in out[("synthclinic/patient-10", "aaaa")]] == ["NPO (a)",
-                                                                             "NPO (a2)"]
-    (b,) = out[("synthclinic/patient-10", "bbbb")]
-    assert b["method"] == "NPO" and b["sweep"] == "b" and b["sweep_page"].startswith("sweep-b-")
-    # a sweep submitted without its runs: its front stays on its own page
-    assert group_fronts([sweep("c", [])], groups) == {}  # type: ignore[arg-type]
+    a, b = res("aaaa"), res("bbbb")
+    groups = {(scenario, "ga"): [NS(path=tmp_path / "x" / "r1.json", results=a)],
+              (scenario, "gb"): [NS(path=tmp_path / "x" / "r2.json", results=b)]}
+    out = group_fronts([
+        sweep("s1", [], data=a),  # a summary alone, recording its data
+        sweep("s2", [(tmp_path / "s2" / "results" / "r.json", a)]),  # an older one with runs
+        sweep("s3", [(tmp_path / "s3" / "results" / "r.json", b)], data=b),
+        sweep("s4", [], data=res("cccc")),  # data no submitted run has
+        sweep("s5", []),  # an older summary alone
+    ], groups)  # type: ignore[arg-type]
+    assert [f["method"] for f in out[(scenario, "ga")]] == ["NPO (s1)", "NPO (s2)"]
+    (fb,) = out[(scenario, "gb")]
+    assert fb["method"] == "NPO" and fb["sweep"] == "s3" and fb["sweep_page"].startswith(
+        "sweep-s3-") and fb["versions"] == [f"{scenario} v2"]
+    (alone,) = set(out) - {(scenario, "ga"), (scenario, "gb")}
+    assert [f["sweep"] for f in out[alone]] == ["s4"]

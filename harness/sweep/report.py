@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medlethe.analysis import ordered_labels
+from medlethe.results.comparability import comparability
 from medlethe.results.evaluation import EvaluationRun
 from medlethe.results.io import atomic_write_text
 
@@ -72,6 +73,8 @@ def finish(
     by_scenario: dict[str, dict[int, Mapping[str, EvaluationRun]]] = {}
     for (scenario, seed), by_label in runs.items():
         by_scenario.setdefault(scenario, {})[seed] = by_label
+    data = {scenario: comparability(runs_[0].results) for scenario, by_seed in
+            by_scenario.items() if (runs_ := [r for by in by_seed.values() for r in by.values()])}
     fronts = [f for scenario, by_seed in by_scenario.items()
               for f in method_fronts(by_seed, scenario, splits=sweep.plan.front_splits)
               if f["method"] in sweep.plan.front] if sweep.plan.front else []
@@ -83,6 +86,7 @@ def finish(
         "preconditions": preconditions,
         "analyses": analyses(rows, sweep.settings.disabled),
         "fronts": fronts,
+        "comparability": data,
         "rows": rows,
     }
     path = sweep.out / "aggregate.json"
@@ -125,6 +129,9 @@ def sweep_summary(doc: Mapping[str, Any], tables: Sequence[Mapping[str, Any]]) -
         ],
         "analyses": doc["analyses"],
         "fronts": doc.get("fronts", []),
+        # per scenario, what its runs share (data, task versions and arguments): the
+        # leaderboard shows the fronts beside runs that share it
+        "comparability": doc.get("comparability", {}),
     }
 
 
