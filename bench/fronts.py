@@ -6,6 +6,7 @@ a method on the multiple-choice form (DuoLearn: FR >= 82.7 % with KPR >= 88.5 %)
     python bench/fronts.py /tmp/front-duolearn [--bar 82.7,88.5]
     python bench/fronts.py bench/fronts_duolearn.json   # the fronts and FR/KPR rows kept
     python bench/fronts.py OUT --splits forget_train,retain_train   # the MC packs
+    python bench/fronts.py OUT --keep bench/fronts_x.json [--metrics fr,kpr,f1]
 
 Per front: every setting's forgetting, utility and progress toward the oracle on the
 report half (mean over seeds, 95 % hierarchical interval), whether it is on the front
@@ -88,11 +89,21 @@ def main() -> None:
     ap.add_argument("--bar", default="82.7,88.5")
     ap.add_argument("--splits", default="forget,retain", help="FR's and KPR's splits (the "
                     "MC packs' training rows: forget_train,retain_train)")
+    ap.add_argument("--keep", type=Path, help="write the sweeps' plans, fronts and the whole-"
+                    "split rows of --metrics to this JSON file (what bench/fronts_*.json hold)")
+    ap.add_argument("--metrics", default="fr,kpr", help="the rows --keep keeps")
     args = ap.parse_args()
     forget, retain = args.splits.split(",")
     bar = tuple(float(x) for x in args.bar.split(","))
-    for folder in args.sweeps:
-        doc = json.loads((folder if folder.is_file() else folder / "aggregate.json").read_text())
+    docs = [json.loads((f if f.is_file() else f / "aggregate.json").read_text())
+            for f in args.sweeps]
+    if args.keep:
+        metrics = set(args.metrics.split(","))
+        kept = [{"plan": d["plan"], "seeds": d["seeds"], "fronts": d["fronts"],
+                 "rows": [r for r in d["rows"] if r["subset"] is None
+                          and r["metric"] in metrics]} for d in docs]
+        args.keep.write_text(json.dumps(kept[0] if len(kept) == 1 else kept, indent=1) + "\n")
+    for doc in docs:
         print("\n".join(fronts_table(doc) + bar_table(doc, (bar[0], bar[1]),
                                                        (forget, retain))))
 
