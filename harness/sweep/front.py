@@ -33,9 +33,10 @@ import numpy as np
 from medlethe.metrics.bootstrap import percentile_interval
 from medlethe.metrics.constants import CHANCE_LABEL, N_RESAMPLES, PRIMARY
 from medlethe.results.evaluation import CLUSTER_LABEL, EvaluationRun
+from medlethe.sweep.plan import FRONT_ROLES
 
 #: the splits utility averages, where the task has them
-UTILITY_SPLITS = ("retain", "holdout")
+UTILITY_SPLITS = FRONT_ROLES[1:]
 HALVES = ("validation", "report")
 
 
@@ -135,7 +136,7 @@ def method_fronts(runs: Mapping[int, Mapping[str, EvaluationRun]], scenario: str
     first = runs[seeds[0]]["target"]
     task = scenario if scenario in first.values else next(iter(first.values))
     metric = PRIMARY.get(first.output_type(task), "")
-    name = {r: r for r in ("forget", *UTILITY_SPLITS)} | dict(splits or {})
+    name = {r: r for r in FRONT_ROLES} | dict(splits or {})
     roles = ["forget", *(r for r in UTILITY_SPLITS if name[r] in first.values[task])]
     mask = {r: halves(first.row_labels(task, name[r], CLUSTER_LABEL) or
                       list(range(len(first.clusters(task, name[r])))), scenario)

@@ -24,6 +24,9 @@ from pydantic import (
 from medlethe.errors import MedletheError
 from medlethe.spec import RunFields, RunSpec
 
+#: the splits a front reads (medlethe.sweep.front): forgetting on the first, utility on the others
+FRONT_ROLES = ("forget", "retain", "holdout")
+
 
 class Resources(BaseModel):
     """What one job asks of a Ray worker (ignored by the local executor)."""
@@ -78,7 +81,7 @@ class Plan(RunFields):
     @field_validator("front_splits")
     @classmethod
     def _roles(cls, splits: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(splits) - {"forget", "retain", "holdout"})
+        unknown = sorted(set(splits) - set(FRONT_ROLES))
         if unknown:
             raise ValueError(f"front_splits names {', '.join(unknown)}: its keys are the "
                              "roles forget, retain and holdout, its values the task's splits")
