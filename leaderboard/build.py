@@ -43,9 +43,8 @@ from medlethe.report import (
     task_for,
     tradeoff_figure,
 )
-from medlethe.results import MetricResult, Results, atomic_write_text
-from medlethe.results.comparability import comparability
-from medlethe.results.comparability import digest as _digest
+from medlethe.results import MetricResult, Results, atomic_write_text, comparability
+from medlethe.results import digest as _digest
 
 
 def column_key(header: str) -> str:
@@ -495,7 +494,7 @@ def _validate_all(sources: Sequence[Path], known: Known) -> tuple[
 def _fronts_page(env: Any, out: Path, scenario: str, digest: str,
                  fronts: Sequence[dict[str, Any]], pages: list[Path]) -> dict[str, Any]:
     """A scenario page for data whose runs no submission brings: the sweeps' fronts alone."""
-    from medlethe.sweep.front import front_sections
+    from medlethe.sweep import front_sections
 
     page = f"scenario-{_slug(scenario)}-{digest}.html"
     figures = inside(out, f"figures/{page.removesuffix('.html')}")
@@ -517,7 +516,7 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
                     fronts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """One comparable group's page (with the :func:`group_fronts` of its sweeps) and its
     runs' pages (appended to ``pages``); the index's line for it."""
-    from medlethe.sweep.front import front_sections
+    from medlethe.sweep import front_sections
 
     page = f"scenario-{_slug(scenario)}-{digest}.html"
     figures = inside(out, f"figures/{page.removesuffix('.html')}")

@@ -17,19 +17,21 @@ if TYPE_CHECKING:
         seed_values,
     )
     from medlethe.sweep.driver import Sweep, SweepOutput
+    from medlethe.sweep.front import front_sections
     from medlethe.sweep.html import page_context
     from medlethe.sweep.plan import Plan, load_plan
     from medlethe.sweep.report import SUMMARY_FILE, SWEEP_SUMMARY_VERSION
 
 _WHERE = {"Sweep": "driver", "SweepOutput": "driver", "Plan": "plan", "load_plan": "plan",
-          "page_context": "html", "SUMMARY_FILE": "report", "SWEEP_SUMMARY_VERSION": "report"}
+          "page_context": "html", "SUMMARY_FILE": "report", "SWEEP_SUMMARY_VERSION": "report",
+          "front_sections": "front"}
 #: what analyses (``register_analyses``) read the sweep's rows with: medlethe.analysis
 _ANALYSIS = ("Rows", "model_labels", "ordered_labels", "row_index", "seed_difference",
              "seed_values")
 
 __all__ = ["SUMMARY_FILE", "SWEEP_SUMMARY_VERSION", "Plan", "Rows", "Sweep", "SweepOutput",
-           "load_plan", "model_labels", "ordered_labels", "page_context", "row_index",
-           "seed_difference", "seed_values"]
+           "front_sections", "load_plan", "model_labels", "ordered_labels", "page_context",
+           "row_index", "seed_difference", "seed_values"]
 
 
 def __getattr__(name: str) -> Any:
