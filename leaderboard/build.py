@@ -133,8 +133,14 @@ def group_runs(runs: Sequence[Entry]) -> dict[tuple[str, str], list[Entry]]:
                 {(metric_key(m), m.metric_version) for m in e.results.metrics
                  if metric_key(m) in split}
             )
-            groups.setdefault((scenario, _digest([tasks, mine])), []).append(e)
+            groups.setdefault(group_key(scenario, tasks, mine), []).append(e)
     return groups
+
+
+def group_key(scenario: str, data: str, metric_versions: Sequence[Any] = ()) -> tuple[str, str]:
+    """The key of a group (and the name of its page): the scenario, the digest of the
+    runs' :func:`comparability` and the versions of the metrics that split it."""
+    return scenario, _digest([data, list(metric_versions)])
 
 
 def group_labels(groups: dict[tuple[str, str], list[Entry]]) -> dict[tuple[str, str], str]:
@@ -440,7 +446,7 @@ def group_fronts(accepted: Sequence[Submission], groups: dict[tuple[str, str], l
                 if data is None:  # an older summary, without its runs: on its own page only
                     continue
                 tasks = _digest(data)
-                key = by_data.get((scenario, tasks), (scenario, _digest([tasks, []])))
+                key = by_data.get((scenario, tasks), group_key(scenario, tasks))
                 out.setdefault(key, []).append({**f, "sweep": name, "sweep_page": page,
                                                 "versions": data["task versions"]})
     for fronts in out.values():
@@ -491,22 +497,31 @@ def _validate_all(sources: Sequence[Path], known: Known) -> tuple[
     return accepted, rejected
 
 
+def _figures(out: Path, page: str) -> Path:
+    """The folder of a page's figure files."""
+    return inside(out, f"figures/{page.removesuffix('.html')}")
+
+
+def _fronts_context(out: Path, page: str, fronts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A scenario page's fronts: their figure and tables, and the sweeps that traced them."""
+    from medlethe.sweep import front_sections
+
+    return {"sections": front_sections(fronts, _figures(out, page), out.resolve()),
+            "front_sweeps": sorted({(f["sweep"], f["sweep_page"]) for f in fronts})}
+
+
 def _fronts_page(env: Any, out: Path, scenario: str, digest: str,
                  fronts: Sequence[dict[str, Any]], pages: list[Path]) -> dict[str, Any]:
     """A scenario page for data whose runs no submission brings: the sweeps' fronts alone."""
-    from medlethe.sweep import front_sections
-
     page = f"scenario-{_slug(scenario)}-{digest}.html"
-    figures = inside(out, f"figures/{page.removesuffix('.html')}")
+    group = "fronts of sweep summaries, no runs submitted"
     versions = sorted({tuple(v.rsplit(" v", 1)) for f in fronts for v in f["versions"]})
     atomic_write_text(inside(out, page), env.get_template("scenario.html.jinja").render(
-        scenario=scenario, group="fronts of sweep summaries, no runs submitted",
-        versions=versions, entries=[], seeds=[], attacks=None, heatmap=None,
-        sections=front_sections(fronts, figures, out.resolve()),
-        front_sweeps=sorted({(f["sweep"], f["sweep_page"]) for f in fronts}), rule=RULE))
+        scenario=scenario, group=group, versions=versions, entries=[], seeds=[],
+        attacks=None, heatmap=None, rule=RULE, **_fronts_context(out, page, fronts)))
     pages.append(out / page)
     return {"name": scenario, "page": page, "runs": 0, "versions": versions,
-            "group": "fronts of sweep summaries, no runs submitted", "leader": None,
+            "group": group, "leader": None,
             "fronts": len(fronts), "headline": ("", ""), "methods": len(fronts),
             "submissions": len({f["sweep"] for f in fronts})}
 
@@ -516,10 +531,7 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
                     fronts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """One comparable group's page (with the :func:`group_fronts` of its sweeps) and its
     runs' pages (appended to ``pages``); the index's line for it."""
-    from medlethe.sweep import front_sections
-
     page = f"scenario-{_slug(scenario)}-{digest}.html"
-    figures = inside(out, f"figures/{page.removesuffix('.html')}")
     kind_columns = columns()
     verdicts = [Verdicts(e.results.preconditions) for e in entries]
     for e, v in zip(entries, verdicts, strict=True):
@@ -549,9 +561,9 @@ def _scenario_pages(env: Any, out: Path, scenario: str, digest: str, entries: li
         "entries": entries,
         "columns": shown,
         "axes": labels,
-        "tradeoff": _tradeoff(entries, x_key, y_key, labels, figures / "tradeoff.png"),
-        "sections": front_sections(fronts, figures, out.resolve()),
-        "front_sweeps": sorted({(f["sweep"], f["sweep_page"]) for f in fronts}),
+        "tradeoff": _tradeoff(entries, x_key, y_key, labels,
+                              _figures(out, page) / "tradeoff.png"),
+        **_fronts_context(out, page, fronts),
         "heatmap": _heatmap([(e.label, e.results) for e in entries]),
         "seeds": across_seeds(entries, shown),
         "attacks": attacks_table(entries),

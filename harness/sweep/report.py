@@ -71,10 +71,11 @@ def finish(
     from medlethe.sweep.front import method_fronts
 
     by_scenario: dict[str, dict[int, Mapping[str, EvaluationRun]]] = {}
+    data: dict[str, dict[str, Any]] = {}  # per scenario, what its runs share
     for (scenario, seed), by_label in runs.items():
         by_scenario.setdefault(scenario, {})[seed] = by_label
-    data = {scenario: comparability(runs_[0].results) for scenario, by_seed in
-            by_scenario.items() if (runs_ := [r for by in by_seed.values() for r in by.values()])}
+        if scenario not in data and by_label:
+            data[scenario] = comparability(next(iter(by_label.values())).results)
     fronts = [f for scenario, by_seed in by_scenario.items()
               for f in method_fronts(by_seed, scenario, splits=sweep.plan.front_splits)
               if f["method"] in sweep.plan.front] if sweep.plan.front else []
