@@ -219,3 +219,14 @@ def test_a_sweeps_fronts_go_to_the_page_of_runs_on_its_data(tmp_path) -> None:  
         "sweep-s3-") and fb["versions"] == [f"{scenario} v2"]
     (alone,) = set(out) - {(scenario, "ga"), (scenario, "gb")}
     assert [f["sweep"] for f in out[alone]] == ["s4"]
+
+
+
+def test_a_front_figure_gives_the_same_bytes_twice(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The inline SVG of a figure (the leaderboard's pages hold them) has no date and no
+    random ids: two builds of the same front give the same bytes."""
+    from medlethe.sweep import front_sections
+
+    fronts = method_fronts(_runs(SCORES), "t", n_resamples=200)
+    first, again = (front_sections(fronts, tmp_path / d, tmp_path)[0]["svg"] for d in "ab")
+    assert "<svg" in first and "dc:date" not in first and first == again

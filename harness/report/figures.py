@@ -25,8 +25,10 @@ def inline_figure(fig: Any, png: Path) -> str:
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
     buf = io.StringIO()
-    with plt.rc_context({"svg.fonttype": "none"}):  # text stays text: readable, searchable
-        fig.savefig(buf, format="svg")
+    # text stays text (readable, searchable); a fixed salt for the SVG's ids and no date:
+    # the same figure gives the same bytes on every build
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "medlethe"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]
