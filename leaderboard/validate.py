@@ -339,6 +339,7 @@ def read_sweep_summary(path: Path, known: Known | None = None) -> dict[str, Any]
     for where, x in _numbers(raw):
         if not math.isfinite(x):
             raise SubmissionError(f"{path}: field {where} is {x}, not a finite number.")
+    _check_fronts(raw, path)
     known = known or Known()
     tasks = set(known.registry.names("task"))
     for name in raw["scenarios"]:
@@ -352,6 +353,23 @@ def read_sweep_summary(path: Path, known: Known | None = None) -> dict[str, Any]
         people |= known.people_of(name, raw.get("task_args") or {})
     check_identifiers(raw, path, people)
     return dict(raw)
+
+
+def _check_fronts(raw: dict[str, Any], path: Path) -> None:
+    """The shape of the fields the leaderboard places fronts by: each front names its
+    scenario and method; per scenario, what its runs share lists their task versions."""
+    fronts, data = raw.get("fronts", []), raw.get("comparability", {})
+    if not (isinstance(fronts, list) and all(
+            isinstance(f, dict) and isinstance(f.get("scenario"), str)
+            and isinstance(f.get("method"), str) for f in fronts)):
+        raise SubmissionError(f"{path}: field fronts is not a list of fronts, each naming its "
+                              "scenario and method; submit the summary 'medlethe sweep' wrote.")
+    if not (isinstance(data, dict) and all(
+            isinstance(v, dict) and isinstance(v.get("task versions"), list)
+            for v in data.values())):
+        raise SubmissionError(f"{path}: field comparability is not, per scenario, what its runs "
+                              "share (task versions, data, task arguments, limit, base model); "
+                              "submit the summary 'medlethe sweep' wrote.")
 
 
 def validate_submission(

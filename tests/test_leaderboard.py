@@ -467,3 +467,23 @@ def test_the_declared_ranking_puts_the_oracle_like_run_first(site: Path) -> None
     assert escape(RULE) in page
     index = (site / "index.html").read_text()
     assert "Retrain (0.000" in index
+
+
+@pytest.mark.parametrize(("field", "value"), [("comparability", ["not", "a", "mapping"]),
+                                              ("fronts", [{"method": "NPO"}])])
+def test_a_summary_whose_fronts_cannot_be_placed_is_rejected_alone(
+        tmp_path: Path, field: str, value: object) -> None:
+    """A sweep summary whose fronts or comparability are not what 'medlethe sweep' writes
+    is rejected with the field named; the other submissions still build."""
+    shipped = ROOT / "leaderboard" / "submissions" / "fronts-tiny-synthclinic-patient-10-3seeds"
+    raw = json.loads((shipped / "sweep_summary.json").read_text())
+    raw[field] = value
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "sweep_summary.json").write_text(json.dumps(raw))
+    with pytest.raises(SubmissionError, match=f"field {field} is not"):
+        validate_submission(bad)
+    report = build_site([shipped, bad], tmp_path / "site")
+    assert [src for src, _ in report.rejected] == [str(bad)]
+    (page,) = (tmp_path / "site").glob("scenario-synthclinic-patient-10-*.html")
+    assert "Hypervolume: synthclinic/patient-10" in page.read_text()
